@@ -1,0 +1,416 @@
+//! Turning a CronHPA spec into the core's [`Plan`], with every problem found on the way.
+//!
+//! One pass does both validation (`diurnal validate`) and planning (controller, simulator), so
+//! what the CLI accepts is exactly what the controller runs.
+
+use std::collections::HashMap;
+
+use diurnal_core::{ExcludeDate, JobPlan, Plan, Schedule, resolve_zone};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::{
+    CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerSpec, Finding, ScaleTargetRef,
+};
+
+/// The outcome of resolving one CronHPA.
+#[derive(Debug, Clone)]
+pub struct Resolution {
+    /// The runnable part: valid jobs only. Empty when an object-wide field (zone, exclusions,
+    /// target) is invalid, since every job depends on those.
+    pub plan: Plan,
+    /// `plan.jobs[i]` is `spec.jobs[spec_index[i]]`.
+    pub spec_index: Vec<usize>,
+    /// Errors and warnings, with field paths from the document root.
+    pub findings: Vec<Finding>,
+}
+
+impl Resolution {
+    /// Whether no finding is an error.
+    pub fn is_valid(&self) -> bool {
+        !self.findings.iter().any(Finding::is_error)
+    }
+
+    /// The error messages that concern `spec.jobs[index]` or the whole object, joined: what a
+    /// job's status shows when it cannot run.
+    pub fn job_error(&self, index: usize) -> Option<String> {
+        let own = format!("spec.jobs[{index}]");
+        let messages: Vec<String> = self
+            .findings
+            .iter()
+            .filter(|f| f.is_error())
+            .filter(|f| f.path.starts_with(&own) || !f.path.starts_with("spec.jobs["))
+            .map(ToString::to_string)
+            .collect();
+        (!messages.is_empty()).then(|| messages.join("; "))
+    }
+}
+
+/// Resolves a whole object; `@every` is phased from its creation time (the Unix epoch when it
+/// has none, as in a file that was never applied).
+pub fn resolve_object(
+    cronhpa: &CronHorizontalPodAutoscaler,
+    default_zone: &TimeZone,
+) -> Resolution {
+    let origin = cronhpa
+        .metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or(Timestamp::UNIX_EPOCH, |t| t.0);
+    resolve(&cronhpa.spec, default_zone, origin)
+}
+
+/// Resolves a spec. `default_zone` applies where neither the object nor the job names one.
+pub fn resolve(
+    spec: &CronHorizontalPodAutoscalerSpec,
+    default_zone: &TimeZone,
+    origin: Timestamp,
+) -> Resolution {
+    let mut findings = Vec::new();
+    check_target(&spec.scale_target_ref, &mut findings);
+
+    let zone = match &spec.time_zone {
+        Some(name) => resolve_zone(name)
+            .map_err(|e| findings.push(Finding::error("spec.timeZone", e.to_string())))
+            .ok(),
+        None => Some(default_zone.clone()),
+    };
+
+    let mut exclusions = Vec::with_capacity(spec.exclude_dates.len());
+    for (k, entry) in spec.exclude_dates.iter().enumerate() {
+        match ExcludeDate::parse(entry) {
+            Ok(e) => exclusions.push(e),
+            Err(e) => findings.push(Finding::error(
+                format!("spec.excludeDates[{k}]"),
+                e.to_string(),
+            )),
+        }
+    }
+
+    if let Some(deadline) = spec.starting_deadline_seconds.filter(|d| *d < 0) {
+        findings.push(Finding::error(
+            "spec.startingDeadlineSeconds",
+            format!("must be zero or more seconds, got {deadline}"),
+        ));
+    }
+    if spec.jobs.is_empty() {
+        findings.push(Finding::error("spec.jobs", "at least one job is required"));
+    }
+
+    let targets_hpa = spec.scale_target_ref.kind == "HorizontalPodAutoscaler";
+    let mut first_with_name: HashMap<&str, usize> = HashMap::new();
+    let mut jobs = Vec::new();
+    let mut spec_index = Vec::new();
+    for (i, job) in spec.jobs.iter().enumerate() {
+        let path = format!("spec.jobs[{i}]");
+        let before = findings.len();
+        if job.name.is_empty() {
+            findings.push(Finding::error(format!("{path}.name"), "a job needs a name"));
+        } else if let Some(first) = first_with_name.insert(&job.name, i) {
+            first_with_name.insert(&job.name, first);
+            findings.push(Finding::error(
+                format!("{path}.name"),
+                format!(
+                    "duplicate job name {:?} (already used by spec.jobs[{first}])",
+                    job.name
+                ),
+            ));
+        }
+        if job.target_size < 0 {
+            findings.push(Finding::error(
+                format!("{path}.targetSize"),
+                format!("must be zero or more replicas, got {}", job.target_size),
+            ));
+        } else if job.target_size == 0 && targets_hpa {
+            findings.push(Finding::warning(
+                format!("{path}.targetSize"),
+                "0 on a HorizontalPodAutoscaler target: an HPA's minReplicas cannot go below 1 \
+                 unless the HPAScaleToZero feature gate is on; the floor will be set to 1",
+            ));
+        }
+        let schedule = Schedule::parse(&job.schedule)
+            .map_err(|e| findings.push(Finding::error(format!("{path}.schedule"), e.to_string())))
+            .ok();
+        if let Some(note) = schedule.as_ref().and_then(Schedule::legacy_reading) {
+            findings.push(Finding::warning(format!("{path}.schedule"), note));
+        }
+        let job_zone = match &job.time_zone {
+            Some(name) => resolve_zone(name)
+                .map_err(|e| {
+                    findings.push(Finding::error(format!("{path}.timeZone"), e.to_string()))
+                })
+                .ok(),
+            None => zone.clone(),
+        };
+        let job_ok = !findings[before..].iter().any(Finding::is_error);
+        if let (true, Some(schedule), Some(job_zone)) = (job_ok, schedule, job_zone) {
+            jobs.push(JobPlan {
+                name: job.name.clone(),
+                schedule,
+                zone: job_zone,
+                target_size: job.target_size,
+                run_once: job.run_once,
+            });
+            spec_index.push(i);
+        }
+    }
+
+    let object_ok = !findings
+        .iter()
+        .any(|f| f.is_error() && !f.path.starts_with("spec.jobs["));
+    if !object_ok {
+        jobs.clear();
+        spec_index.clear();
+    }
+    Resolution {
+        plan: Plan {
+            jobs,
+            exclusions,
+            zone: zone.unwrap_or(TimeZone::UTC),
+            origin,
+        },
+        spec_index,
+        findings,
+    }
+}
+
+/// The shape of `scaleTargetRef`: a `group/version` (or `v1`), a kind, and a DNS-1123 name.
+fn check_target(target: &ScaleTargetRef, findings: &mut Vec<Finding>) {
+    let api = target.api_version.as_str();
+    let api_ok = match api.split_once('/') {
+        Some((group, version)) => is_dns_subdomain(group) && is_dns_label(version),
+        None => is_dns_label(api),
+    };
+    if !api_ok {
+        findings.push(Finding::error(
+            "spec.scaleTargetRef.apiVersion",
+            format!("{api:?} is not an API version (expected `group/version` such as `apps/v1`, or `v1`)"),
+        ));
+    }
+    let kind = target.kind.as_str();
+    if !kind.starts_with(|c: char| c.is_ascii_uppercase())
+        || !kind.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        findings.push(Finding::error(
+            "spec.scaleTargetRef.kind",
+            format!("{kind:?} is not a kind (expected a CamelCase name such as `Deployment`)"),
+        ));
+    }
+    if !is_dns_subdomain(&target.name) {
+        findings.push(Finding::error(
+            "spec.scaleTargetRef.name",
+            format!("{:?} is not a valid object name (lowercase letters, digits, '-' and '.', at most 253)", target.name),
+        ));
+    }
+    if kind == "HorizontalPodAutoscaler" && !matches!(api, "autoscaling/v1" | "autoscaling/v2") {
+        findings.push(Finding::error(
+            "spec.scaleTargetRef.apiVersion",
+            format!("a HorizontalPodAutoscaler target must be `autoscaling/v1` or `autoscaling/v2`, got {api:?}"),
+        ));
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn is_dns_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_dns_label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Job;
+
+    fn job(name: &str, schedule: &str, size: i32) -> Job {
+        Job {
+            name: name.into(),
+            schedule: schedule.into(),
+            target_size: size,
+            run_once: false,
+            time_zone: None,
+        }
+    }
+
+    fn spec(jobs: Vec<Job>) -> CronHorizontalPodAutoscalerSpec {
+        CronHorizontalPodAutoscalerSpec {
+            scale_target_ref: ScaleTargetRef {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                name: "web".into(),
+            },
+            exclude_dates: vec![],
+            jobs,
+            time_zone: None,
+            suspend: None,
+            starting_deadline_seconds: None,
+        }
+    }
+
+    fn errors(r: &Resolution) -> Vec<String> {
+        r.findings
+            .iter()
+            .filter(|f| f.is_error())
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_valid_spec_plans_every_job_in_its_zone() {
+        let mut s = spec(vec![
+            job("up", "0 0 9 * * *", 5),
+            job("down", "0 0 21 * * *", 1),
+        ]);
+        s.time_zone = Some("Asia/Shanghai".into());
+        s.jobs[1].time_zone = Some("Europe/Berlin".into());
+        let r = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH);
+        assert!(r.is_valid(), "{:?}", r.findings);
+        assert_eq!(r.spec_index, vec![0, 1]);
+        assert_eq!(r.plan.jobs[0].zone.iana_name(), Some("Asia/Shanghai"));
+        assert_eq!(r.plan.jobs[1].zone.iana_name(), Some("Europe/Berlin"));
+        assert_eq!(r.plan.zone.iana_name(), Some("Asia/Shanghai"));
+    }
+
+    #[test]
+    fn the_default_zone_applies_when_neither_object_nor_job_names_one() {
+        let shanghai = resolve_zone("Asia/Shanghai").unwrap();
+        let r = resolve(
+            &spec(vec![job("up", "@daily", 1)]),
+            &shanghai,
+            Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(r.plan.jobs[0].zone.iana_name(), Some("Asia/Shanghai"));
+    }
+
+    #[test]
+    fn a_bad_job_is_left_out_and_named_while_good_jobs_still_run() {
+        let r = resolve(
+            &spec(vec![
+                job("ok", "@hourly", 1),
+                job("bad", "0 0 25 * * *", 2),
+                job("neg", "@daily", -1),
+            ]),
+            &TimeZone::UTC,
+            Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(r.spec_index, vec![0]);
+        let errs = errors(&r);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].starts_with("spec.jobs[1].schedule: "), "{errs:?}");
+        assert_eq!(
+            errs[1],
+            "spec.jobs[2].targetSize: must be zero or more replicas, got -1"
+        );
+        assert!(r.job_error(0).is_none());
+        assert!(r.job_error(1).unwrap().contains("spec.jobs[1].schedule"));
+    }
+
+    #[test]
+    fn duplicate_job_names_point_at_the_first_use() {
+        let r = resolve(
+            &spec(vec![job("a", "@daily", 1), job("a", "@hourly", 2)]),
+            &TimeZone::UTC,
+            Timestamp::UNIX_EPOCH,
+        );
+        assert_eq!(
+            errors(&r),
+            vec![
+                "spec.jobs[1].name: duplicate job name \"a\" (already used by spec.jobs[0])"
+                    .to_string()
+            ]
+        );
+        assert_eq!(r.spec_index, vec![0]);
+    }
+
+    #[test]
+    fn an_unknown_zone_is_an_error_that_stops_every_job_depending_on_it() {
+        let mut s = spec(vec![job("a", "@daily", 1)]);
+        s.time_zone = Some("Mars/Olympus".into());
+        let r = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH);
+        assert!(r.plan.jobs.is_empty());
+        assert!(errors(&r)[0].starts_with("spec.timeZone: "));
+        assert!(r.job_error(0).unwrap().contains("Mars/Olympus"));
+    }
+
+    #[test]
+    fn a_bad_exclusion_stops_the_object_rather_than_guessing_which_days_to_skip() {
+        let mut s = spec(vec![job("a", "@daily", 1)]);
+        s.exclude_dates = vec!["2026-13-45".into()];
+        let r = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH);
+        assert!(r.plan.jobs.is_empty());
+        assert!(errors(&r)[0].starts_with("spec.excludeDates[0]: "));
+    }
+
+    #[test]
+    fn target_reference_shape_is_checked_field_by_field() {
+        let mut s = spec(vec![job("a", "@daily", 1)]);
+        s.scale_target_ref = ScaleTargetRef {
+            api_version: "apps v1".into(),
+            kind: "deployment".into(),
+            name: "Web_1".into(),
+        };
+        let paths: Vec<String> = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH)
+            .findings
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.scaleTargetRef.apiVersion",
+                "spec.scaleTargetRef.kind",
+                "spec.scaleTargetRef.name"
+            ]
+        );
+    }
+
+    #[test]
+    fn hpa_targets_need_an_autoscaling_version_and_warn_on_a_zero_floor() {
+        let mut s = spec(vec![job("a", "@daily", 0)]);
+        s.scale_target_ref = ScaleTargetRef {
+            api_version: "autoscaling/v2beta1".into(),
+            kind: "HorizontalPodAutoscaler".into(),
+            name: "web".into(),
+        };
+        let r = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH);
+        assert_eq!(errors(&r).len(), 1);
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| !f.is_error() && f.path == "spec.jobs[0].targetSize")
+        );
+    }
+
+    #[test]
+    fn five_field_schedules_warn_about_the_old_reading_but_stay_valid() {
+        let r = resolve(
+            &spec(vec![job("a", "0 8 * * *", 1)]),
+            &TimeZone::UTC,
+            Timestamp::UNIX_EPOCH,
+        );
+        assert!(r.is_valid());
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| !f.is_error() && f.path == "spec.jobs[0].schedule")
+        );
+    }
+
+    #[test]
+    fn negative_deadlines_and_empty_job_lists_are_errors() {
+        let mut s = spec(vec![]);
+        s.starting_deadline_seconds = Some(-5);
+        let paths: Vec<String> = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH)
+            .findings
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        assert_eq!(paths, ["spec.startingDeadlineSeconds", "spec.jobs"]);
+    }
+}

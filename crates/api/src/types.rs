@@ -1,0 +1,189 @@
+//! The `CronHorizontalPodAutoscaler` custom resource (`autoscaling.alibabacloud.com/v1beta1`).
+//!
+//! A superset of kubernetes-cronhpa-controller's schema: every field it defines keeps its name,
+//! type and meaning, so existing manifests and tools that read `status.conditions` keep working
+//! when the controller is swapped. Fields diurnal adds are optional.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Desired state: what to scale, when, and to what size.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "autoscaling.alibabacloud.com",
+    version = "v1beta1",
+    kind = "CronHorizontalPodAutoscaler",
+    plural = "cronhorizontalpodautoscalers",
+    shortname = "cronhpa",
+    category = "all",
+    namespaced,
+    status = "CronHorizontalPodAutoscalerStatus",
+    derive = "PartialEq",
+    doc = "Scales a workload (or sets an HPA's floor) on cron schedules, with per-object time zones.",
+    printcolumn(
+        name = "Target",
+        type_ = "string",
+        json_path = ".spec.scaleTargetRef.name"
+    ),
+    printcolumn(
+        name = "Zone",
+        type_ = "string",
+        json_path = ".spec.timeZone",
+        priority = "1"
+    ),
+    printcolumn(name = "Next", type_ = "date", json_path = ".status.nextScheduleTime"),
+    printcolumn(
+        name = "Last Result",
+        type_ = "string",
+        json_path = ".status.lastResult"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct CronHorizontalPodAutoscalerSpec {
+    /// The workload (anything with a `scale` subresource) or HorizontalPodAutoscaler to scale.
+    pub scale_target_ref: ScaleTargetRef,
+
+    /// Days on which no job scales. Each entry is a cron expression (a calendar day is excluded
+    /// when the expression matches any instant of it), an ISO date `2026-10-01`, or an inclusive
+    /// range `2026-10-01..2026-10-07`. Days are taken in the object's time zone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_dates: Vec<String>,
+
+    /// The schedule lines. Job names are unique within the object.
+    #[schemars(length(min = 1))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub jobs: Vec<Job>,
+
+    /// IANA time zone for every job's wall times and for `excludeDates` (e.g. `Asia/Shanghai`).
+    /// Unset: the controller's `--default-time-zone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub time_zone: Option<String>,
+
+    /// When true, no job fires; the status says the object is suspended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
+
+    /// After a controller restart or outage, a missed fire is applied only if it is at most this
+    /// many seconds old. Unset: always applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub starting_deadline_seconds: Option<i64>,
+}
+
+/// Reference to the scaled object, as in kubernetes-cronhpa-controller.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleTargetRef {
+    /// API version of the target, e.g. `apps/v1` or `autoscaling/v2`.
+    #[schemars(length(min = 1))]
+    pub api_version: String,
+    /// Kind of the target, e.g. `Deployment` or `HorizontalPodAutoscaler`.
+    #[schemars(length(min = 1))]
+    pub kind: String,
+    /// Name of the target, in the CronHPA's namespace.
+    #[schemars(length(min = 1))]
+    pub name: String,
+}
+
+/// One schedule line.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    /// Unique name within the object.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// `sec min hour dom month dow`, `min hour dom month dow`, a descriptor (`@daily`),
+    /// `@every <duration>` or `@date YYYY-MM-DD HH:MM:SS`.
+    #[schemars(length(min = 1))]
+    pub schedule: String,
+    /// Replicas (or HPA floor) to set at each fire.
+    #[schemars(range(min = 0))]
+    pub target_size: i32,
+    /// Fire once, then never again.
+    #[serde(default)]
+    pub run_once: bool,
+    /// IANA time zone overriding the object's for this job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub time_zone: Option<String>,
+}
+
+/// Outcome of a job's last fire, as kubernetes-cronhpa-controller reports it.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum JobState {
+    /// Planned; waiting for its next fire.
+    Submitted,
+    /// The last fire was applied.
+    Succeed,
+    /// The last fire (or the job's content) failed; see `message`.
+    Failed,
+}
+
+/// Observed state. `conditions` keeps the old controller's one-entry-per-job layout.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CronHorizontalPodAutoscalerStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Copy of the spec's target, as the old controller wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_target_ref: Option<ScaleTargetRef>,
+    /// Copy of the spec's exclusions, as the old controller wrote it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude_dates: Vec<String>,
+    /// One entry per job.
+    #[serde(default)]
+    pub conditions: Vec<JobCondition>,
+    /// The earliest `nextScheduleTime` across jobs (for `kubectl get`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_schedule_time: Option<Time>,
+    /// Summary of the latest fire, e.g. `Succeed scale-up: 2 -> 5` (for `kubectl get`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_result: Option<String>,
+}
+
+/// A job's status entry.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobCondition {
+    /// The job's name.
+    pub name: String,
+    /// Stable id of the job's current plan (changes when the job is edited).
+    #[serde(default)]
+    pub job_id: String,
+    /// The job's schedule, as planned.
+    #[serde(default)]
+    pub schedule: String,
+    /// The job's target size, as planned.
+    #[serde(default)]
+    pub target_size: i32,
+    /// The job's `runOnce`, as planned.
+    #[serde(default)]
+    pub run_once: bool,
+    /// Outcome of the last fire.
+    pub state: JobState,
+    /// When this entry was last written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_probe_time: Option<Time>,
+    /// Human-readable detail about the last transition.
+    #[serde(default)]
+    pub message: String,
+    /// The last fire that was applied (or deliberately skipped: excluded day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_schedule_time: Option<Time>,
+    /// The next fire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_schedule_time: Option<Time>,
+    /// The zone the job's wall times are read in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}

@@ -1,0 +1,133 @@
+//! The manifests under `examples/cronhpa/` — kubernetes-cronhpa-controller's own samples among
+//! them — parse and validate unchanged, and the checked-in CRD matches the types.
+
+use std::path::{Path, PathBuf};
+
+use diurnal_api::manifest::parse_documents;
+use diurnal_api::{JobState, resolve_object};
+use jiff::tz::TimeZone;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn load(name: &str) -> Vec<diurnal_api::CronHorizontalPodAutoscaler> {
+    let path = repo_root().join("examples/cronhpa").join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    parse_documents(&text, name)
+        .unwrap()
+        .iter()
+        .map(|d| {
+            d.decode_cronhpa()
+                .unwrap_or_else(|f| panic!("{name}:{}: {f}", d.index))
+        })
+        .collect()
+}
+
+#[test]
+fn the_old_controllers_sample_parses_and_validates_unchanged() {
+    let objs = load("legacy-sample.yaml");
+    assert_eq!(objs.len(), 1);
+    let spec = &objs[0].spec;
+    assert_eq!(spec.exclude_dates, ["* * * 15 11 *", "* * * * * 5"]);
+    assert_eq!(spec.jobs.len(), 4);
+    assert!(spec.jobs[3].run_once);
+    assert!(!spec.jobs[0].run_once, "runOnce defaults to false");
+    let r = resolve_object(&objs[0], &TimeZone::UTC);
+    assert!(r.is_valid(), "{:?}", r.findings);
+    assert_eq!(r.plan.jobs.len(), 4);
+}
+
+#[test]
+fn an_hpa_target_parses_and_validates() {
+    let objs = load("legacy-hpa-target.yaml");
+    assert_eq!(
+        objs[0].spec.scale_target_ref.kind,
+        "HorizontalPodAutoscaler"
+    );
+    assert!(resolve_object(&objs[0], &TimeZone::UTC).is_valid());
+}
+
+#[test]
+fn every_example_validates() {
+    for entry in std::fs::read_dir(repo_root().join("examples/cronhpa")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        for obj in load(&name) {
+            let r = resolve_object(&obj, &TimeZone::UTC);
+            assert!(r.is_valid(), "{name}: {:?}", r.findings);
+        }
+    }
+}
+
+#[test]
+fn status_written_by_the_old_controller_still_reads() {
+    // As kubernetes-cronhpa-controller writes it: every condition field present, no new fields.
+    let json = serde_json::json!({
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+        "excludeDates": [],
+        "conditions": [{
+            "name": "scale-up", "jobId": "0f6e4e2c-9b2d-4b59-8a53-9a5a6f1c0b0e", "schedule": "0 */1 * * * *",
+            "targetSize": 3, "runOnce": false, "state": "Succeed",
+            "lastProbeTime": "2026-11-20T08:00:00Z", "message": "cron hpa job scale-up executed successfully"
+        }]
+    });
+    let status: diurnal_api::CronHorizontalPodAutoscalerStatus =
+        serde_json::from_value(json).unwrap();
+    assert_eq!(status.conditions[0].state, JobState::Succeed);
+    assert_eq!(status.conditions[0].target_size, 3);
+}
+
+#[test]
+fn checked_in_crd_matches_the_types() {
+    let path = repo_root()
+        .join("deploy/crds/cronhorizontalpodautoscalers.autoscaling.alibabacloud.com.yaml");
+    let generated = diurnal_api::crd::crd_yaml();
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "{} is out of date with crates/api/src/types.rs; regenerate with `UPDATE_GOLDEN=1 cargo test -p diurnal-api --test fixtures`",
+        path.display()
+    );
+}
+
+#[test]
+fn the_crd_enforces_what_the_api_server_can_check() {
+    let crd: serde_json::Value = serde_json::to_value(
+        <diurnal_api::CronHorizontalPodAutoscaler as kube::CustomResourceExt>::crd(),
+    )
+    .unwrap();
+    let version = &crd["spec"]["versions"][0];
+    assert_eq!(crd["spec"]["group"], "autoscaling.alibabacloud.com");
+    assert_eq!(crd["spec"]["names"]["shortNames"][0], "cronhpa");
+    assert_eq!(crd["spec"]["names"]["categories"][0], "all");
+    assert!(version["subresources"]["status"].is_object());
+    let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let required: Vec<&str> = spec["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        required.contains(&"jobs") && required.contains(&"scaleTargetRef"),
+        "{required:?}"
+    );
+    let jobs = &spec["properties"]["jobs"];
+    assert_eq!(jobs["x-kubernetes-list-type"], "map");
+    assert_eq!(jobs["x-kubernetes-list-map-keys"][0], "name");
+    assert_eq!(
+        jobs["items"]["properties"]["targetSize"]["minimum"].as_f64(),
+        Some(0.0)
+    );
+    let columns: Vec<&str> = version["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(columns, ["Target", "Zone", "Next", "Last Result", "Age"]);
+}
