@@ -26,20 +26,12 @@ pub struct Finding {
 impl Finding {
     /// An error at `path`.
     pub fn error(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Error,
-            path: path.into(),
-            message: message.into(),
-        }
+        Self { severity: Severity::Error, path: path.into(), message: message.into() }
     }
 
     /// A warning at `path`.
     pub fn warning(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Warning,
-            path: path.into(),
-            message: message.into(),
-        }
+        Self { severity: Severity::Warning, path: path.into(), message: message.into() }
     }
 
     /// Whether this is an error (not a warning).

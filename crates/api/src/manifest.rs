@@ -31,10 +31,7 @@ pub struct Document {
 impl Document {
     /// `apiVersion` and `kind`, when present.
     pub fn type_meta(&self) -> (Option<&str>, Option<&str>) {
-        (
-            self.value.get("apiVersion").and_then(Value::as_str),
-            self.value.get("kind").and_then(Value::as_str),
-        )
+        (self.value.get("apiVersion").and_then(Value::as_str), self.value.get("kind").and_then(Value::as_str))
     }
 
     /// Whether the document declares itself a CronHPA (any version of the group).
@@ -44,15 +41,13 @@ impl Document {
 
     /// Decodes the document as a CronHPA. A type mismatch names the field path.
     pub fn decode_cronhpa(&self) -> Result<CronHorizontalPodAutoscaler, Finding> {
-        if let (Some(api), _) = self.type_meta() {
-            if api != "autoscaling.alibabacloud.com/v1beta1" {
-                return Err(Finding::error(
-                    "apiVersion",
-                    format!(
-                        "unsupported version {api:?}; expected autoscaling.alibabacloud.com/v1beta1"
-                    ),
-                ));
-            }
+        if let (Some(api), _) = self.type_meta()
+            && api != "autoscaling.alibabacloud.com/v1beta1"
+        {
+            return Err(Finding::error(
+                "apiVersion",
+                format!("unsupported version {api:?}; expected autoscaling.alibabacloud.com/v1beta1"),
+            ));
         }
         serde_path_to_error::deserialize(&self.value).map_err(|e| {
             let path = e.path().to_string();
@@ -64,18 +59,13 @@ impl Document {
 
 /// Splits a YAML stream into its non-empty documents.
 pub fn parse_documents(text: &str, file: &str) -> Result<Vec<Document>, ManifestError> {
-    let values: Vec<Value> = serde_saphyr::from_multiple(text).map_err(|e| ManifestError {
-        file: file.to_owned(),
-        message: e.to_string(),
-    })?;
+    let values: Vec<Value> = serde_saphyr::from_multiple(text)
+        .map_err(|e| ManifestError { file: file.to_owned(), message: e.to_string() })?;
     Ok(values
         .into_iter()
         .enumerate()
         .filter(|(_, v)| !v.is_null())
-        .map(|(i, value)| Document {
-            index: i + 1,
-            value,
-        })
+        .map(|(i, value)| Document { index: i + 1, value })
         .collect())
 }
 
@@ -111,8 +101,7 @@ mod tests {
 
     #[test]
     fn other_versions_of_the_group_are_recognised_but_refused() {
-        let text =
-            "apiVersion: autoscaling.alibabacloud.com/v2\nkind: CronHorizontalPodAutoscaler\n";
+        let text = "apiVersion: autoscaling.alibabacloud.com/v2\nkind: CronHorizontalPodAutoscaler\n";
         let docs = parse_documents(text, "f.yaml").unwrap();
         assert!(docs[0].is_cronhpa());
         assert_eq!(docs[0].decode_cronhpa().unwrap_err().path, "apiVersion");

@@ -9,9 +9,7 @@ use diurnal_core::{ExcludeDate, JobPlan, Plan, Schedule, resolve_zone};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::{
-    CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerSpec, Finding, ScaleTargetRef,
-};
+use crate::{CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerSpec, Finding, ScaleTargetRef};
 
 /// The outcome of resolving one CronHPA.
 #[derive(Debug, Clone)]
@@ -48,15 +46,8 @@ impl Resolution {
 
 /// Resolves a whole object; `@every` is phased from its creation time (the Unix epoch when it
 /// has none, as in a file that was never applied).
-pub fn resolve_object(
-    cronhpa: &CronHorizontalPodAutoscaler,
-    default_zone: &TimeZone,
-) -> Resolution {
-    let origin = cronhpa
-        .metadata
-        .creation_timestamp
-        .as_ref()
-        .map_or(Timestamp::UNIX_EPOCH, |t| t.0);
+pub fn resolve_object(cronhpa: &CronHorizontalPodAutoscaler, default_zone: &TimeZone) -> Resolution {
+    let origin = cronhpa.metadata.creation_timestamp.as_ref().map_or(Timestamp::UNIX_EPOCH, |t| t.0);
     resolve(&cronhpa.spec, default_zone, origin)
 }
 
@@ -70,9 +61,9 @@ pub fn resolve(
     check_target(&spec.scale_target_ref, &mut findings);
 
     let zone = match &spec.time_zone {
-        Some(name) => resolve_zone(name)
-            .map_err(|e| findings.push(Finding::error("spec.timeZone", e.to_string())))
-            .ok(),
+        Some(name) => {
+            resolve_zone(name).map_err(|e| findings.push(Finding::error("spec.timeZone", e.to_string()))).ok()
+        }
         None => Some(default_zone.clone()),
     };
 
@@ -80,10 +71,7 @@ pub fn resolve(
     for (k, entry) in spec.exclude_dates.iter().enumerate() {
         match ExcludeDate::parse(entry) {
             Ok(e) => exclusions.push(e),
-            Err(e) => findings.push(Finding::error(
-                format!("spec.excludeDates[{k}]"),
-                e.to_string(),
-            )),
+            Err(e) => findings.push(Finding::error(format!("spec.excludeDates[{k}]"), e.to_string())),
         }
     }
 
@@ -110,10 +98,7 @@ pub fn resolve(
             first_with_name.insert(&job.name, first);
             findings.push(Finding::error(
                 format!("{path}.name"),
-                format!(
-                    "duplicate job name {:?} (already used by spec.jobs[{first}])",
-                    job.name
-                ),
+                format!("duplicate job name {:?} (already used by spec.jobs[{first}])", job.name),
             ));
         }
         if job.target_size < 0 {
@@ -136,9 +121,7 @@ pub fn resolve(
         }
         let job_zone = match &job.time_zone {
             Some(name) => resolve_zone(name)
-                .map_err(|e| {
-                    findings.push(Finding::error(format!("{path}.timeZone"), e.to_string()))
-                })
+                .map_err(|e| findings.push(Finding::error(format!("{path}.timeZone"), e.to_string())))
                 .ok(),
             None => zone.clone(),
         };
@@ -155,20 +138,13 @@ pub fn resolve(
         }
     }
 
-    let object_ok = !findings
-        .iter()
-        .any(|f| f.is_error() && !f.path.starts_with("spec.jobs["));
+    let object_ok = !findings.iter().any(|f| f.is_error() && !f.path.starts_with("spec.jobs["));
     if !object_ok {
         jobs.clear();
         spec_index.clear();
     }
     Resolution {
-        plan: Plan {
-            jobs,
-            exclusions,
-            zone: zone.unwrap_or(TimeZone::UTC),
-            origin,
-        },
+        plan: Plan { jobs, exclusions, zone: zone.unwrap_or(TimeZone::UTC), origin },
         spec_index,
         findings,
     }
@@ -188,8 +164,7 @@ fn check_target(target: &ScaleTargetRef, findings: &mut Vec<Finding>) {
         ));
     }
     let kind = target.kind.as_str();
-    if !kind.starts_with(|c: char| c.is_ascii_uppercase())
-        || !kind.chars().all(|c| c.is_ascii_alphanumeric())
+    if !kind.starts_with(|c: char| c.is_ascii_uppercase()) || !kind.chars().all(|c| c.is_ascii_alphanumeric())
     {
         findings.push(Finding::error(
             "spec.scaleTargetRef.kind",
@@ -199,13 +174,18 @@ fn check_target(target: &ScaleTargetRef, findings: &mut Vec<Finding>) {
     if !is_dns_subdomain(&target.name) {
         findings.push(Finding::error(
             "spec.scaleTargetRef.name",
-            format!("{:?} is not a valid object name (lowercase letters, digits, '-' and '.', at most 253)", target.name),
+            format!(
+                "{:?} is not a valid object name (lowercase letters, digits, '-' and '.', at most 253)",
+                target.name
+            ),
         ));
     }
     if kind == "HorizontalPodAutoscaler" && !matches!(api, "autoscaling/v1" | "autoscaling/v2") {
         findings.push(Finding::error(
             "spec.scaleTargetRef.apiVersion",
-            format!("a HorizontalPodAutoscaler target must be `autoscaling/v1` or `autoscaling/v2`, got {api:?}"),
+            format!(
+                "a HorizontalPodAutoscaler target must be `autoscaling/v1` or `autoscaling/v2`, got {api:?}"
+            ),
         ));
     }
 }
@@ -213,8 +193,7 @@ fn check_target(target: &ScaleTargetRef, findings: &mut Vec<Finding>) {
 fn is_dns_label(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !s.starts_with('-')
         && !s.ends_with('-')
 }
@@ -254,19 +233,12 @@ mod tests {
     }
 
     fn errors(r: &Resolution) -> Vec<String> {
-        r.findings
-            .iter()
-            .filter(|f| f.is_error())
-            .map(ToString::to_string)
-            .collect()
+        r.findings.iter().filter(|f| f.is_error()).map(ToString::to_string).collect()
     }
 
     #[test]
     fn a_valid_spec_plans_every_job_in_its_zone() {
-        let mut s = spec(vec![
-            job("up", "0 0 9 * * *", 5),
-            job("down", "0 0 21 * * *", 1),
-        ]);
+        let mut s = spec(vec![job("up", "0 0 9 * * *", 5), job("down", "0 0 21 * * *", 1)]);
         s.time_zone = Some("Asia/Shanghai".into());
         s.jobs[1].time_zone = Some("Europe/Berlin".into());
         let r = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH);
@@ -280,22 +252,14 @@ mod tests {
     #[test]
     fn the_default_zone_applies_when_neither_object_nor_job_names_one() {
         let shanghai = resolve_zone("Asia/Shanghai").unwrap();
-        let r = resolve(
-            &spec(vec![job("up", "@daily", 1)]),
-            &shanghai,
-            Timestamp::UNIX_EPOCH,
-        );
+        let r = resolve(&spec(vec![job("up", "@daily", 1)]), &shanghai, Timestamp::UNIX_EPOCH);
         assert_eq!(r.plan.jobs[0].zone.iana_name(), Some("Asia/Shanghai"));
     }
 
     #[test]
     fn a_bad_job_is_left_out_and_named_while_good_jobs_still_run() {
         let r = resolve(
-            &spec(vec![
-                job("ok", "@hourly", 1),
-                job("bad", "0 0 25 * * *", 2),
-                job("neg", "@daily", -1),
-            ]),
+            &spec(vec![job("ok", "@hourly", 1), job("bad", "0 0 25 * * *", 2), job("neg", "@daily", -1)]),
             &TimeZone::UTC,
             Timestamp::UNIX_EPOCH,
         );
@@ -303,10 +267,7 @@ mod tests {
         let errs = errors(&r);
         assert_eq!(errs.len(), 2, "{errs:?}");
         assert!(errs[0].starts_with("spec.jobs[1].schedule: "), "{errs:?}");
-        assert_eq!(
-            errs[1],
-            "spec.jobs[2].targetSize: must be zero or more replicas, got -1"
-        );
+        assert_eq!(errs[1], "spec.jobs[2].targetSize: must be zero or more replicas, got -1");
         assert!(r.job_error(0).is_none());
         assert!(r.job_error(1).unwrap().contains("spec.jobs[1].schedule"));
     }
@@ -320,10 +281,7 @@ mod tests {
         );
         assert_eq!(
             errors(&r),
-            vec![
-                "spec.jobs[1].name: duplicate job name \"a\" (already used by spec.jobs[0])"
-                    .to_string()
-            ]
+            vec!["spec.jobs[1].name: duplicate job name \"a\" (already used by spec.jobs[0])".to_string()]
         );
         assert_eq!(r.spec_index, vec![0]);
     }
@@ -350,23 +308,13 @@ mod tests {
     #[test]
     fn target_reference_shape_is_checked_field_by_field() {
         let mut s = spec(vec![job("a", "@daily", 1)]);
-        s.scale_target_ref = ScaleTargetRef {
-            api_version: "apps v1".into(),
-            kind: "deployment".into(),
-            name: "Web_1".into(),
-        };
-        let paths: Vec<String> = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH)
-            .findings
-            .into_iter()
-            .map(|f| f.path)
-            .collect();
+        s.scale_target_ref =
+            ScaleTargetRef { api_version: "apps v1".into(), kind: "deployment".into(), name: "Web_1".into() };
+        let paths: Vec<String> =
+            resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH).findings.into_iter().map(|f| f.path).collect();
         assert_eq!(
             paths,
-            [
-                "spec.scaleTargetRef.apiVersion",
-                "spec.scaleTargetRef.kind",
-                "spec.scaleTargetRef.name"
-            ]
+            ["spec.scaleTargetRef.apiVersion", "spec.scaleTargetRef.kind", "spec.scaleTargetRef.name"]
         );
     }
 
@@ -380,37 +328,22 @@ mod tests {
         };
         let r = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH);
         assert_eq!(errors(&r).len(), 1);
-        assert!(
-            r.findings
-                .iter()
-                .any(|f| !f.is_error() && f.path == "spec.jobs[0].targetSize")
-        );
+        assert!(r.findings.iter().any(|f| !f.is_error() && f.path == "spec.jobs[0].targetSize"));
     }
 
     #[test]
     fn five_field_schedules_warn_about_the_old_reading_but_stay_valid() {
-        let r = resolve(
-            &spec(vec![job("a", "0 8 * * *", 1)]),
-            &TimeZone::UTC,
-            Timestamp::UNIX_EPOCH,
-        );
+        let r = resolve(&spec(vec![job("a", "0 8 * * *", 1)]), &TimeZone::UTC, Timestamp::UNIX_EPOCH);
         assert!(r.is_valid());
-        assert!(
-            r.findings
-                .iter()
-                .any(|f| !f.is_error() && f.path == "spec.jobs[0].schedule")
-        );
+        assert!(r.findings.iter().any(|f| !f.is_error() && f.path == "spec.jobs[0].schedule"));
     }
 
     #[test]
     fn negative_deadlines_and_empty_job_lists_are_errors() {
         let mut s = spec(vec![]);
         s.starting_deadline_seconds = Some(-5);
-        let paths: Vec<String> = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH)
-            .findings
-            .into_iter()
-            .map(|f| f.path)
-            .collect();
+        let paths: Vec<String> =
+            resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH).findings.into_iter().map(|f| f.path).collect();
         assert_eq!(paths, ["spec.startingDeadlineSeconds", "spec.jobs"]);
     }
 }

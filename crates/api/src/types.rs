@@ -10,6 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Desired state: what to scale, when, and to what size.
+// One `printcolumn(...)` per column is kube-derive's syntax, not a duplicate.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "autoscaling.alibabacloud.com",
@@ -22,28 +24,11 @@ use serde::{Deserialize, Serialize};
     status = "CronHorizontalPodAutoscalerStatus",
     derive = "PartialEq",
     doc = "Scales a workload (or sets an HPA's floor) on cron schedules, with per-object time zones.",
-    printcolumn(
-        name = "Target",
-        type_ = "string",
-        json_path = ".spec.scaleTargetRef.name"
-    ),
-    printcolumn(
-        name = "Zone",
-        type_ = "string",
-        json_path = ".spec.timeZone",
-        priority = "1"
-    ),
+    printcolumn(name = "Target", type_ = "string", json_path = ".spec.scaleTargetRef.name"),
+    printcolumn(name = "Zone", type_ = "string", json_path = ".spec.timeZone", priority = "1"),
     printcolumn(name = "Next", type_ = "date", json_path = ".status.nextScheduleTime"),
-    printcolumn(
-        name = "Last Result",
-        type_ = "string",
-        json_path = ".status.lastResult"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Last Result", type_ = "string", json_path = ".status.lastResult"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct CronHorizontalPodAutoscalerSpec {

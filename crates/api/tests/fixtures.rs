@@ -17,10 +17,7 @@ fn load(name: &str) -> Vec<diurnal_api::CronHorizontalPodAutoscaler> {
     parse_documents(&text, name)
         .unwrap()
         .iter()
-        .map(|d| {
-            d.decode_cronhpa()
-                .unwrap_or_else(|f| panic!("{name}:{}: {f}", d.index))
-        })
+        .map(|d| d.decode_cronhpa().unwrap_or_else(|f| panic!("{name}:{}: {f}", d.index)))
         .collect()
 }
 
@@ -41,10 +38,7 @@ fn the_old_controllers_sample_parses_and_validates_unchanged() {
 #[test]
 fn an_hpa_target_parses_and_validates() {
     let objs = load("legacy-hpa-target.yaml");
-    assert_eq!(
-        objs[0].spec.scale_target_ref.kind,
-        "HorizontalPodAutoscaler"
-    );
+    assert_eq!(objs[0].spec.scale_target_ref.kind, "HorizontalPodAutoscaler");
     assert!(resolve_object(&objs[0], &TimeZone::UTC).is_valid());
 }
 
@@ -72,16 +66,14 @@ fn status_written_by_the_old_controller_still_reads() {
             "lastProbeTime": "2026-11-20T08:00:00Z", "message": "cron hpa job scale-up executed successfully"
         }]
     });
-    let status: diurnal_api::CronHorizontalPodAutoscalerStatus =
-        serde_json::from_value(json).unwrap();
+    let status: diurnal_api::CronHorizontalPodAutoscalerStatus = serde_json::from_value(json).unwrap();
     assert_eq!(status.conditions[0].state, JobState::Succeed);
     assert_eq!(status.conditions[0].target_size, 3);
 }
 
 #[test]
 fn checked_in_crd_matches_the_types() {
-    let path = repo_root()
-        .join("deploy/crds/cronhorizontalpodautoscalers.autoscaling.alibabacloud.com.yaml");
+    let path = repo_root().join("deploy/crds/cronhorizontalpodautoscalers.autoscaling.alibabacloud.com.yaml");
     let generated = diurnal_api::crd::crd_yaml();
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, &generated).unwrap();
@@ -96,33 +88,22 @@ fn checked_in_crd_matches_the_types() {
 
 #[test]
 fn the_crd_enforces_what_the_api_server_can_check() {
-    let crd: serde_json::Value = serde_json::to_value(
-        <diurnal_api::CronHorizontalPodAutoscaler as kube::CustomResourceExt>::crd(),
-    )
-    .unwrap();
+    let crd: serde_json::Value =
+        serde_json::to_value(<diurnal_api::CronHorizontalPodAutoscaler as kube::CustomResourceExt>::crd())
+            .unwrap();
     let version = &crd["spec"]["versions"][0];
     assert_eq!(crd["spec"]["group"], "autoscaling.alibabacloud.com");
     assert_eq!(crd["spec"]["names"]["shortNames"][0], "cronhpa");
     assert_eq!(crd["spec"]["names"]["categories"][0], "all");
     assert!(version["subresources"]["status"].is_object());
     let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
-    let required: Vec<&str> = spec["required"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    assert!(
-        required.contains(&"jobs") && required.contains(&"scaleTargetRef"),
-        "{required:?}"
-    );
+    let required: Vec<&str> =
+        spec["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(required.contains(&"jobs") && required.contains(&"scaleTargetRef"), "{required:?}");
     let jobs = &spec["properties"]["jobs"];
     assert_eq!(jobs["x-kubernetes-list-type"], "map");
     assert_eq!(jobs["x-kubernetes-list-map-keys"][0], "name");
-    assert_eq!(
-        jobs["items"]["properties"]["targetSize"]["minimum"].as_f64(),
-        Some(0.0)
-    );
+    assert_eq!(jobs["items"]["properties"]["targetSize"]["minimum"].as_f64(), Some(0.0));
     let columns: Vec<&str> = version["additionalPrinterColumns"]
         .as_array()
         .unwrap()

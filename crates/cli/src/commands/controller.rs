@@ -1,0 +1,97 @@
+//! `diurnal controller`: run the CronHPA controller against a cluster.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::Context as _;
+use diurnal_controller::metrics::Metrics;
+use diurnal_controller::runner::{self, LeaseSettings, Settings};
+use tracing::info;
+
+use crate::inputs;
+use crate::runtime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Kubeconfig to use outside a cluster; in a cluster the pod's service account is used.
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Watch CronHPAs of one namespace only (default: all namespaces).
+    #[arg(long, value_name = "NS")]
+    namespace: Option<String>,
+    /// Zone for CronHPAs that name none; default `$TZ`, else UTC.
+    #[arg(long, value_name = "TZ")]
+    default_time_zone: Option<String>,
+    /// Move an HPA's floor instead of scaling a workload the HPA manages.
+    #[arg(long, value_enum, default_value = "on")]
+    hpa_coordination: OnOff,
+    /// Elect a leader through a coordination.k8s.io Lease; only the leader fires.
+    #[arg(long, value_enum, default_value = "on")]
+    leader_election: OnOff,
+    /// Name of the Lease.
+    #[arg(long, default_value = "diurnal-controller")]
+    lease_name: String,
+    /// Namespace of the Lease (default: `$POD_NAMESPACE`, else `default`).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Seconds a leader's claim lasts; a standby takes over within this after the leader dies.
+    #[arg(long, default_value_t = 15)]
+    lease_duration: u64,
+    /// This replica's name in the Lease and in Events (default: `$POD_NAME`, else the host name).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Address of `/metrics`, `/healthz` and `/readyz`.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Fires applied at the same time, at most.
+    #[arg(long, default_value_t = 256)]
+    max_parallel_fires: usize,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: runtime::LogFormat,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    runtime::init_logging(args.log_format);
+    let default_zone = inputs::default_zone(args.default_time_zone.as_deref())?;
+    let identity = args.identity.clone().unwrap_or_else(runtime::host_identity);
+    let settings = Settings {
+        namespace: args.namespace.clone(),
+        default_zone,
+        hpa_coordination: args.hpa_coordination == OnOff::On,
+        lease: (args.leader_election == OnOff::On).then(|| LeaseSettings {
+            namespace: args.lease_namespace.clone(),
+            name: args.lease_name.clone(),
+            duration_secs: args.lease_duration.max(2),
+            grace_secs: (args.lease_duration / 3).max(1),
+        }),
+        identity,
+        max_parallel_fires: args.max_parallel_fires,
+    };
+    runtime::block_on(async move {
+        let client = runtime::kube_client(args.kubeconfig.as_deref()).await?;
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(Metrics::register(&mut registry));
+        let ready = Arc::new(AtomicBool::new(false));
+        let router = diurnal_controller::http::router(Arc::new(registry), ready.clone());
+        let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+            .await
+            .with_context(|| format!("binding --metrics-addr {}", args.metrics_addr))?;
+        info!(addr = %args.metrics_addr, identity = %settings.identity, "diurnal controller starting");
+        let server = axum::serve(listener, router).with_graceful_shutdown(runtime::shutdown_signal());
+        let server = tokio::spawn(async move { server.await });
+        runner::run(client, settings, metrics, ready, runtime::shutdown_signal()).await?;
+        server.abort();
+        info!("diurnal controller stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,127 @@
+//! `diurnal next`: upcoming fires of one expression, or the merged timeline of CronHPA files.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use diurnal_api::resolve_object;
+use diurnal_core::{Fire, Schedule};
+use jiff::Timestamp;
+
+use crate::inputs::{self, Located};
+
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["schedule", "file"]))]
+pub struct Args {
+    /// A schedule expression, e.g. "0 0 9 * * MON-FRI" or "@every 90m".
+    #[arg(long, value_name = "EXPR")]
+    schedule: Option<String>,
+    /// CronHPA manifest(s) (multi-document YAML); prints their merged timeline.
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Vec<PathBuf>,
+    /// Zone of the expression's wall times (with --schedule).
+    #[arg(long, value_name = "TZ", requires = "schedule")]
+    time_zone: Option<String>,
+    /// Zone for CronHPAs that name none (with -f); default `$TZ`, else UTC.
+    #[arg(long, value_name = "TZ")]
+    default_time_zone: Option<String>,
+    /// Phase origin of `@every` (with --schedule); default the Unix epoch.
+    #[arg(long, value_name = "RFC3339", requires = "schedule")]
+    origin: Option<String>,
+    /// Start after this instant (exclusive); default now.
+    #[arg(long, value_name = "RFC3339")]
+    after: Option<String>,
+    /// How many fires to print.
+    #[arg(long, default_value_t = 5, conflicts_with = "until")]
+    count: usize,
+    /// Print every fire up to this instant (inclusive) instead of --count of them (with -f).
+    #[arg(long, value_name = "RFC3339", requires = "file")]
+    until: Option<String>,
+    /// Also print fires on excluded days, with a fifth column `excluded` (with -f).
+    #[arg(long, requires = "file")]
+    show_excluded: bool,
+}
+
+/// RFC 3339, UTC, second precision, `Z` suffix: `2026-01-15T00:00:00Z`.
+pub fn format_instant(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    let after = match &args.after {
+        Some(v) => inputs::instant("--after", v)?,
+        None => Timestamp::now(),
+    };
+    match &args.schedule {
+        Some(expr) => print_schedule(args, expr, after),
+        None => print_timeline(args, after),
+    }
+}
+
+fn print_schedule(args: &Args, expr: &str, after: Timestamp) -> anyhow::Result<ExitCode> {
+    let schedule = Schedule::parse(expr).with_context(|| format!("--schedule {expr:?}"))?;
+    let zone = match &args.time_zone {
+        Some(name) => diurnal_core::resolve_zone(name).with_context(|| "--time-zone")?,
+        None => inputs::default_zone(args.default_time_zone.as_deref())?,
+    };
+    let origin = args.origin.as_deref().map(|v| inputs::instant("--origin", v)).transpose()?;
+    let origin = origin.unwrap_or(Timestamp::UNIX_EPOCH);
+    let mut cursor = after;
+    for _ in 0..args.count {
+        let Some(at) = schedule.next_after(cursor, &zone, origin) else {
+            break;
+        };
+        println!("{}", format_instant(at));
+        cursor = at;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_timeline(args: &Args, after: Timestamp) -> anyhow::Result<ExitCode> {
+    let default_zone = inputs::default_zone(args.default_time_zone.as_deref())?;
+    let until = args.until.as_deref().map(|v| inputs::instant("--until", v)).transpose()?;
+    let mut objects: Vec<Located> = Vec::new();
+    for path in &args.file {
+        let (found, problems) = inputs::read_cronhpas(path);
+        if let Some(first) = problems.first() {
+            bail!("{first}");
+        }
+        objects.extend(found);
+    }
+    let mut plans = Vec::with_capacity(objects.len());
+    for located in &objects {
+        let resolution = resolve_object(&located.object, &default_zone);
+        if let Some(err) = resolution.findings.iter().find(|f| f.is_error()) {
+            bail!(
+                "{}: document {}: {err} (run `diurnal validate` for every problem)",
+                located.file,
+                located.document
+            );
+        }
+        plans.push(resolution.plan);
+    }
+    // Far enough for any yearly schedule; --count stops the merge long before for the others.
+    let horizon = until.unwrap_or_else(|| {
+        after.saturating_add(jiff::SignedDuration::from_hours(24 * 366 * 8)).unwrap_or(Timestamp::MAX)
+    });
+    let mut streams: Vec<_> = plans.iter().map(|p| p.fires(after, horizon).peekable()).collect();
+    let limit = if until.is_some() { usize::MAX } else { args.count };
+    let mut printed = 0;
+    while printed < limit {
+        // Merge by instant; ties keep file order, then job order.
+        let next = streams.iter_mut().enumerate().filter_map(|(i, s)| s.peek().map(|f| (f.at, i))).min();
+        let Some((_, i)) = next else { break };
+        let fire: Fire = streams[i].next().expect("peeked");
+        if fire.excluded && !args.show_excluded {
+            continue;
+        }
+        let meta = &objects[i].object.metadata;
+        let namespace = meta.namespace.as_deref().unwrap_or("default");
+        let name = meta.name.as_deref().unwrap_or("");
+        let job = &plans[i].jobs[fire.job].name;
+        let excluded = if fire.excluded { "\texcluded" } else { "" };
+        println!("{}\t{namespace}/{name}\t{job}\t{}{excluded}", format_instant(fire.at), fire.target_size);
+        printed += 1;
+    }
+    Ok(ExitCode::SUCCESS)
+}

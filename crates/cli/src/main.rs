@@ -1,0 +1,48 @@
+//! `diurnal`: one binary, one subcommand per job.
+
+mod commands;
+mod inputs;
+mod runtime;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// diurnal makes Kubernetes clusters cheap for workloads with a daily rhythm: scheduled scaling
+/// with real time zones, a hybrid VM + virtual-node layout, and a simulator that tells you what
+/// it saves.
+#[derive(Debug, Parser)]
+#[command(name = "diurnal", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print upcoming fires of a schedule expression, or the merged timeline of CronHPA files.
+    Next(commands::next::Args),
+    /// Check CronHPA manifests: schedules, zones, job names, sizes, targets, exclusions.
+    Validate(commands::validate::Args),
+    /// Print the CronHorizontalPodAutoscaler CustomResourceDefinition as YAML.
+    Crd,
+    /// Run the CronHPA controller (in a cluster, or outside one with --kubeconfig).
+    Controller(Box<commands::controller::Args>),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Next(args) => commands::next::run(&args),
+        Command::Validate(args) => commands::validate::run(&args),
+        Command::Crd => commands::crd::run(),
+        Command::Controller(args) => commands::controller::run(*args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

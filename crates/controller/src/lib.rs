@@ -1,0 +1,9 @@
+//! The CronHPA controller: watches CronHorizontalPodAutoscalers, keeps one timer queue of their
+//! fires ([`scheduler`], pure), and applies each fire through the Kubernetes API ([`target`]),
+//! writing status and Events ([`runner`]). Only the holder of a Lease fires.
+
+pub mod http;
+pub mod metrics;
+pub mod runner;
+pub mod scheduler;
+pub mod target;

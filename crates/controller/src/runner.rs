@@ -1,0 +1,453 @@
+//! The controller's I/O shell: watches, the lease, the timer, fires, status writes and Events.
+//!
+//! One task owns the [`Scheduler`]; everything else (applying fires, writing status, publishing
+//! Events) runs in tasks it spawns and hears back from, so a slow API call never delays the
+//! timer.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use diurnal_api::{CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerStatus};
+use futures::StreamExt;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Client, Resource};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+use tracing::{debug, info, warn};
+
+use crate::metrics::{FireResult, Metrics, ResultLabels};
+use crate::scheduler::{Due, DueKind, ObjectKey, Outcome, Scheduler};
+use crate::target::{FireError, Targets};
+
+/// Lease-based leader election settings.
+#[derive(Debug, Clone)]
+pub struct LeaseSettings {
+    /// Namespace of the Lease.
+    pub namespace: String,
+    /// Name of the Lease.
+    pub name: String,
+    /// Seconds a holder's claim lasts without renewal; a standby takes over within this.
+    pub duration_secs: u64,
+    /// Seconds before expiry at which the holder renews.
+    pub grace_secs: u64,
+}
+
+/// How the controller runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Watch one namespace, or all.
+    pub namespace: Option<String>,
+    /// Zone for CronHPAs that name none.
+    pub default_zone: TimeZone,
+    /// Move an HPA's floor instead of scaling a workload it manages.
+    pub hpa_coordination: bool,
+    /// `None`: always lead (a single replica).
+    pub lease: Option<LeaseSettings>,
+    /// This process's name in the Lease and in Events.
+    pub identity: String,
+    /// Fires applied at the same time, at most.
+    pub max_parallel_fires: usize,
+}
+
+/// Why the controller stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Leader election could not start.
+    #[error("leader election: {0}")]
+    Lease(#[from] kube_lease_manager::LeaseManagerError),
+    /// The CronHPA watch ended.
+    #[error("the CronHorizontalPodAutoscaler watch ended")]
+    WatchEnded,
+}
+
+type Fired = (Due, Outcome, Option<&'static str>);
+
+struct Shell {
+    scheduler: Scheduler,
+    synced: bool,
+    init_keys: HashSet<ObjectKey>,
+    ready: Arc<AtomicBool>,
+    metrics: Arc<Metrics>,
+    recorder: Recorder,
+    refs: HashMap<ObjectKey, ObjectReference>,
+    jobs_of: HashMap<ObjectKey, Vec<String>>,
+    observed_status: HashMap<ObjectKey, u64>,
+    dirty: HashSet<ObjectKey>,
+    status_tx: mpsc::Sender<Vec<(ObjectKey, CronHorizontalPodAutoscalerStatus)>>,
+}
+
+fn status_hash(status: Option<&CronHorizontalPodAutoscalerStatus>) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&status).unwrap_or_default().hash(&mut h);
+    h.finish()
+}
+
+/// Runs until `shutdown` resolves or the watch ends for good.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let cronhpas: Api<CronHorizontalPodAutoscaler> = scoped_api(&client, settings.namespace.as_deref());
+    let mut events = watcher(cronhpas, watcher::Config::default()).default_backoff().boxed();
+    let hpas = settings.hpa_coordination.then(|| hpa_cache(&client, settings.namespace.as_deref(), &metrics));
+    let targets = Arc::new(Targets::new(client.clone(), hpas));
+    let limit = Arc::new(Semaphore::new(settings.max_parallel_fires.max(1)));
+    let (_always, mut leader_rx, lease_task) = leadership(&client, &settings).await?;
+
+    let (status_tx, status_rx) = mpsc::channel(64);
+    tokio::spawn(write_statuses(client.clone(), status_rx, metrics.clone()));
+    let reporter =
+        Reporter { controller: "diurnal-controller".into(), instance: Some(settings.identity.clone()) };
+    let mut shell = Shell {
+        scheduler: Scheduler::new(settings.default_zone.clone()),
+        metrics: metrics.clone(),
+        recorder: Recorder::new(client.clone(), reporter),
+        refs: HashMap::new(),
+        jobs_of: HashMap::new(),
+        observed_status: HashMap::new(),
+        dirty: HashSet::new(),
+        status_tx,
+        synced: false,
+        init_keys: HashSet::new(),
+        ready,
+    };
+    let mut in_flight: JoinSet<Fired> = JoinSet::new();
+    let mut flush = tokio::time::interval(Duration::from_millis(200));
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+
+    let result = loop {
+        let wake = if shell.scheduler.is_leading() { shell.scheduler.next_wakeup() } else { None };
+        metrics.queue_size.set(i64::try_from(shell.scheduler.queue_len()).unwrap_or(i64::MAX));
+        tokio::select! {
+            () = &mut shutdown => break Ok(()),
+            event = events.next() => match event {
+                Some(Ok(event)) => shell.on_watch_event(event, *leader_rx.borrow()),
+                Some(Err(e)) => {
+                    metrics.reconcile_errors.inc();
+                    warn!(error = %e, "CronHorizontalPodAutoscaler watch");
+                }
+                None => break Err(RunError::WatchEnded),
+            },
+            changed = leader_rx.changed() => {
+                let lead = changed.is_ok() && *leader_rx.borrow_and_update();
+                info!(leading = lead, identity = %settings.identity, "leadership changed");
+                if shell.synced {
+                    shell.lead(lead);
+                }
+                if changed.is_err() {
+                    warn!("lease manager stopped; gave up the lead");
+                    break Ok(());
+                }
+            },
+            () = sleep_until(wake) => {
+                for due in shell.scheduler.take_due(Timestamp::now()) {
+                    in_flight.spawn(fire(due, targets.clone(), limit.clone(), metrics.clone()));
+                }
+            },
+            Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
+                if let Ok((due, outcome, reason)) = joined {
+                    shell.completed(&due, outcome, reason);
+                }
+            },
+            _ = flush.tick() => shell.flush().await,
+        }
+    };
+
+    // Graceful stop: let fires under way finish (bounded), write their status, release the lease.
+    let drain = async {
+        while let Some(joined) = in_flight.join_next().await {
+            if let Ok((due, outcome, reason)) = joined {
+                shell.completed(&due, outcome, reason);
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
+    shell.flush().await;
+    drop(leader_rx);
+    if let Some(task) = lease_task
+        && let Ok(Ok(manager)) = task.await
+    {
+        let _ = manager.release().await;
+    }
+    result
+}
+
+fn scoped_api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+async fn sleep_until(wake: Option<Timestamp>) {
+    match wake {
+        Some(at) => {
+            let wait = at.duration_since(Timestamp::now());
+            tokio::time::sleep(Duration::try_from(wait).unwrap_or(Duration::ZERO)).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// A watch-fed cache of HPAs, used to find the HPA that manages a workload target.
+fn hpa_cache(
+    client: &Client,
+    namespace: Option<&str>,
+    metrics: &Arc<Metrics>,
+) -> Store<HorizontalPodAutoscaler> {
+    let api: Api<HorizontalPodAutoscaler> = scoped_api(client, namespace);
+    let (reader, writer) = reflector::store();
+    let errors = metrics.clone();
+    tokio::spawn(reflector(writer, watcher(api, watcher::Config::default()).default_backoff()).for_each(
+        move |r| {
+            if let Err(e) = r {
+                errors.reconcile_errors.inc();
+                warn!(error = %e, "HorizontalPodAutoscaler watch");
+            }
+            std::future::ready(())
+        },
+    ));
+    reader
+}
+
+type LeaseTask =
+    tokio::task::JoinHandle<Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>>;
+
+/// A watch channel of "this process holds the lease" (always true without leader election),
+/// the sender that keeps it open in that case, and the lease task.
+async fn leadership(
+    client: &Client,
+    settings: &Settings,
+) -> Result<(Option<watch::Sender<bool>>, watch::Receiver<bool>, Option<LeaseTask>), RunError> {
+    let Some(l) = &settings.lease else {
+        let (tx, rx) = watch::channel(true);
+        return Ok((Some(tx), rx, None));
+    };
+    let manager = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), &l.name)
+        .with_namespace(&l.namespace)
+        .with_identity(&settings.identity)
+        .with_duration(l.duration_secs)
+        .with_grace(l.grace_secs)
+        .build()
+        .await?;
+    let (rx, task) = manager.watch().await;
+    Ok((None, rx, Some(task)))
+}
+
+/// Applies one fire, returning what it came to and, on failure, the Event reason.
+async fn fire(due: Due, targets: Arc<Targets>, limit: Arc<Semaphore>, metrics: Arc<Metrics>) -> Fired {
+    if due.excluded {
+        let message =
+            format!("not scaled: the fire of {} falls on a day excluded by excludeDates", due.fire_at);
+        return (due, Outcome::Excluded(message), None);
+    }
+    let _permit = limit.acquire_owned().await;
+    let fire_at = due.fire_at;
+    let regular = due.kind == DueKind::Regular;
+    let lateness = metrics.clone();
+    let before_write = move || {
+        if regular {
+            let late = Timestamp::now().duration_since(fire_at).as_secs_f64();
+            lateness.lateness.observe(late.max(0.0));
+        }
+    };
+    match targets.apply(&due.key.namespace, &due.target, due.target_size, &before_write).await {
+        Ok(message) => (due, Outcome::Applied(message), None),
+        Err(e) => {
+            let reason = e.reason();
+            let message = match &e {
+                FireError::TargetNotFound(what) => format!("{what} not found; will retry"),
+                other => format!("{other}; will retry"),
+            };
+            (due, Outcome::Failed(message), Some(reason))
+        }
+    }
+}
+
+impl Shell {
+    fn on_watch_event(&mut self, event: watcher::Event<CronHorizontalPodAutoscaler>, lease_held: bool) {
+        let now = Timestamp::now();
+        match event {
+            watcher::Event::Init => self.init_keys.clear(),
+            watcher::Event::InitApply(obj) => {
+                self.init_keys.insert(ObjectKey::of(&obj));
+                self.upsert(&obj, now);
+            }
+            watcher::Event::InitDone => {
+                // Objects deleted while the watch was down.
+                let gone: Vec<ObjectKey> =
+                    self.scheduler.keys().filter(|k| !self.init_keys.contains(*k)).cloned().collect();
+                for key in gone {
+                    self.remove(&key);
+                }
+                self.init_keys = HashSet::new();
+                if !self.synced {
+                    self.synced = true;
+                    self.ready.store(true, Ordering::Relaxed);
+                    info!(objects = self.scheduler.len(), "initial list done");
+                    if lease_held {
+                        self.lead(true);
+                    }
+                }
+            }
+            watcher::Event::Apply(obj) => self.upsert(&obj, now),
+            watcher::Event::Delete(obj) => self.remove(&ObjectKey::of(&obj)),
+        }
+    }
+
+    fn upsert(&mut self, obj: &CronHorizontalPodAutoscaler, now: Timestamp) {
+        let scheduler = &mut self.scheduler;
+        let key = ObjectKey::of(obj);
+        self.refs.insert(key.clone(), obj.object_ref(&()));
+        self.jobs_of.insert(key.clone(), obj.spec.jobs.iter().map(|j| j.name.clone()).collect());
+        self.observed_status.insert(key.clone(), status_hash(obj.status.as_ref()));
+        let changed = scheduler.upsert(obj, now);
+        if changed {
+            debug!(object = %key, "planned");
+            if scheduler.is_leading() {
+                for (job, message) in scheduler.invalid_jobs(&key) {
+                    self.event(&key, EventType::Warning, "InvalidSchedule", &format!("job {job}: {message}"));
+                }
+            }
+        }
+        self.dirty.insert(key);
+    }
+
+    fn remove(&mut self, key: &ObjectKey) {
+        self.scheduler.remove(key);
+        self.refs.remove(key);
+        self.observed_status.remove(key);
+        self.dirty.remove(key);
+        if let Some(jobs) = self.jobs_of.remove(key) {
+            self.metrics.forget(key, jobs.into_iter());
+        }
+    }
+
+    fn lead(&mut self, leading: bool) {
+        self.scheduler.set_leading(leading, Timestamp::now());
+        self.metrics.leader.set(i64::from(leading));
+        if leading {
+            self.dirty.extend(self.scheduler.keys().cloned());
+        }
+    }
+
+    fn completed(&mut self, due: &Due, outcome: Outcome, reason: Option<&'static str>) {
+        let (result, kind, reason_name, note) = match &outcome {
+            Outcome::Applied(m) => (FireResult::Applied, EventType::Normal, "Scaled", m.clone()),
+            Outcome::Excluded(m) => (FireResult::Excluded, EventType::Normal, "Excluded", m.clone()),
+            Outcome::Failed(m) => {
+                (FireResult::Failed, EventType::Warning, reason.unwrap_or("ScaleFailed"), m.clone())
+            }
+        };
+        self.metrics.fires.get_or_create(&ResultLabels { result }).inc();
+        info!(object = %due.key, job = %due.job, fire = %due.fire_at, kind = ?due.kind, ?result, "{note}");
+        let quiet = matches!(&outcome, Outcome::Applied(m) if m.ends_with("already at size"));
+        if !quiet {
+            self.event(&due.key, kind, reason_name, &format!("job {}: {note}", due.job));
+        }
+        if due.kind == DueKind::CatchUp && result != FireResult::Failed {
+            let note = format!(
+                "job {}: applied the fire of {} missed while no controller was leading",
+                due.job, due.fire_at
+            );
+            self.event(&due.key, EventType::Normal, "CaughtUp", &note);
+        }
+        self.scheduler.complete(due, outcome, Timestamp::now());
+        self.dirty.insert(due.key.clone());
+    }
+
+    fn event(&self, key: &ObjectKey, type_: EventType, reason: &str, note: &str) {
+        let Some(reference) = self.refs.get(key).cloned() else {
+            return;
+        };
+        let recorder = self.recorder.clone();
+        let errors = self.metrics.clone();
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            // events.k8s.io caps a note at 1 kB.
+            note: Some(note.chars().take(1000).collect()),
+            action: "Scale".into(),
+            secondary: None,
+        };
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&event, &reference).await {
+                errors.reconcile_errors.inc();
+                warn!(error = %e, "publishing an Event");
+            }
+        });
+    }
+
+    /// Sends the statuses that changed to the writer, while leading.
+    async fn flush(&mut self) {
+        let scheduler = &self.scheduler;
+        if self.dirty.is_empty() {
+            return;
+        }
+        let mut batch = Vec::new();
+        for key in self.dirty.drain() {
+            let Some(status) = scheduler.status(&key) else {
+                continue;
+            };
+            self.metrics.observe_status(&key, &status);
+            if scheduler.is_leading() && self.observed_status.get(&key) != Some(&status_hash(Some(&status))) {
+                batch.push((key, status));
+            }
+        }
+        if !batch.is_empty() && self.status_tx.send(batch).await.is_err() {
+            warn!("status writer stopped");
+        }
+    }
+}
+
+/// Writes status batches in order; within a batch (distinct objects) up to 16 at a time.
+async fn write_statuses(
+    client: Client,
+    mut rx: mpsc::Receiver<Vec<(ObjectKey, CronHorizontalPodAutoscalerStatus)>>,
+    metrics: Arc<Metrics>,
+) {
+    while let Some(batch) = rx.recv().await {
+        let writes = futures::stream::iter(batch).map(|(key, status)| {
+            let client = client.clone();
+            let metrics = metrics.clone();
+            async move {
+                let api: Api<CronHorizontalPodAutoscaler> = Api::namespaced(client, &key.namespace);
+                let mut body = serde_json::to_value(&status).unwrap_or_default();
+                // A merge patch keeps fields it does not mention: clear the optional ones explicitly.
+                if let Some(map) = body.as_object_mut() {
+                    for field in ["observedGeneration", "nextScheduleTime", "lastResult"] {
+                        map.entry(field).or_insert(serde_json::Value::Null);
+                    }
+                }
+                let patch = Patch::Merge(serde_json::json!({ "status": body }));
+                match api.patch_status(&key.name, &PatchParams::default(), &patch).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                    Err(e) => {
+                        metrics.reconcile_errors.inc();
+                        warn!(object = %key, error = %e, "writing status");
+                    }
+                }
+            }
+        });
+        writes.buffer_unordered(16).collect::<Vec<()>>().await;
+    }
+}
