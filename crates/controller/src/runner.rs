@@ -418,6 +418,19 @@ impl Shell {
     }
 }
 
+/// The JSON merge patch that makes the status subresource read `status`. A merge patch keeps
+/// fields it does not mention, so the optional top-level ones are cleared explicitly; the job
+/// list is replaced whole.
+pub fn status_patch(status: &CronHorizontalPodAutoscalerStatus) -> serde_json::Value {
+    let mut body = serde_json::to_value(status).unwrap_or_default();
+    if let Some(map) = body.as_object_mut() {
+        for field in ["observedGeneration", "nextScheduleTime", "lastResult"] {
+            map.entry(field).or_insert(serde_json::Value::Null);
+        }
+    }
+    serde_json::json!({ "status": body })
+}
+
 /// Writes status batches in order; within a batch (distinct objects) up to 16 at a time.
 async fn write_statuses(
     client: Client,
@@ -430,14 +443,7 @@ async fn write_statuses(
             let metrics = metrics.clone();
             async move {
                 let api: Api<CronHorizontalPodAutoscaler> = Api::namespaced(client, &key.namespace);
-                let mut body = serde_json::to_value(&status).unwrap_or_default();
-                // A merge patch keeps fields it does not mention: clear the optional ones explicitly.
-                if let Some(map) = body.as_object_mut() {
-                    for field in ["observedGeneration", "nextScheduleTime", "lastResult"] {
-                        map.entry(field).or_insert(serde_json::Value::Null);
-                    }
-                }
-                let patch = Patch::Merge(serde_json::json!({ "status": body }));
+                let patch = Patch::Merge(status_patch(&status));
                 match api.patch_status(&key.name, &PatchParams::default(), &patch).await {
                     Ok(_) => {}
                     Err(kube::Error::Api(s)) if s.code == 404 => {}
@@ -449,5 +455,20 @@ async fn write_statuses(
             }
         });
         writes.buffer_unordered(16).collect::<Vec<()>>().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_status_patch_clears_what_is_no_longer_true() {
+        let status = CronHorizontalPodAutoscalerStatus { observed_generation: Some(3), ..Default::default() };
+        assert_eq!(
+            status_patch(&status),
+            json!({"status": {"observedGeneration": 3, "conditions": [], "nextScheduleTime": null, "lastResult": null}})
+        );
     }
 }
