@@ -1,0 +1,121 @@
+//! The ordered fires of a whole CronHPA.
+//!
+//! [`Plan::fires`] merges one lazy stream per job (a small binary heap keyed by instant, then job
+//! index), so a caller can ask for years of fires and take the first few. This is what the
+//! controller, the CLI and the simulator share.
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::exclusion::is_excluded;
+use crate::{ExcludeDate, Schedule};
+
+/// One job, resolved: parsed schedule and effective zone.
+#[derive(Debug, Clone)]
+pub struct JobPlan {
+    /// `jobs[].name`.
+    pub name: String,
+    /// The parsed schedule.
+    pub schedule: Schedule,
+    /// The effective zone (job, else object, else controller default).
+    pub zone: TimeZone,
+    /// `jobs[].targetSize`.
+    pub target_size: i32,
+    /// `jobs[].runOnce`.
+    pub run_once: bool,
+}
+
+/// A whole CronHPA, resolved.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The jobs, in spec order.
+    pub jobs: Vec<JobPlan>,
+    /// `excludeDates`, parsed.
+    pub exclusions: Vec<ExcludeDate>,
+    /// The object's zone: calendar days for exclusions are taken in it.
+    pub zone: TimeZone,
+    /// Phase origin for `@every` (the object's creation time).
+    pub origin: Timestamp,
+}
+
+/// One instant at which a job triggers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fire {
+    /// When.
+    pub at: Timestamp,
+    /// Index into [`Plan::jobs`].
+    pub job: usize,
+    /// The job's target size.
+    pub target_size: i32,
+    /// Whether the day is excluded (the fire does not scale).
+    pub excluded: bool,
+}
+
+/// The lazy merge behind [`Plan::fires`].
+#[derive(Debug)]
+pub struct Fires<'p> {
+    plan: &'p Plan,
+    until: Timestamp,
+    /// The next fire of each job still running, smallest first.
+    heap: BinaryHeap<Reverse<(Timestamp, usize)>>,
+}
+
+impl Iterator for Fires<'_> {
+    type Item = Fire;
+
+    fn next(&mut self) -> Option<Fire> {
+        let Reverse((at, job)) = self.heap.pop()?;
+        let plan = self.plan;
+        let job_plan = &plan.jobs[job];
+        let excluded = is_excluded(&plan.exclusions, at, &plan.zone);
+        // A run-once job scales once: its stream ends after its first fire that is not excluded.
+        if (!job_plan.run_once || excluded)
+            && let Some(next) = job_plan.schedule.next_after(at, &job_plan.zone, plan.origin)
+            && next <= self.until
+        {
+            self.heap.push(Reverse((next, job)));
+        }
+        Some(Fire { at, job, target_size: job_plan.target_size, excluded })
+    }
+}
+
+impl Plan {
+    /// Fires with `after < at <= until`, ordered by instant, then by job index, each marked
+    /// `excluded` when its day (in the object's zone) is excluded. A `run_once` job contributes
+    /// its fires up to and including its first one that is not excluded.
+    pub fn fires(&self, after: Timestamp, until: Timestamp) -> Fires<'_> {
+        let heap = self
+            .jobs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, job)| {
+                let at = job.schedule.next_after(after, &job.zone, self.origin)?;
+                (at <= until).then_some(Reverse((at, i)))
+            })
+            .collect();
+        Fires { plan: self, until, heap }
+    }
+
+    /// The first fire strictly after `after`, of any job (excluded or not).
+    pub fn next_fire(&self, after: Timestamp) -> Option<Fire> {
+        self.fires(after, Timestamp::MAX).next()
+    }
+
+    /// The latest fire of job `job` with `not_before < fire <= at`, excluded or not (check
+    /// [`is_excluded`] for that). Searches backwards from `at`, so it costs the same whether the
+    /// window is a minute or a year. `None` for an unknown job index.
+    pub fn last_fire_at_or_before(
+        &self,
+        job: usize,
+        at: Timestamp,
+        not_before: Timestamp,
+    ) -> Option<Timestamp> {
+        let job = self.jobs.get(job)?;
+        job.schedule.prev_at_or_before(at, &job.zone, self.origin).filter(|t| *t > not_before)
+    }
+}
+
+#[cfg(test)]
+mod tests;
