@@ -1,0 +1,16 @@
+//! diurnal's simulator: what scheduled scaling on a hybrid cluster would cost on a load trace.
+//!
+//! - [`trace`] reads a request-rate trace (CSV) onto a regular grid, reporting gaps;
+//! - [`model`] is the cluster and price model (workload, node pool, virtual node, HPA);
+//! - [`engine`] runs one policy over a trace, step by step;
+//! - [`oracle`] is the perfect-foresight lower bound;
+//! - [`scenario`] is the YAML scenario file and turns it into runnable policies;
+//! - [`planner`] learns a daily/weekly profile and writes a CronHPA;
+//! - [`report`] renders the results (table, JSON, HTML).
+//!
+//! Everything is a function of its inputs: traces arrive as text, time is the trace's.
+
+pub mod engine;
+pub mod model;
+pub mod oracle;
+pub mod trace;
