@@ -7,9 +7,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use jiff::Timestamp;
+use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
-use crate::exclusion::is_excluded;
 use crate::{ExcludeDate, Schedule};
 
 /// One job, resolved: parsed schedule and effective zone.
@@ -60,6 +60,26 @@ pub struct Fires<'p> {
     until: Timestamp,
     /// The next fire of each job still running, smallest first.
     heap: BinaryHeap<Reverse<(Timestamp, usize)>>,
+    /// The last day looked up and whether it is excluded: fires come in order, so most share it.
+    day: Option<(Date, bool)>,
+}
+
+impl Fires<'_> {
+    fn excluded(&mut self, at: Timestamp) -> bool {
+        let plan = self.plan;
+        if plan.exclusions.is_empty() {
+            return false;
+        }
+        let day = plan.zone.to_datetime(at).date();
+        match self.day {
+            Some((cached, excluded)) if cached == day => excluded,
+            _ => {
+                let excluded = plan.exclusions.iter().any(|e| e.excludes_day(day, &plan.zone));
+                self.day = Some((day, excluded));
+                excluded
+            }
+        }
+    }
 }
 
 impl Iterator for Fires<'_> {
@@ -69,7 +89,7 @@ impl Iterator for Fires<'_> {
         let Reverse((at, job)) = self.heap.pop()?;
         let plan = self.plan;
         let job_plan = &plan.jobs[job];
-        let excluded = is_excluded(&plan.exclusions, at, &plan.zone);
+        let excluded = self.excluded(at);
         // A run-once job scales once: its stream ends after its first fire that is not excluded.
         if (!job_plan.run_once || excluded)
             && let Some(next) = job_plan.schedule.next_after(at, &job_plan.zone, plan.origin)
@@ -95,7 +115,7 @@ impl Plan {
                 (at <= until).then_some(Reverse((at, i)))
             })
             .collect();
-        Fires { plan: self, until, heap }
+        Fires { plan: self, until, heap, day: None }
     }
 
     /// The first fire strictly after `after`, of any job (excluded or not).
@@ -104,7 +124,7 @@ impl Plan {
     }
 
     /// The latest fire of job `job` with `not_before < fire <= at`, excluded or not (check
-    /// [`is_excluded`] for that). Searches backwards from `at`, so it costs the same whether the
+    /// [`crate::is_excluded`] for that). Searches backwards from `at`, so it costs the same whether the
     /// window is a minute or a year. `None` for an unknown job index.
     pub fn last_fire_at_or_before(
         &self,

@@ -422,3 +422,223 @@ fn legacy_reading_explains_five_fields() {
     assert_eq!(Schedule::parse("@daily").unwrap().legacy_reading(), None);
     assert_eq!(Schedule::parse("@every 1m").unwrap().legacy_reading(), None);
 }
+
+// --- properties -----------------------------------------------------------------------------
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ZONES: [&str; 8] = [
+        "UTC",
+        "America/New_York",
+        "Europe/Berlin",
+        "Asia/Shanghai",
+        "Australia/Lord_Howe",
+        "America/Sao_Paulo",
+        "Asia/Kolkata",
+        "Pacific/Chatham",
+    ];
+
+    fn numeric(min: u32, max: u32) -> impl Strategy<Value = String> {
+        let span = max - min;
+        prop_oneof![
+            3 => Just("*".to_owned()),
+            2 => (1..=span.max(1)).prop_map(|k| format!("*/{k}")),
+            4 => (min..=max).prop_map(|a| a.to_string()),
+            2 => (min..=max, min..=max).prop_map(|(a, b)| format!("{}-{}", a.min(b), a.max(b))),
+            2 => (min..=max, min..=max).prop_map(|(a, b)| format!("{a},{b}")),
+            1 => (min..=max, min..=max, 1..=span.max(1))
+                .prop_map(|(a, b, k)| format!("{}-{}/{k}", a.min(b), a.max(b))),
+            1 => (min..=max, 1..=span.max(1)).prop_map(|(a, k)| format!("{a}/{k}")),
+        ]
+    }
+
+    fn dom() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => numeric(1, 31),
+            1 => Just("?".to_owned()),
+            1 => Just("L".to_owned()),
+            1 => Just("LW".to_owned()),
+            1 => (1u32..=31).prop_map(|d| format!("{d}W")),
+        ]
+    }
+
+    fn month() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => numeric(1, 12),
+            1 => (0usize..12).prop_map(|m| MONTHS[m].to_owned()),
+            1 => (0usize..6).prop_map(|m| format!("{}-{}", MONTHS[m], MONTHS[m + 6])),
+        ]
+    }
+
+    fn dow() -> impl Strategy<Value = String> {
+        prop_oneof![
+            6 => numeric(0, 7),
+            1 => Just("?".to_owned()),
+            1 => (0usize..7).prop_map(|d| WEEKDAYS[d].to_owned()),
+            1 => Just("MON-FRI".to_owned()),
+            1 => (0u32..7).prop_map(|d| format!("{d}L")),
+            1 => (0u32..7, 1u32..=5).prop_map(|(d, k)| format!("{d}#{k}")),
+        ]
+    }
+
+    /// Valid five- and six-field expressions (a few never fire and are rejected as such).
+    fn expression() -> impl Strategy<Value = String> {
+        (numeric(0, 59), numeric(0, 59), numeric(0, 23), dom(), month(), dow(), any::<bool>()).prop_map(
+            |(s, m, h, dom, month, dow, five)| {
+                if five {
+                    format!("{m} {h} {dom} {month} {dow}")
+                } else {
+                    format!("{s} {m} {h} {dom} {month} {dow}")
+                }
+            },
+        )
+    }
+
+    fn instant() -> impl Strategy<Value = Timestamp> {
+        // 1990 to 2060, with sub-second parts now and then.
+        (631_152_000i64..2_871_763_200, prop_oneof![3 => Just(0i32), 1 => 0i32..1_000_000_000])
+            .prop_map(|(s, ns)| Timestamp::new(s, ns).unwrap())
+    }
+
+    fn parse_valid(expr: &str) -> Option<Schedule> {
+        match Schedule::parse(expr) {
+            Ok(s) => Some(s),
+            Err(ScheduleError::NeverFires { .. }) => None,
+            Err(e) => panic!("`{expr}` should parse: {e}"),
+        }
+    }
+
+    fn search(schedule: &Schedule) -> &Search {
+        match &schedule.kind {
+            Kind::Cron { search, .. } => search,
+            _ => unreachable!(),
+        }
+    }
+
+    /// A fire is right when its wall time matches; for a fixed-time job it may instead be the
+    /// moment a spring-forward change skipped a matching wall time.
+    fn check_fire(schedule: &Schedule, zone: &TimeZone, fire: Timestamp) -> Result<(), TestCaseError> {
+        let wall = zone.to_datetime(fire);
+        if schedule.matches_wall(wall) {
+            if !schedule.is_interval() {
+                // Fixed-time jobs never fire in the second pass of a repeated hour.
+                prop_assert_eq!(first_instant(zone, wall), Some(fire), "{} fired in a second pass", fire);
+            }
+            return Ok(());
+        }
+        prop_assert!(!schedule.is_interval(), "{} does not match `{}`", wall, schedule.source());
+        let change = zone.preceding(fire.checked_add(SignedDuration::from_nanos(1)).unwrap()).next();
+        prop_assert!(change.is_some_and(|c| c.timestamp() == fire), "{} is not a DST change", fire);
+        // The skipped range starts at `fire` read with the offset before the change.
+        let before = zone.to_offset(fire.checked_sub(SignedDuration::from_secs(1)).unwrap());
+        let gap_start = before.to_datetime(fire);
+        let skipped = search(schedule).next_wall(gap_start, true);
+        prop_assert!(skipped.is_some_and(|w| w < wall), "nothing skipped before {}", fire);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        #[test]
+        fn fires_match_and_strictly_increase(expr in expression(), z in 0..ZONES.len(), after in instant()) {
+            let Some(schedule) = parse_valid(&expr) else { return Ok(()) };
+            let zone = zone(ZONES[z]);
+            let mut at = after;
+            for _ in 0..4 {
+                let Some(next) = schedule.next_after(at, &zone, ORIGIN) else { break };
+                prop_assert!(next > at, "`{}`: {} not after {}", expr, next, at);
+                check_fire(&schedule, &zone, next)?;
+                at = next;
+            }
+        }
+
+        #[test]
+        fn next_and_prev_agree(expr in expression(), z in 0..ZONES.len(), at in instant()) {
+            let Some(schedule) = parse_valid(&expr) else { return Ok(()) };
+            let zone = zone(ZONES[z]);
+            let next = schedule.next_after(at, &zone, ORIGIN);
+            let prev = schedule.prev_at_or_before(at, &zone, ORIGIN);
+            if let Some(p) = prev {
+                prop_assert!(p <= at);
+                check_fire(&schedule, &zone, p)?;
+                prop_assert_eq!(schedule.next_after(p, &zone, ORIGIN), next, "`{}` from {}", expr, p);
+            }
+            if let Some(n) = next {
+                prop_assert_eq!(schedule.prev_at_or_before(n, &zone, ORIGIN), Some(n));
+                let just_before = n.checked_sub(SignedDuration::from_nanos(1)).unwrap();
+                if just_before >= at {
+                    prop_assert_eq!(schedule.prev_at_or_before(just_before, &zone, ORIGIN), prev);
+                }
+            }
+        }
+
+        /// The per-day search finds what croner's own search finds, on the wall clock.
+        #[test]
+        fn search_agrees_with_croner(expr in expression(), at in instant(), inclusive in any::<bool>()) {
+            let Some(schedule) = parse_valid(&expr) else { return Ok(()) };
+            let search = search(&schedule);
+            let wall = TimeZone::UTC.to_datetime(at);
+            let ours = search.next_wall(wall, inclusive);
+            let theirs = search.cron.find_next_occurrence(&wall, inclusive).ok();
+            prop_assert_eq!(ours, theirs, "next `{}` from {}", expr, wall);
+            let ours = search.prev_wall(wall, inclusive);
+            let theirs = search.cron.find_previous_occurrence(&wall, inclusive).ok();
+            prop_assert_eq!(ours, theirs, "previous `{}` from {}", expr, wall);
+        }
+
+        /// Where croner classifies the job as diurnal does, its zoned search is an oracle.
+        #[test]
+        fn zoned_fires_agree_with_croner(expr in expression(), z in 0..ZONES.len(), after in instant()) {
+            let Some(schedule) = parse_valid(&expr) else { return Ok(()) };
+            let search = search(&schedule);
+            let croner_fixed = search.cron.determine_job_type() == croner::JobType::FixedTime;
+            prop_assume!(croner_fixed != schedule.is_interval());
+            let zone = zone(ZONES[z]);
+            let ours = schedule.next_after(after, &zone, ORIGIN);
+            let theirs = search.cron.find_next_occurrence(&after.to_zoned(zone.clone()), false).ok().map(|z| z.timestamp());
+            prop_assert_eq!(ours, theirs, "`{}` after {}", expr, after);
+        }
+
+        #[test]
+        fn parser_never_panics_on_arbitrary_text(text in any::<String>()) {
+            if let Ok(s) = Schedule::parse(&text) {
+                let _ = s.next_after(ts("2026-01-01T00:00:00Z"), &TimeZone::UTC, ORIGIN);
+            }
+        }
+
+        #[test]
+        fn parser_never_panics_on_cron_alphabet(text in "[0-9*,/?LW#@ A-Za-z.:-]{0,40}", at in instant()) {
+            if let Ok(s) = Schedule::parse(&text) {
+                let zone = zone("America/New_York");
+                if let Some(n) = s.next_after(at, &zone, ORIGIN) {
+                    prop_assert!(n > at);
+                }
+                if let Some(p) = s.prev_at_or_before(at, &zone, ORIGIN) {
+                    prop_assert!(p <= at);
+                }
+                let _ = s.legacy_reading();
+            }
+        }
+
+        #[test]
+        fn extreme_instants_do_not_panic(expr in expression(), secs in any::<i64>()) {
+            let Some(schedule) = parse_valid(&expr) else { return Ok(()) };
+            let at = Timestamp::from_second(secs.clamp(Timestamp::MIN.as_second(), Timestamp::MAX.as_second())).unwrap();
+            let _ = schedule.next_after(at, &zone("Europe/Berlin"), ORIGIN);
+            let _ = schedule.prev_at_or_before(at, &zone("Europe/Berlin"), ORIGIN);
+        }
+
+        #[test]
+        fn every_fires_on_its_phase(secs in 1i64..400_000, origin in instant(), after in instant()) {
+            let schedule = Schedule::parse(&format!("@every {secs}s")).unwrap();
+            let next = schedule.next_after(after, &TimeZone::UTC, origin).unwrap();
+            prop_assert!(next > after && next > origin);
+            let k = next.duration_since(origin).as_nanos() / i128::from(secs) / 1_000_000_000;
+            prop_assert_eq!(origin + SignedDuration::from_secs(i64::try_from(k).unwrap() * secs), next);
+            prop_assert!(next.duration_since(after) <= SignedDuration::from_secs(secs) || after < origin);
+        }
+    }
+}
