@@ -13,4 +13,6 @@
 pub mod engine;
 pub mod model;
 pub mod oracle;
+pub mod planner;
+pub mod scenario;
 pub mod trace;

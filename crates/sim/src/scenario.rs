@@ -1,0 +1,626 @@
+//! The scenario file: one workload on its trace, the node pool, the virtual node, the HPA, and
+//! which policies to compare. Every field is documented here and in `docs/simulator.md`; every
+//! number has a default that can be overridden; unknown fields are refused by name.
+//!
+//! Price defaults (CNY), and where they come from:
+//! - Alibaba Cloud ECI pay-as-you-go: 0.000049 CNY per vCPU-second and 0.00000613 CNY per
+//!   GiB-second (Alibaba Cloud ECI pricing page, pay-as-you-go, China regions; the figures the
+//!   project's issue 5 quotes, taken 2026-11).
+//! - Regular node: ecs.g6.xlarge (4 vCPU, 16 GiB) on a monthly subscription, taken as 0.68 CNY per
+//!   hour (about 496 CNY a month). **Assumption**: not checked against a live price page in this
+//!   session; ECS prices vary by region and over time, so override `regular_nodes.price_per_hour`
+//!   with your own quote.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Billing, Cluster, HpaBehaviour, NodePool, VirtualNode, Workload};
+use crate::trace::ValueUnit;
+
+/// Default ECI price per vCPU-second, CNY.
+pub const ECI_VCPU_SECOND_CNY: f64 = 0.000_049;
+/// Default ECI price per GiB-second, CNY.
+pub const ECI_GIB_SECOND_CNY: f64 = 0.000_006_13;
+/// Default regular node price per hour, CNY (assumption, see the module docs).
+pub const ECS_G6_XLARGE_HOUR_CNY: f64 = 0.68;
+
+/// A whole scenario file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Name shown in reports.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Free text shown in reports.
+    #[serde(default)]
+    pub description: String,
+    /// Currency label of every price.
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// The workload and its trace.
+    pub workload: WorkloadSpec,
+    /// The regular node pool.
+    #[serde(default)]
+    pub regular_nodes: NodePoolSpec,
+    /// The virtual node.
+    #[serde(default)]
+    pub virtual_node: VirtualNodeSpec,
+    /// HPA behaviour for every policy that uses an HPA (the planner's own target excepted).
+    #[serde(default)]
+    pub hpa: HpaSpec,
+    /// How policies are evaluated.
+    #[serde(default)]
+    pub evaluation: EvaluationSpec,
+    /// The planner behind the `diurnal` policy.
+    #[serde(default)]
+    pub planner: PlannerSpec,
+    /// The `hybrid` policy: a given CronHPA, a fixed baseline, bursts on the virtual node.
+    #[serde(default)]
+    pub hybrid: Option<HybridSpec>,
+    /// The `cronhpa` policy: a given CronHPA on autoscaled regular nodes.
+    #[serde(default)]
+    pub cronhpa: Option<CronHpaSpec>,
+    /// Policies to compare, in report order.
+    #[serde(default = "default_policies")]
+    pub policies: Vec<PolicyName>,
+}
+
+/// The policies the simulator knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyName {
+    /// Regular nodes sized for the fit window's peak (plus head-room), all the time.
+    StaticPeak,
+    /// HPA v2 on regular nodes with a cluster autoscaler.
+    Hpa,
+    /// A given CronHPA (plus HPA when `cronhpa.hpa`) on regular nodes with a cluster autoscaler.
+    Cronhpa,
+    /// A fixed regular baseline, bursts on the virtual node, driven by a given CronHPA and HPA.
+    Hybrid,
+    /// The planner's CronHPA, baseline and HPA, in the hybrid layout.
+    Diurnal,
+}
+
+impl PolicyName {
+    /// The name used in files and reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyName::StaticPeak => "static-peak",
+            PolicyName::Hpa => "hpa",
+            PolicyName::Cronhpa => "cronhpa",
+            PolicyName::Hybrid => "hybrid",
+            PolicyName::Diurnal => "diurnal",
+        }
+    }
+}
+
+/// The workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Name; the planner's CronHPA targets the HPA `<name>`.
+    pub name: String,
+    /// Its load.
+    pub trace: TraceSpec,
+    /// Requests per second one ready pod serves at 100% of its CPU request.
+    pub requests_per_pod: f64,
+    /// Resources one pod requests.
+    #[serde(default)]
+    pub pod: PodSpec,
+    /// Seconds from pod creation on a ready regular node to ready.
+    #[serde(default = "default_pod_startup")]
+    pub startup_seconds: i64,
+    /// Replicas never go below this.
+    #[serde(default = "default_min_replicas")]
+    pub min_replicas: u32,
+}
+
+/// A CSV trace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceSpec {
+    /// CSV file, relative to the scenario file.
+    pub path: String,
+    /// Header of the timestamp column.
+    #[serde(default = "default_timestamp_column")]
+    pub timestamp_column: String,
+    /// Header of the value column.
+    #[serde(default = "default_value_column")]
+    pub value_column: String,
+    /// IANA zone of timestamps without an offset. Also the zone the planner writes its CronHPA in.
+    pub time_zone: String,
+    /// What the value column means.
+    #[serde(default)]
+    pub unit: ValueUnit,
+    /// Multiplier applied to every value (after `unit`), to map the trace onto this service's load.
+    #[serde(default = "one")]
+    pub scale: f64,
+}
+
+/// Resources one pod requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PodSpec {
+    /// vCPU.
+    #[serde(default = "one")]
+    pub cpu: f64,
+    /// GiB of memory.
+    #[serde(default = "two")]
+    pub memory_gib: f64,
+}
+
+impl Default for PodSpec {
+    fn default() -> Self {
+        PodSpec { cpu: 1.0, memory_gib: 2.0 }
+    }
+}
+
+/// The regular node pool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodePoolSpec {
+    /// Allocatable vCPU per node.
+    #[serde(default = "four")]
+    pub cpu: f64,
+    /// Allocatable GiB per node.
+    #[serde(default = "sixteen")]
+    pub memory_gib: f64,
+    /// Price of one node-hour (default: ecs.g6.xlarge subscription, an assumption; see above).
+    #[serde(default = "default_node_price")]
+    pub price_per_hour: f64,
+    /// `subscription` (every node ever held is paid for the whole span) or `pay-as-you-go`.
+    #[serde(default)]
+    pub billing: Billing,
+    /// Pay-as-you-go: least seconds billed per node.
+    #[serde(default = "sixty")]
+    pub minimum_billed_seconds: i64,
+    /// Seconds from the autoscaler's request to a ready node.
+    #[serde(default = "default_provisioning")]
+    pub provisioning_seconds: i64,
+    /// Fewest nodes the autoscaler keeps.
+    #[serde(default)]
+    pub min_nodes: u32,
+    /// Most nodes the autoscaler adds.
+    #[serde(default = "default_max_nodes")]
+    pub max_nodes: u32,
+    /// Cluster autoscaler: seconds a node must be unneeded before it is removed.
+    #[serde(default = "default_unneeded")]
+    pub scale_down_unneeded_seconds: i64,
+}
+
+impl Default for NodePoolSpec {
+    fn default() -> Self {
+        serde_saphyr::from_str("{}").expect("all fields have defaults")
+    }
+}
+
+/// The virtual node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualNodeSpec {
+    /// Whether the virtual node exists.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Price per vCPU-second (default: Alibaba ECI pay-as-you-go).
+    #[serde(default = "default_vcpu_price")]
+    pub price_per_vcpu_second: f64,
+    /// Price per GiB-second (default: Alibaba ECI pay-as-you-go).
+    #[serde(default = "default_gib_price")]
+    pub price_per_gib_second: f64,
+    /// Seconds from pod creation to ready on the virtual node.
+    #[serde(default = "default_virtual_startup")]
+    pub startup_seconds: i64,
+}
+
+impl Default for VirtualNodeSpec {
+    fn default() -> Self {
+        serde_saphyr::from_str("{}").expect("all fields have defaults")
+    }
+}
+
+/// HPA v2 behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HpaSpec {
+    /// Target CPU utilisation, 0..1.
+    #[serde(default = "default_target")]
+    pub target_utilization: f64,
+    /// Tolerance around the target.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    /// Seconds between evaluations.
+    #[serde(default = "fifteen")]
+    pub sync_seconds: i64,
+    /// Scale-down stabilisation window, seconds.
+    #[serde(default = "three_hundred")]
+    pub scale_down_stabilization_seconds: i64,
+}
+
+impl Default for HpaSpec {
+    fn default() -> Self {
+        serde_saphyr::from_str("{}").expect("all fields have defaults")
+    }
+}
+
+/// How policies are evaluated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationSpec {
+    /// Days at the end of the trace held out for evaluation; the planner and `static-peak` only
+    /// see what comes before. Default: a quarter of the trace, at least 7 days.
+    #[serde(default)]
+    pub holdout_days: Option<u32>,
+    /// Simulation step, seconds; must divide the trace interval.
+    #[serde(default = "fifteen")]
+    pub step_seconds: i64,
+    /// Head-room `static-peak` adds to the fit window's peak.
+    #[serde(default = "default_headroom")]
+    pub headroom: f64,
+}
+
+impl Default for EvaluationSpec {
+    fn default() -> Self {
+        serde_saphyr::from_str("{}").expect("all fields have defaults")
+    }
+}
+
+/// The planner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlannerSpec {
+    /// At most this many CronHPA fires on any calendar day.
+    #[serde(default = "six")]
+    pub jobs_per_day: u32,
+    /// Profile resolution, minutes (divides 1440).
+    #[serde(default = "thirty")]
+    pub slot_minutes: u32,
+    /// Head-room over the profile.
+    #[serde(default = "default_headroom")]
+    pub headroom: f64,
+    /// Quantile of each slot's history the schedule covers (1 = the maximum seen).
+    #[serde(default = "one")]
+    pub quantile: f64,
+    /// Target utilisation of the HPA behind the schedule: it only catches what the schedule
+    /// missed, since the schedule already carries the head-room.
+    #[serde(default = "default_planner_target")]
+    pub target_utilization: f64,
+    /// `weekly` (one profile per day of the week), `daily` (one for all days), or `auto`
+    /// (weekly when the fit window holds at least two weeks).
+    #[serde(default)]
+    pub profile: ProfileKind,
+}
+
+impl Default for PlannerSpec {
+    fn default() -> Self {
+        serde_saphyr::from_str("{}").expect("all fields have defaults")
+    }
+}
+
+/// Which profile the planner learns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProfileKind {
+    /// Weekly when the fit window holds at least two weeks, else daily.
+    #[default]
+    Auto,
+    /// One profile per day of the week.
+    Weekly,
+    /// One profile for every day.
+    Daily,
+}
+
+/// The `hybrid` policy's inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HybridSpec {
+    /// Regular nodes held all the time.
+    pub baseline_nodes: u32,
+    /// CronHPA manifest (relative to the scenario file) whose jobs set the HPA's floor.
+    pub cronhpa: String,
+}
+
+/// The `cronhpa` policy's inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CronHpaSpec {
+    /// CronHPA manifest, relative to the scenario file.
+    pub file: String,
+    /// Whether an HPA runs under the schedule.
+    #[serde(default = "yes")]
+    pub hpa: bool,
+}
+
+/// Why a scenario cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScenarioError {
+    /// YAML syntax or schema (unknown field, wrong type): the parser's message names the field.
+    #[error("{file}: {message}")]
+    Parse {
+        /// Scenario file.
+        file: String,
+        /// Parser message.
+        message: String,
+    },
+    /// A value out of range.
+    #[error("{file}: {field}: {message}")]
+    Invalid {
+        /// Scenario file.
+        file: String,
+        /// Field path.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Scenario {
+    /// Parses and checks a scenario.
+    pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = serde_saphyr::from_str(text)
+            .map_err(|e| ScenarioError::Parse { file: file.to_owned(), message: e.to_string() })?;
+        scenario.check(file)?;
+        Ok(scenario)
+    }
+
+    fn check(&self, file: &str) -> Result<(), ScenarioError> {
+        let bad = |field: &str, message: String| {
+            Err(ScenarioError::Invalid { file: file.to_owned(), field: field.to_owned(), message })
+        };
+        let positive = [
+            ("workload.requests_per_pod", self.workload.requests_per_pod),
+            ("workload.pod.cpu", self.workload.pod.cpu),
+            ("workload.pod.memory_gib", self.workload.pod.memory_gib),
+            ("workload.trace.scale", self.workload.trace.scale),
+            ("regular_nodes.cpu", self.regular_nodes.cpu),
+            ("regular_nodes.memory_gib", self.regular_nodes.memory_gib),
+        ];
+        for (field, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(field, format!("must be a positive number, got {v}"));
+            }
+        }
+        let non_negative = [
+            ("regular_nodes.price_per_hour", self.regular_nodes.price_per_hour),
+            ("virtual_node.price_per_vcpu_second", self.virtual_node.price_per_vcpu_second),
+            ("virtual_node.price_per_gib_second", self.virtual_node.price_per_gib_second),
+            ("evaluation.headroom", self.evaluation.headroom),
+            ("planner.headroom", self.planner.headroom),
+        ];
+        for (field, v) in non_negative {
+            if !(v.is_finite() && v >= 0.0) {
+                return bad(field, format!("must be zero or more, got {v}"));
+            }
+        }
+        for (field, v) in [
+            ("hpa.target_utilization", self.hpa.target_utilization),
+            ("planner.target_utilization", self.planner.target_utilization),
+            ("planner.quantile", self.planner.quantile),
+        ] {
+            if !(v > 0.0 && v <= 1.0) {
+                return bad(field, format!("must be in (0, 1], got {v}"));
+            }
+        }
+        let seconds = [
+            ("workload.startup_seconds", self.workload.startup_seconds),
+            ("regular_nodes.provisioning_seconds", self.regular_nodes.provisioning_seconds),
+            ("regular_nodes.minimum_billed_seconds", self.regular_nodes.minimum_billed_seconds),
+            ("regular_nodes.scale_down_unneeded_seconds", self.regular_nodes.scale_down_unneeded_seconds),
+            ("virtual_node.startup_seconds", self.virtual_node.startup_seconds),
+            ("hpa.scale_down_stabilization_seconds", self.hpa.scale_down_stabilization_seconds),
+        ];
+        for (field, v) in seconds {
+            if v < 0 {
+                return bad(field, format!("must be zero or more seconds, got {v}"));
+            }
+        }
+        if self.hpa.sync_seconds <= 0 || self.evaluation.step_seconds <= 0 {
+            return bad("hpa.sync_seconds / evaluation.step_seconds", "must be positive".into());
+        }
+        if self.planner.jobs_per_day == 0 {
+            return bad("planner.jobs_per_day", "at least one job per day is needed".into());
+        }
+        if self.planner.slot_minutes == 0 || 1440 % self.planner.slot_minutes != 0 {
+            return bad(
+                "planner.slot_minutes",
+                format!("must divide 1440, got {}", self.planner.slot_minutes),
+            );
+        }
+        if self.regular_nodes.min_nodes > self.regular_nodes.max_nodes {
+            return bad("regular_nodes.min_nodes", "is above regular_nodes.max_nodes".into());
+        }
+        if self.policies.contains(&PolicyName::Hybrid) && self.hybrid.is_none() {
+            return bad(
+                "hybrid",
+                "the hybrid policy is listed but no `hybrid:` section gives its CronHPA".into(),
+            );
+        }
+        if self.policies.contains(&PolicyName::Cronhpa) && self.cronhpa.is_none() {
+            return bad(
+                "cronhpa",
+                "the cronhpa policy is listed but no `cronhpa:` section gives its file".into(),
+            );
+        }
+        if self.policies.is_empty() {
+            return bad("policies", "list at least one policy".into());
+        }
+        Ok(())
+    }
+
+    /// The cluster model this scenario describes.
+    pub fn cluster(&self) -> Cluster {
+        let w = &self.workload;
+        let p = &self.regular_nodes;
+        let v = &self.virtual_node;
+        Cluster {
+            workload: Workload {
+                name: w.name.clone(),
+                requests_per_pod: w.requests_per_pod,
+                pod_cpu: w.pod.cpu,
+                pod_memory_gib: w.pod.memory_gib,
+                startup_seconds: w.startup_seconds,
+                min_replicas: w.min_replicas,
+            },
+            pool: NodePool {
+                cpu: p.cpu,
+                memory_gib: p.memory_gib,
+                price_per_hour: p.price_per_hour,
+                billing: p.billing,
+                minimum_billed_seconds: p.minimum_billed_seconds,
+                provisioning_seconds: p.provisioning_seconds,
+                min_nodes: p.min_nodes,
+                max_nodes: p.max_nodes,
+                scale_down_unneeded_seconds: p.scale_down_unneeded_seconds,
+            },
+            virtual_node: VirtualNode {
+                enabled: v.enabled,
+                price_per_vcpu_second: v.price_per_vcpu_second,
+                price_per_gib_second: v.price_per_gib_second,
+                startup_seconds: v.startup_seconds,
+            },
+        }
+    }
+
+    /// The HPA behaviour.
+    pub fn hpa_behaviour(&self) -> HpaBehaviour {
+        HpaBehaviour {
+            target_utilization: self.hpa.target_utilization,
+            tolerance: self.hpa.tolerance,
+            sync_seconds: self.hpa.sync_seconds,
+            scale_down_stabilization_seconds: self.hpa.scale_down_stabilization_seconds,
+        }
+    }
+}
+
+fn default_name() -> String {
+    "scenario".into()
+}
+fn default_currency() -> String {
+    "CNY".into()
+}
+fn default_policies() -> Vec<PolicyName> {
+    vec![PolicyName::StaticPeak, PolicyName::Hpa, PolicyName::Diurnal]
+}
+fn default_timestamp_column() -> String {
+    "timestamp".into()
+}
+fn default_value_column() -> String {
+    "value".into()
+}
+fn default_pod_startup() -> i64 {
+    30
+}
+fn default_virtual_startup() -> i64 {
+    45
+}
+fn default_min_replicas() -> u32 {
+    1
+}
+fn default_node_price() -> f64 {
+    ECS_G6_XLARGE_HOUR_CNY
+}
+fn default_vcpu_price() -> f64 {
+    ECI_VCPU_SECOND_CNY
+}
+fn default_gib_price() -> f64 {
+    ECI_GIB_SECOND_CNY
+}
+fn default_provisioning() -> i64 {
+    180
+}
+fn default_max_nodes() -> u32 {
+    1000
+}
+fn default_unneeded() -> i64 {
+    600
+}
+fn default_target() -> f64 {
+    0.7
+}
+fn default_planner_target() -> f64 {
+    0.9
+}
+fn default_tolerance() -> f64 {
+    0.1
+}
+fn default_headroom() -> f64 {
+    0.1
+}
+fn one() -> f64 {
+    1.0
+}
+fn two() -> f64 {
+    2.0
+}
+fn four() -> f64 {
+    4.0
+}
+fn sixteen() -> f64 {
+    16.0
+}
+fn sixty() -> i64 {
+    60
+}
+fn fifteen() -> i64 {
+    15
+}
+fn three_hundred() -> i64 {
+    300
+}
+fn six() -> u32 {
+    6
+}
+fn thirty() -> u32 {
+    30
+}
+fn yes() -> bool {
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "workload:\n  name: web\n  requests_per_pod: 50\n  trace:\n    path: t.csv\n    time_zone: Asia/Shanghai\n";
+
+    #[test]
+    fn a_minimal_scenario_gets_the_documented_defaults() {
+        let s = Scenario::parse(MINIMAL, "s.yaml").unwrap();
+        assert_eq!(s.virtual_node.price_per_vcpu_second, 0.000_049);
+        assert_eq!(s.virtual_node.price_per_gib_second, 0.000_006_13);
+        assert_eq!(s.regular_nodes.price_per_hour, 0.68);
+        assert_eq!(s.regular_nodes.billing, Billing::Subscription);
+        assert_eq!(s.hpa.sync_seconds, 15);
+        assert_eq!(s.hpa.scale_down_stabilization_seconds, 300);
+        assert_eq!(s.workload.trace.timestamp_column, "timestamp");
+        assert_eq!(s.policies, vec![PolicyName::StaticPeak, PolicyName::Hpa, PolicyName::Diurnal]);
+        assert_eq!(s.cluster().pods_per_node(), 4);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        let text = format!("{MINIMAL}regular_nodes:\n  cpus: 8\n");
+        let err = Scenario::parse(&text, "s.yaml").unwrap_err().to_string();
+        assert!(err.starts_with("s.yaml: "), "{err}");
+        assert!(err.contains("unknown field `cpus`"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_the_field() {
+        let text = format!("{MINIMAL}hpa:\n  target_utilization: 1.5\n");
+        let err = Scenario::parse(&text, "s.yaml").unwrap_err();
+        assert_eq!(err.to_string(), "s.yaml: hpa.target_utilization: must be in (0, 1], got 1.5");
+    }
+
+    #[test]
+    fn a_listed_policy_needs_its_section() {
+        let text = format!("{MINIMAL}policies: [hybrid]\n");
+        let err = Scenario::parse(&text, "s.yaml").unwrap_err();
+        assert!(matches!(err, ScenarioError::Invalid { ref field, .. } if field == "hybrid"), "{err}");
+    }
+
+    #[test]
+    fn unknown_policy_names_are_refused() {
+        let text = format!("{MINIMAL}policies: [magic]\n");
+        let err = Scenario::parse(&text, "s.yaml").unwrap_err().to_string();
+        assert!(err.contains("magic"), "{err}");
+    }
+}
