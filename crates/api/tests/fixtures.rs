@@ -72,18 +72,23 @@ fn status_written_by_the_old_controller_still_reads() {
 }
 
 #[test]
-fn checked_in_crd_matches_the_types() {
-    let path = repo_root().join("deploy/crds/cronhorizontalpodautoscalers.autoscaling.alibabacloud.com.yaml");
+fn checked_in_crds_match_the_types() {
     let generated = diurnal_api::crd::crd_yaml();
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, &generated).unwrap();
+    // The plain CRD, and the Helm chart's copy (Helm installs crds/ verbatim).
+    for place in ["deploy/crds", "deploy/helm/diurnal/crds"] {
+        let path =
+            repo_root().join(place).join("cronhorizontalpodautoscalers.autoscaling.alibabacloud.com.yaml");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            checked_in == generated,
+            "{} is out of date with crates/api/src/types.rs; regenerate with \
+             `UPDATE_GOLDEN=1 cargo test -p diurnal-api --test fixtures`",
+            path.display()
+        );
     }
-    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        checked_in == generated,
-        "{} is out of date with crates/api/src/types.rs; regenerate with `UPDATE_GOLDEN=1 cargo test -p diurnal-api --test fixtures`",
-        path.display()
-    );
 }
 
 #[test]

@@ -1,0 +1,312 @@
+//! The end-to-end harness: a real control plane (`e2e/cluster`, binaries built from Go modules
+//! by `e2e/controlplane/build.sh`), a kube client for it, and helpers to install diurnal's CRD,
+//! run the `diurnal` binary against it and wait for conditions.
+//!
+//! Where the cluster comes from, in order:
+//! 1. `DIURNAL_E2E_KUBECONFIG`: a cluster someone else started (`scripts/test` starts one per run
+//!    and stops it at the end);
+//! 2. otherwise this process runs `e2e/cluster up` once, in `target/e2e-cluster-<pid>`, and the
+//!    cluster's watchdog stops it when this process exits.
+//!
+//! `DIURNAL_E2E=skip` skips every end-to-end test with a loud message — except under `CI=true`,
+//! where a missing or broken control plane is a failure, never a skip.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::{Client, Config};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Where the kubeconfig of the run's cluster is, starting the cluster if needed. `None` when
+/// end-to-end tests are skipped.
+fn kubeconfig_path() -> Option<PathBuf> {
+    static PATH: OnceLock<Option<PathBuf>> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        if let Ok(path) = std::env::var("DIURNAL_E2E_KUBECONFIG") {
+            return Some(PathBuf::from(path));
+        }
+        if !ci && std::env::var("DIURNAL_E2E").is_ok_and(|v| v == "skip") {
+            eprintln!(
+                "\n*** DIURNAL_E2E=skip: end-to-end tests against the real control plane are SKIPPED ***\n"
+            );
+            return None;
+        }
+        match start_cluster() {
+            Ok(path) => Some(path),
+            Err(e) => panic!(
+                "the end-to-end control plane could not be started: {e:#}\n\
+                 (locally, DIURNAL_E2E=skip skips these tests; under CI=true nothing is skipped)"
+            ),
+        }
+    })
+    .clone()
+}
+
+fn start_cluster() -> anyhow::Result<PathBuf> {
+    let dir = repo_root().join(format!("target/e2e-cluster-{}", std::process::id()));
+    let status = Command::new(repo_root().join("e2e/cluster"))
+        .arg("up")
+        .env("DIURNAL_E2E_DIR", &dir)
+        .env("DIURNAL_E2E_OWNER_PID", std::process::id().to_string())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .status()
+        .context("running e2e/cluster up")?;
+    if !status.success() {
+        bail!("e2e/cluster up failed ({status}); logs are in {}/logs", dir.display());
+    }
+    Ok(dir.join("kubeconfig"))
+}
+
+/// A client for the run's cluster, or `None` when end-to-end tests are skipped.
+pub async fn client() -> Option<Client> {
+    let path = kubeconfig_path()?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kc = kube::config::Kubeconfig::read_from(&path).expect("reading the e2e kubeconfig");
+    let config = Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .expect("e2e kubeconfig");
+    Some(Client::try_from(config).expect("e2e client"))
+}
+
+/// The kubeconfig path (for child processes), after [`client`] returned `Some`.
+pub fn kubeconfig() -> PathBuf {
+    kubeconfig_path().expect("end-to-end tests are not skipped")
+}
+
+/// Skips the calling test (returning from it) when end-to-end tests are skipped.
+#[macro_export]
+macro_rules! cluster_or_skip {
+    () => {
+        match $crate::client().await {
+            Some(client) => client,
+            None => return,
+        }
+    };
+}
+
+/// Creates a namespace with a unique name starting with `prefix`.
+pub async fn namespace(client: &Client, prefix: &str) -> String {
+    let name = format!("{prefix}-{}", unique_suffix());
+    let ns: Namespace = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("create namespace");
+    name
+}
+
+fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    format!("{}{n}", std::process::id() % 100_000)
+}
+
+/// Installs the CRD exactly as `diurnal crd` prints it and waits until it is Established.
+pub async fn install_crd(client: &Client) {
+    let yaml = run_diurnal(&["crd"]);
+    let crd: CustomResourceDefinition = yaml_doc(&yaml);
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let name = crd.metadata.name.clone().unwrap();
+    api.patch(&name, &PatchParams::apply("diurnal-e2e").force(), &Patch::Apply(&crd))
+        .await
+        .expect("apply CRD");
+    wait_for(Duration::from_secs(30), "CRD Established", || {
+        let api = api.clone();
+        let name = name.clone();
+        async move {
+            let crd = api.get(&name).await.ok()?;
+            let conditions = crd.status?.conditions?;
+            conditions.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
+        }
+    })
+    .await;
+}
+
+/// Parses the single YAML document of `text` (comments and a leading `---` allowed).
+pub fn yaml_doc<T: serde::de::DeserializeOwned>(text: &str) -> T {
+    let doc = diurnal_api::manifest::parse_documents(text, "<yaml>").expect("valid YAML").into_iter().next();
+    serde_json::from_value(doc.expect("one document").value).expect("document shape")
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout`.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The `diurnal` binary of this workspace, built if missing.
+pub fn diurnal_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "diurnal-cli", "--bin", "diurnal"])
+            .current_dir(repo_root())
+            .status()
+            .expect("cargo build diurnal");
+        assert!(status.success(), "building the diurnal binary failed");
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repo_root().join("target"), PathBuf::from);
+        target.join("debug/diurnal")
+    })
+    .clone()
+}
+
+/// Runs `diurnal ARGS` to completion and returns its stdout; panics with stderr on failure.
+pub fn run_diurnal(args: &[&str]) -> String {
+    let out = Command::new(diurnal_bin()).args(args).output().expect("run diurnal");
+    assert!(out.status.success(), "diurnal {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// A `diurnal controller` process against the run's cluster; killed when dropped.
+#[derive(Debug)]
+pub struct Controller {
+    child: Child,
+    /// Where its log goes.
+    pub log: PathBuf,
+}
+
+impl Controller {
+    /// Starts `diurnal controller` with `extra` arguments, logging to a file named after `name`.
+    pub fn start(name: &str, extra: &[&str]) -> Self {
+        let log = repo_root().join(format!("target/e2e-logs/{name}-{}.log", unique_suffix()));
+        std::fs::create_dir_all(log.parent().unwrap()).unwrap();
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(diurnal_bin())
+            .arg("controller")
+            .arg("--kubeconfig")
+            .arg(kubeconfig())
+            .args(["--metrics-addr", "127.0.0.1:0", "--identity", name])
+            .args(extra)
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .expect("start diurnal controller");
+        Self { child, log }
+    }
+
+    /// Stops the process abruptly (SIGKILL): no lease release, no final status write.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Stops the process gracefully (SIGTERM) and waits for it.
+    pub fn stop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+
+    /// The process's log so far (for assertion messages).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Creates a Deployment `name` with `replicas` (its pods need not run: only `spec.replicas` is
+/// observed).
+pub async fn create_deployment(client: &Client, ns: &str, name: &str, replicas: i32) {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let deployment: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                         "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]}},
+        },
+    }))
+    .unwrap();
+    Api::<Deployment>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+}
+
+/// `spec.replicas` of a Deployment.
+pub async fn replicas(client: &Client, ns: &str, name: &str) -> i32 {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let d = Api::<Deployment>::namespaced(client.clone(), ns).get(name).await.unwrap();
+    d.spec.and_then(|s| s.replicas).unwrap_or(1)
+}
+
+/// Creates a CronHPA from its JSON form (apiVersion and kind are filled in).
+pub async fn create_cronhpa(client: &Client, ns: &str, mut obj: serde_json::Value) {
+    obj["apiVersion"] = "autoscaling.alibabacloud.com/v1beta1".into();
+    obj["kind"] = "CronHorizontalPodAutoscaler".into();
+    let obj: diurnal_api::CronHorizontalPodAutoscaler = serde_json::from_value(obj).unwrap();
+    Api::<diurnal_api::CronHorizontalPodAutoscaler>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &obj)
+        .await
+        .unwrap();
+}
+
+/// A CronHPA's status.
+pub async fn cronhpa_status(
+    client: &Client,
+    ns: &str,
+    name: &str,
+) -> Option<diurnal_api::CronHorizontalPodAutoscalerStatus> {
+    Api::<diurnal_api::CronHorizontalPodAutoscaler>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .ok()?
+        .status
+}
+
+/// Reasons of the events.k8s.io Events in a namespace, with their notes.
+pub async fn events(client: &Client, ns: &str) -> Vec<(String, String)> {
+    use k8s_openapi::api::events::v1::Event;
+    Api::<Event>::namespaced(client.clone(), ns)
+        .list(&kube::api::ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|e| (e.reason.unwrap_or_default(), e.note.unwrap_or_default()))
+        .collect()
+}
+
+/// A whole second at least `ahead` from now, so a fire planned for it is in the future.
+pub fn next_whole_second(ahead: Duration) -> jiff::Timestamp {
+    let t = jiff::Timestamp::now() + jiff::SignedDuration::try_from(ahead).unwrap();
+    jiff::Timestamp::from_second(t.as_second() + 1).unwrap()
+}
+
+/// Sleeps until `at`.
+pub async fn sleep_until(at: jiff::Timestamp) {
+    let wait = at.duration_since(jiff::Timestamp::now());
+    if let Ok(d) = Duration::try_from(wait) {
+        tokio::time::sleep(d).await;
+    }
+}
