@@ -642,10 +642,10 @@ fn check_range(spec: &FieldSpec, text: &str, single: bool) -> Result<(), String>
 /// day-of-week can be impossible; `L`, `W` and weekdays always occur.
 fn check_some_day_exists(expr: &str, fields: &[String; 6]) -> Result<(), ScheduleError> {
     let (dom, month, dow) = (&fields[3], &fields[4], &fields[5]);
-    if !(dow == "*" || dow == "?") || dom == "*" || dom == "?" || dom.contains(['L', 'W', '/', '-']) {
+    if !(dow == "*" || dow == "?") || dom.contains(['L', 'W']) {
         return Ok(());
     }
-    let days: Vec<u32> = dom.split(',').filter_map(|d| d.parse().ok()).collect();
+    let days = expand_simple(dom, 1, 31);
     let months: Vec<u32> = expand_simple(month, 1, 12);
     let longest = |m: u32| match m {
         2 => 29,
@@ -845,6 +845,10 @@ fn describe_fields(fields: &[String; 6]) -> String {
         format!("every minute at second {sec}")
     } else if sec == "*" && min == "*" && hour == "*" {
         "every second".to_owned()
+    } else if min == "*" && hour == "*" {
+        format!("every minute at seconds `{sec}`")
+    } else if plain(sec) && hour == "*" {
+        format!("every hour at minutes `{min}` (second {sec})")
     } else {
         format!("at second `{sec}`, minute `{min}`, hour `{hour}`")
     };
@@ -887,6 +891,8 @@ struct Search {
     hours: u64,
     /// Bit `n` set when month `n` (1-12) matches.
     months: u64,
+    /// Day of month and day of week both `*`: every day of a matching month matches.
+    every_day: bool,
 }
 
 /// How many days a search looks at before giving up: every pattern repeats within the 400 years
@@ -926,6 +932,7 @@ impl Search {
             minutes: mask(&p.minutes),
             hours: mask(&p.hours),
             months: mask(&p.months),
+            every_day: p.is_dom_wildcard() && p.is_dow_wildcard(),
             cron,
         }
     }
@@ -934,6 +941,9 @@ impl Search {
         let month = date.month().unsigned_abs();
         if self.months & (1 << month) == 0 {
             return false;
+        }
+        if self.every_day {
+            return true;
         }
         let weekday = croner::Weekday::from_days_from_sunday(u32::from(
             date.weekday().to_sunday_zero_offset().unsigned_abs(),

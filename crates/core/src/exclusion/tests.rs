@@ -108,3 +108,44 @@ fn excluded_days_lists_the_matches() {
     let days = excluded_days(&exclusions, date(2026, 11, 1), date(2026, 11, 14), &TimeZone::UTC, 10);
     assert_eq!(days, [date(2026, 11, 2), date(2026, 11, 6), date(2026, 11, 13)]);
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn parse_never_panics(text in "[0-9*,/?LW#@ .:A-Za-z-]{0,30}") {
+            if let Ok(entry) = ExcludeDate::parse(&text) {
+                let _ = entry.excludes_day(date(2026, 3, 8), &resolve_zone("America/New_York").unwrap());
+            }
+        }
+
+        #[test]
+        fn parse_never_panics_on_arbitrary_text(text in any::<String>()) {
+            let _ = ExcludeDate::parse(&text);
+        }
+
+        /// A range excludes exactly the days between its ends.
+        #[test]
+        fn ranges_are_inclusive(start in 0i32..3000, len in 0i32..60, probe in -5i32..70) {
+            let first = date(2020, 1, 1).checked_add(jiff::Span::new().days(start)).unwrap();
+            let last = first.checked_add(jiff::Span::new().days(len)).unwrap();
+            let day = first.checked_add(jiff::Span::new().days(probe)).unwrap();
+            let entry = ExcludeDate::parse(&format!("{first}..{last}")).unwrap();
+            prop_assert_eq!(entry.excludes_day(day, &TimeZone::UTC), (0..=len).contains(&probe));
+        }
+
+        /// `* * * D M *` excludes the day D of month M and no other, in any zone.
+        #[test]
+        fn a_day_and_month_entry_excludes_only_that_date(d in 1i8..=28, m in 1i8..=12, offset in -40i32..40) {
+            let entry = ExcludeDate::parse(&format!("* * * {d} {m} *")).unwrap();
+            let target = date(2026, m, d);
+            let day = target.checked_add(jiff::Span::new().days(offset)).unwrap();
+            for zone in ["UTC", "America/New_York", "Europe/Berlin", "Asia/Shanghai"] {
+                let zone = resolve_zone(zone).unwrap();
+                prop_assert_eq!(entry.excludes_day(day, &zone), offset == 0, "{} in {:?}", day, zone.iana_name());
+            }
+        }
+    }
+}

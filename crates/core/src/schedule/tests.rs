@@ -336,6 +336,71 @@ fn berlin_transitions() {
 }
 
 #[test]
+fn lord_howe_half_hour_changes() {
+    // Australia/Lord_Howe moves by 30 minutes: 02:00 +11:00 -> 01:30 +10:30 on 2026-04-05, and
+    // 02:00 +10:30 -> 02:30 +11:00 on 2026-10-04.
+    assert_eq!(
+        fires("0 45 1 * * *", "Australia/Lord_Howe", "2026-04-03T00:00:00Z", 3),
+        ["2026-04-03T14:45:00Z", "2026-04-04T14:45:00Z", "2026-04-05T15:15:00Z"]
+    );
+    assert_eq!(
+        fires("0 15 2 * * *", "Australia/Lord_Howe", "2026-10-02T00:00:00Z", 3),
+        ["2026-10-02T15:45:00Z", "2026-10-03T15:30:00Z", "2026-10-04T15:15:00Z"]
+    );
+    assert_eq!(
+        // 01:40 happens in both passes (14:40Z at +11:00, 15:10Z at +10:30); 01:00 and 01:20 once.
+        fires("0 */20 1 * * *", "Australia/Lord_Howe", "2026-04-04T14:30:00Z", 5),
+        [
+            "2026-04-04T14:40:00Z",
+            "2026-04-04T15:10:00Z",
+            "2026-04-05T14:30:00Z",
+            "2026-04-05T14:50:00Z",
+            "2026-04-05T15:10:00Z"
+        ]
+    );
+}
+
+#[test]
+fn prev_of_fixed_time_in_a_fold_is_the_first_pass() {
+    let s = Schedule::parse("0 30 1 * * *").unwrap();
+    let ny = zone("America/New_York");
+    // From the second pass (01:40 EST), the last fire is the first pass's 01:30 EDT.
+    assert_eq!(
+        s.prev_at_or_before(ts("2026-11-01T06:40:00Z"), &ny, ORIGIN),
+        Some(ts("2026-11-01T05:30:00Z"))
+    );
+    assert_eq!(
+        s.prev_at_or_before(ts("2026-11-01T06:20:00Z"), &ny, ORIGIN),
+        Some(ts("2026-11-01T05:30:00Z"))
+    );
+    assert_eq!(
+        s.prev_at_or_before(ts("2026-11-01T05:29:59Z"), &ny, ORIGIN),
+        Some(ts("2026-10-31T05:30:00Z"))
+    );
+    // An interval job sees both passes.
+    let s = Schedule::parse("0 */30 * * * *").unwrap();
+    assert_eq!(
+        s.prev_at_or_before(ts("2026-11-01T06:10:00Z"), &ny, ORIGIN),
+        Some(ts("2026-11-01T06:00:00Z"))
+    );
+    assert_eq!(
+        s.prev_at_or_before(ts("2026-11-01T05:59:59Z"), &ny, ORIGIN),
+        Some(ts("2026-11-01T05:30:00Z"))
+    );
+}
+
+#[test]
+fn fires_on_a_day_follows_the_fire_rules() {
+    let ny = zone("America/New_York");
+    let day = jiff::civil::date(2026, 3, 8);
+    // 02:30 is skipped on 2026-03-08, but the fixed-time job fires at 03:00 that day.
+    assert!(Schedule::parse("0 30 2 * * *").unwrap().fires_on(day, &ny, ORIGIN));
+    // An interval job confined to the skipped hour does not fire that day.
+    assert!(!Schedule::parse("0 */10 2 * * *").unwrap().fires_on(day, &ny, ORIGIN));
+    assert!(Schedule::parse("0 */10 2 * * *").unwrap().fires_on(day.tomorrow().unwrap(), &ny, ORIGIN));
+}
+
+#[test]
 fn prev_mirrors_next_through_transitions() {
     for (expr, tz, from) in [
         ("0 */30 * * * *", "America/New_York", "2026-11-01T04:00:00Z"),
@@ -395,6 +460,8 @@ fn errors_name_the_field_count() {
 fn never_firing_day_is_an_error() {
     assert_eq!(err("0 0 0 30 2 *"), "`0 0 0 30 2 *` never fires: day 30 does not exist in FEB");
     assert!(err("0 0 31 4,6 *").contains("never fires"));
+    assert_eq!(err("0 0 0 30-31 2 *"), "`0 0 0 30-31 2 *` never fires: day 30-31 does not exist in FEB");
+    assert!(err("0 0 0 30/1 FEB ?").contains("never fires"));
     // With a weekday it fires on the weekdays (either matches).
     assert!(Schedule::parse("0 0 0 30 2 MON").is_ok());
     assert!(Schedule::parse("0 0 0 29 2 *").is_ok());
@@ -416,6 +483,9 @@ fn legacy_reading_explains_five_fields() {
     let note = Schedule::parse("30 8 * * 1-5").unwrap().legacy_reading().unwrap();
     assert!(note.contains("every hour at minute 8 (second 30) in month `1-5`"), "{note}");
     assert!(note.contains("at 08:30:00 on day-of-week `1-5`"), "{note}");
+    let note = Schedule::parse("*/5 * * * *").unwrap().legacy_reading().unwrap();
+    assert!(note.contains("would fire `*/5 * * * *` every minute at seconds `*/5`;"), "{note}");
+    assert!(note.contains("fires it every hour at minutes `*/5` (second 0)."), "{note}");
     let note = Schedule::parse("0 9 * * MON").unwrap().legacy_reading().unwrap();
     assert!(note.contains("so it would reject `0 9 * * MON`"), "{note}");
     assert_eq!(Schedule::parse("0 0 8 * * *").unwrap().legacy_reading(), None);

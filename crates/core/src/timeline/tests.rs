@@ -160,3 +160,86 @@ fn jobs_in_their_own_zones_exclusions_in_the_objects() {
         [("2026-11-14T15:00:00Z".to_owned(), false), ("2026-11-15T15:00:00Z".to_owned(), true)]
     );
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    const EXPRESSIONS: [&str; 10] = [
+        "0 */7 * * * *",
+        "30 0 9 * * MON-FRI",
+        "0 30 2 * * *",
+        "0 0,30 1 * * *",
+        "*/45 * * * * *",
+        "@hourly",
+        "@every 5000s",
+        "@date 2026-03-29 02:30:00",
+        "0 0 18 L * *",
+        "15 10 * * *",
+    ];
+    const ZONES: [&str; 4] = ["UTC", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe"];
+    const EXCLUSIONS: [&str; 4] = ["* * * * * 5", "2026-03-29", "2026-10-20..2026-10-26", "* * * 1 * *"];
+
+    fn plan() -> impl Strategy<Value = Plan> {
+        let jobs = prop::collection::vec((0..EXPRESSIONS.len(), 0..ZONES.len(), any::<bool>()), 1..5);
+        let exclusions = prop::collection::vec(0..EXCLUSIONS.len(), 0..3);
+        (jobs, exclusions, 0..ZONES.len(), 0i64..86_400).prop_map(|(jobs, exclusions, zone, origin)| Plan {
+            jobs: jobs
+                .into_iter()
+                .enumerate()
+                .map(|(i, (e, z, run_once))| JobPlan {
+                    name: format!("job-{i}"),
+                    schedule: Schedule::parse(EXPRESSIONS[e]).unwrap(),
+                    zone: resolve_zone(ZONES[z]).unwrap(),
+                    target_size: i32::try_from(i).unwrap(),
+                    run_once,
+                })
+                .collect(),
+            exclusions: exclusions.into_iter().map(|x| ExcludeDate::parse(EXCLUSIONS[x]).unwrap()).collect(),
+            zone: resolve_zone(ZONES[zone]).unwrap(),
+            origin: ts("2026-01-01T00:00:00Z") + jiff::SignedDuration::from_secs(origin),
+        })
+    }
+
+    fn window() -> impl Strategy<Value = (Timestamp, Timestamp)> {
+        // Windows of up to three days within 2026, DST changes included.
+        (1_767_225_600i64..1_798_761_600, 0i64..3 * 86_400).prop_map(|(a, len)| {
+            (Timestamp::from_second(a).unwrap(), Timestamp::from_second(a + len).unwrap())
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn fires_are_the_ordered_merge_of_each_jobs_fires(plan in plan(), (after, until) in window()) {
+            let merged: Vec<Fire> = plan.fires(after, until).collect();
+            for pair in merged.windows(2) {
+                prop_assert!((pair[0].at, pair[0].job) < (pair[1].at, pair[1].job));
+            }
+            for (j, job) in plan.jobs.iter().enumerate() {
+                // Each job's own stream, computed one fire at a time.
+                let mut expected = Vec::new();
+                let mut at = after;
+                while let Some(next) = job.schedule.next_after(at, &job.zone, plan.origin) {
+                    if next > until {
+                        break;
+                    }
+                    let excluded = crate::is_excluded(&plan.exclusions, next, &plan.zone);
+                    expected.push(Fire { at: next, job: j, target_size: job.target_size, excluded });
+                    if job.run_once && !excluded {
+                        break;
+                    }
+                    at = next;
+                }
+                let got: Vec<Fire> = merged.iter().filter(|f| f.job == j).copied().collect();
+                prop_assert_eq!(&got, &expected, "job {}", j);
+                if !job.run_once {
+                    let last = plan.last_fire_at_or_before(j, until, after);
+                    prop_assert_eq!(last, expected.last().map(|f| f.at), "last fire of job {}", j);
+                }
+            }
+            prop_assert_eq!(plan.next_fire(after), plan.fires(after, Timestamp::MAX).next());
+        }
+    }
+}
