@@ -151,6 +151,19 @@ pub enum ScheduleError {
 }
 
 /// A parsed schedule expression.
+///
+/// ```
+/// use diurnal_core::{Schedule, resolve_zone};
+/// use jiff::Timestamp;
+///
+/// let schedule = Schedule::parse("0 30 2 * * *")?;
+/// let new_york = resolve_zone("America/New_York")?;
+/// let after: Timestamp = "2026-03-07T12:00:00Z".parse()?;
+/// // 02:30 does not exist on 2026-03-08 in New York: the job fires at 03:00 EDT.
+/// let next = schedule.next_after(after, &new_york, Timestamp::UNIX_EPOCH);
+/// assert_eq!(next, Some("2026-03-08T07:00:00Z".parse()?));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Schedule {
     source: String,
@@ -250,7 +263,8 @@ impl Schedule {
     }
 
     /// The first fire strictly after `after`, evaluating wall times in `zone`; `origin` phases
-    /// `@every`. `None` when the schedule never fires again (or not before the year 5000).
+    /// `@every`. `None` when the schedule never fires again. The search looks at most 400 years ahead, the
+    /// period of the Gregorian calendar, within which every cron pattern repeats.
     pub fn next_after(&self, after: Timestamp, zone: &TimeZone, origin: Timestamp) -> Option<Timestamp> {
         match &self.kind {
             Kind::Cron { search, interval: true, .. } => next_interval(search, zone, after),
@@ -307,15 +321,27 @@ impl Schedule {
             Kind::Cron { fields, .. } => describe_fields(fields),
             _ => return None,
         };
-        let old_part = match old {
-            Some(desc) => format!("so it would fire `{expr}` {desc}"),
-            None => format!("so it would reject `{expr}`"),
+        let old_six = format!("{expr} *");
+        let (old_part, advice) = match old {
+            Some(desc) if Schedule::parse(&old_six).is_ok() => (
+                format!("so it would fire `{expr}` {desc}"),
+                format!(
+                    "Write six fields to say which you mean: `0 {expr}` for diurnal's reading, \
+                     `{old_six}` for the old one"
+                ),
+            ),
+            Some(desc) => (
+                format!("so it would fire `{expr}` {desc}"),
+                format!("Write `0 {expr}` to make diurnal's reading explicit"),
+            ),
+            None => (
+                format!("so it would reject `{expr}`"),
+                format!("Write `0 {expr}` to make diurnal's reading explicit"),
+            ),
         };
         Some(format!(
             "kubernetes-cronhpa-controller reads five fields as `sec min hour dom month`, {old_part}; \
-             diurnal reads standard cron (`min hour dom month dow`) and fires it {new}. \
-             Write six fields to say which you mean: `0 {expr}` for diurnal's reading, \
-             `{expr} *` for the old one"
+             diurnal reads standard cron (`min hour dom month dow`) and fires it {new}. {advice}"
         ))
     }
 
@@ -692,9 +718,8 @@ fn expand_simple(field: &str, min: u32, max: u32) -> Vec<u32> {
 
 /// Parses a Go duration (`90s`, `1h30m`, `1.5h`, `500ms`) into a whole number of seconds.
 ///
-/// Hand-written: the old controller took Go's `time.ParseDuration` syntax, which jiff's friendly
-/// format does not accept in full (`1.5h` with no spaces is fine, but `µs` units and a leading
-/// `+` are Go's).
+/// Hand-written: this is Go's `time.ParseDuration` syntax, which the old controller took, and it
+/// is small enough that parsing it here lets each error say which part is wrong.
 fn parse_every(text: &str) -> Result<SignedDuration, ScheduleError> {
     let err = |reason: &str| ScheduleError::Every { duration: text.to_owned(), reason: reason.to_owned() };
     if text.is_empty() {

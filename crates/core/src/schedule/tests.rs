@@ -488,6 +488,7 @@ fn legacy_reading_explains_five_fields() {
     assert!(note.contains("fires it every hour at minutes `*/5` (second 0)."), "{note}");
     let note = Schedule::parse("0 9 * * MON").unwrap().legacy_reading().unwrap();
     assert!(note.contains("so it would reject `0 9 * * MON`"), "{note}");
+    assert!(note.ends_with("Write `0 0 9 * * MON` to make diurnal's reading explicit"), "{note}");
     assert_eq!(Schedule::parse("0 0 8 * * *").unwrap().legacy_reading(), None);
     assert_eq!(Schedule::parse("@daily").unwrap().legacy_reading(), None);
     assert_eq!(Schedule::parse("@every 1m").unwrap().legacy_reading(), None);
