@@ -191,3 +191,18 @@ fn crd_prints_the_checked_in_crd() {
     .unwrap();
     diurnal().arg("crd").assert().success().stdout(checked_in);
 }
+
+#[test]
+fn as_kubectl_cronhpa_the_binary_takes_the_plugins_arguments() {
+    // kubectl finds plugins by file name: `kubectl cronhpa validate` runs `kubectl-cronhpa validate`.
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = dir.path().join("kubectl-cronhpa");
+    std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("diurnal"), &plugin).unwrap();
+    Command::new(&plugin)
+        .arg("validate")
+        .arg(example("legacy-sample.yaml"))
+        .assert()
+        .success()
+        .stdout("1 valid CronHorizontalPodAutoscaler(s)\n");
+    Command::new(&plugin).arg("--help").assert().success().stdout(predicate::str::contains("list"));
+}

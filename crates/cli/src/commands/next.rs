@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
+use diurnal_api::CronHorizontalPodAutoscaler;
 use diurnal_api::resolve_object;
-use diurnal_core::{Fire, Schedule};
+use diurnal_core::{Fire, Plan, Schedule};
 use jiff::Timestamp;
 
 use crate::inputs::{self, Located};
@@ -100,28 +101,41 @@ fn print_timeline(args: &Args, after: Timestamp) -> anyhow::Result<ExitCode> {
         }
         plans.push(resolution.plan);
     }
-    // Far enough for any yearly schedule; --count stops the merge long before for the others.
+    let named: Vec<(&CronHorizontalPodAutoscaler, Plan)> =
+        objects.iter().map(|l| &l.object).zip(plans).collect();
+    let limit = if until.is_some() { usize::MAX } else { args.count };
+    print_merged(&named, after, until, limit, args.show_excluded);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the merged fires of several CronHPAs, `INSTANT<TAB>NS/NAME<TAB>JOB<TAB>TARGET`, after
+/// `after` and up to `until` (or `limit` of them). Ties keep the given order, then job order.
+pub fn print_merged(
+    objects: &[(&CronHorizontalPodAutoscaler, Plan)],
+    after: Timestamp,
+    until: Option<Timestamp>,
+    limit: usize,
+    show_excluded: bool,
+) {
+    // Far enough for any yearly schedule; `limit` stops the merge long before for the others.
     let horizon = until.unwrap_or_else(|| {
         after.saturating_add(jiff::SignedDuration::from_hours(24 * 366 * 8)).unwrap_or(Timestamp::MAX)
     });
-    let mut streams: Vec<_> = plans.iter().map(|p| p.fires(after, horizon).peekable()).collect();
-    let limit = if until.is_some() { usize::MAX } else { args.count };
+    let mut streams: Vec<_> = objects.iter().map(|(_, p)| p.fires(after, horizon).peekable()).collect();
     let mut printed = 0;
     while printed < limit {
-        // Merge by instant; ties keep file order, then job order.
         let next = streams.iter_mut().enumerate().filter_map(|(i, s)| s.peek().map(|f| (f.at, i))).min();
         let Some((_, i)) = next else { break };
         let fire: Fire = streams[i].next().expect("peeked");
-        if fire.excluded && !args.show_excluded {
+        if fire.excluded && !show_excluded {
             continue;
         }
-        let meta = &objects[i].object.metadata;
-        let namespace = meta.namespace.as_deref().unwrap_or("default");
-        let name = meta.name.as_deref().unwrap_or("");
-        let job = &plans[i].jobs[fire.job].name;
+        let (object, plan) = &objects[i];
+        let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
+        let name = object.metadata.name.as_deref().unwrap_or("");
+        let job = &plan.jobs[fire.job].name;
         let excluded = if fire.excluded { "\texcluded" } else { "" };
         println!("{}\t{namespace}/{name}\t{job}\t{}{excluded}", format_instant(fire.at), fire.target_size);
         printed += 1;
     }
-    Ok(ExitCode::SUCCESS)
 }
