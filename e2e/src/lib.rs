@@ -310,3 +310,34 @@ pub async fn sleep_until(at: jiff::Timestamp) {
         tokio::time::sleep(d).await;
     }
 }
+
+/// Applies every document of a YAML file with server-side apply (`dry_run`: server-side dry
+/// run), resolving each kind through discovery. Returns `kind/name` of each applied object.
+pub async fn apply_file(client: &Client, path: &Path, dry_run: bool) -> anyhow::Result<Vec<String>> {
+    use kube::api::DynamicObject;
+    use kube::discovery::{Discovery, Scope};
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let discovery = Discovery::new(client.clone()).run().await.context("API discovery")?;
+    let mut applied = Vec::new();
+    for doc in diurnal_api::manifest::parse_documents(&text, &path.display().to_string())? {
+        let obj: DynamicObject = serde_json::from_value(doc.value)?;
+        let types = obj.types.clone().context("document without apiVersion/kind")?;
+        let gvk = kube::core::GroupVersionKind::try_from(&types)?;
+        let (resource, caps) = discovery
+            .resolve_gvk(&gvk)
+            .with_context(|| format!("{}: the API server does not serve {gvk:?}", path.display()))?;
+        let name = obj.metadata.name.clone().context("document without a name")?;
+        let api: Api<DynamicObject> = match (caps.scope, obj.metadata.namespace.as_deref()) {
+            (Scope::Namespaced, Some(ns)) => Api::namespaced_with(client.clone(), ns, &resource),
+            (Scope::Namespaced, None) => Api::default_namespaced_with(client.clone(), &resource),
+            (Scope::Cluster, _) => Api::all_with(client.clone(), &resource),
+        };
+        let mut params = PatchParams::apply("diurnal-e2e").force();
+        params.dry_run = dry_run;
+        api.patch(&name, &params, &Patch::Apply(&obj))
+            .await
+            .with_context(|| format!("{}: applying {} {name}", path.display(), types.kind))?;
+        applied.push(format!("{}/{name}", types.kind));
+    }
+    Ok(applied)
+}

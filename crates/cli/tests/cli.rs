@@ -206,3 +206,15 @@ fn as_kubectl_cronhpa_the_binary_takes_the_plugins_arguments() {
         .stdout("1 valid CronHorizontalPodAutoscaler(s)\n");
     Command::new(&plugin).arg("--help").assert().success().stdout(predicate::str::contains("list"));
 }
+
+#[test]
+fn the_field_reports_architecture_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/seed-architecture");
+    diurnal()
+        .arg("validate")
+        .arg(dir.join("30-cronhpa.yaml"))
+        .arg(dir.join("10-business.yaml"))
+        .assert()
+        .success()
+        .stdout("2 valid CronHorizontalPodAutoscaler(s)\n");
+}
