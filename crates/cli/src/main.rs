@@ -28,6 +28,11 @@ enum Command {
     Crd,
     /// Run the CronHPA controller (in a cluster, or outside one with --kubeconfig).
     Controller(Box<commands::controller::Args>),
+    /// Compare scaling policies on a load trace against the perfect-foresight oracle (no
+    /// argument: the bundled field-report example).
+    Simulate(commands::simulate::Args),
+    /// Learn a daily/weekly profile from a trace and write a CronHPA, baseline and HPA limits.
+    Plan(commands::plan::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +42,8 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(&args),
         Command::Crd => commands::crd::run(),
         Command::Controller(args) => commands::controller::run(*args),
+        Command::Simulate(args) => commands::simulate::run(&args),
+        Command::Plan(args) => commands::plan::run(&args),
     };
     match result {
         Ok(code) => code,

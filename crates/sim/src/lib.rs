@@ -6,6 +6,7 @@
 //! - [`oracle`] is the perfect-foresight lower bound;
 //! - [`scenario`] is the YAML scenario file and turns it into runnable policies;
 //! - [`planner`] learns a daily/weekly profile and writes a CronHPA;
+//! - [`study`] runs a whole comparison: split, plan, every policy, the oracle, the goals;
 //! - [`report`] renders the results (table, JSON, HTML).
 //!
 //! Everything is a function of its inputs: traces arrive as text, time is the trace's.
@@ -14,5 +15,7 @@ pub mod engine;
 pub mod model;
 pub mod oracle;
 pub mod planner;
+pub mod report;
 pub mod scenario;
+pub mod study;
 pub mod trace;

@@ -1,6 +1,6 @@
 //! The planner: learns a daily or weekly profile from history and writes a CronHPA.
 //!
-//! 1. Each known point of the fit window is turned into the replicas it needs with head-room,
+//! 1. Each known point of the last `history_days` of the fit window is turned into the replicas it needs with head-room,
 //!    `rate × (1 + headroom) / requests_per_pod`, and filed under its slot of the day (weekly
 //!    profile: slot of the week) in the CronHPA's zone.
 //! 2. Each slot keeps the chosen quantile of its history (1 = the maximum seen).
@@ -82,6 +82,10 @@ pub fn plan(
     lead_seconds: i64,
 ) -> Result<Recommendation, PlanError> {
     let zone = TimeZone::get(zone_name).map_err(|_| PlanError::Zone(zone_name.to_owned()))?;
+    let per_day = usize::try_from(86_400 / fit.interval).unwrap_or(1).max(1);
+    let keep = spec.history_days as usize * per_day;
+    let recent = fit.slice(fit.rate.len().saturating_sub(keep), fit.rate.len());
+    let fit = &recent;
     let span_days = (fit.end().as_second() - fit.start.as_second()) / 86_400;
     let profile_kind = match spec.profile {
         ProfileKind::Auto if span_days >= 14 => ProfileKind::Weekly,
@@ -312,7 +316,7 @@ fn build_cronhpa(
         .enumerate()
         .map(|(i, ((minute, target), on))| {
             let (h, m) = (minute / 60, minute % 60);
-            let dow = if days == 1 || on.len() == 7 {
+            let dow = if days == 1 || on.len() == 7 || fires.len() == 1 {
                 "*".to_owned()
             } else {
                 on.iter().map(|&d| DAY_NAMES[d]).collect::<Vec<_>>().join(",")

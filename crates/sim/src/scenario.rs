@@ -16,6 +16,11 @@ use serde::{Deserialize, Serialize};
 use crate::model::{Billing, Cluster, HpaBehaviour, NodePool, VirtualNode, Workload};
 use crate::trace::ValueUnit;
 
+/// Quantiles the planner's tuning tries.
+pub const TUNE_QUANTILES: [f64; 5] = [0.25, 0.5, 0.75, 0.9, 1.0];
+/// Head-rooms the planner's tuning tries.
+pub const TUNE_HEADROOMS: [f64; 3] = [0.0, 0.1, 0.25];
+
 /// Default ECI price per vCPU-second, CNY.
 pub const ECI_VCPU_SECOND_CNY: f64 = 0.000_049;
 /// Default ECI price per GiB-second, CNY.
@@ -283,6 +288,19 @@ pub struct PlannerSpec {
     /// missed, since the schedule already carries the head-room.
     #[serde(default = "default_planner_target")]
     pub target_utilization: f64,
+    /// Only the last this many days of the fit window are learned from (the profile and the
+    /// baseline): recent weeks say more about the next ones than last season does.
+    #[serde(default = "default_history_days")]
+    pub history_days: u32,
+    /// Choose `quantile` and `headroom` by validation instead of taking them as given: each pair
+    /// of [`TUNE_QUANTILES`] × [`TUNE_HEADROOMS`] is planned on the fit window less its last 7
+    /// days and run on those 7 days; the cheapest pair whose shortfall there is at most
+    /// `shortfall_target` wins (the least shortfall if none is). The held-out window is never used.
+    #[serde(default = "yes")]
+    pub tune: bool,
+    /// The shortfall tuning aims at on its validation week.
+    #[serde(default = "default_shortfall_target")]
+    pub shortfall_target: f64,
     /// `weekly` (one profile per day of the week), `daily` (one for all days), or `auto`
     /// (weekly when the fit window holds at least two weeks).
     #[serde(default)]
@@ -415,6 +433,9 @@ impl Scenario {
         if self.hpa.sync_seconds <= 0 || self.evaluation.step_seconds <= 0 {
             return bad("hpa.sync_seconds / evaluation.step_seconds", "must be positive".into());
         }
+        if self.planner.history_days == 0 {
+            return bad("planner.history_days", "at least one day of history is needed".into());
+        }
         if self.planner.jobs_per_day == 0 {
             return bad("planner.jobs_per_day", "at least one job per day is needed".into());
         }
@@ -438,6 +459,9 @@ impl Scenario {
                 "cronhpa",
                 "the cronhpa policy is listed but no `cronhpa:` section gives its file".into(),
             );
+        }
+        if let Err(e) = jiff::tz::TimeZone::get(&self.workload.trace.time_zone) {
+            return bad("workload.trace.time_zone", format!("unknown time zone: {e}"));
         }
         if self.policies.is_empty() {
             return bad("policies", "list at least one policy".into());
@@ -477,6 +501,25 @@ impl Scenario {
                 startup_seconds: v.startup_seconds,
             },
         }
+    }
+
+    /// Reads the workload's trace from `text` (the CSV named by `workload.trace.path`); `file`
+    /// names it in errors.
+    pub fn read_trace(
+        &self,
+        text: &str,
+        file: &str,
+    ) -> Result<crate::trace::Trace, crate::trace::TraceError> {
+        let t = &self.workload.trace;
+        let spec = crate::trace::CsvSpec {
+            timestamp_column: &t.timestamp_column,
+            value_column: &t.value_column,
+            // Checked when the scenario was parsed.
+            time_zone: jiff::tz::TimeZone::get(&t.time_zone).unwrap_or(jiff::tz::TimeZone::UTC),
+            unit: t.unit,
+            scale: t.scale,
+        };
+        crate::trace::Trace::from_csv(text, file, &spec)
     }
 
     /// The HPA behaviour.
@@ -537,6 +580,12 @@ fn default_target() -> f64 {
 }
 fn default_planner_target() -> f64 {
     0.9
+}
+fn default_shortfall_target() -> f64 {
+    0.0025
+}
+fn default_history_days() -> u32 {
+    28
 }
 fn default_tolerance() -> f64 {
     0.1

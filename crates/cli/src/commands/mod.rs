@@ -3,4 +3,6 @@
 pub mod controller;
 pub mod crd;
 pub mod next;
+pub mod plan;
+pub mod simulate;
 pub mod validate;
