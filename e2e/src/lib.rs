@@ -195,18 +195,27 @@ impl Controller {
         let log = repo_root().join(format!("target/e2e-logs/{name}-{}.log", unique_suffix()));
         std::fs::create_dir_all(log.parent().unwrap()).unwrap();
         let file = std::fs::File::create(&log).unwrap();
+        let mut args: Vec<&str> = extra.to_vec();
+        if !extra.contains(&"--metrics-addr") {
+            args.extend(["--metrics-addr", "127.0.0.1:0"]);
+        }
         let child = Command::new(diurnal_bin())
             .arg("controller")
             .arg("--kubeconfig")
             .arg(kubeconfig())
-            .args(["--metrics-addr", "127.0.0.1:0", "--identity", name])
-            .args(extra)
+            .args(["--identity", name])
+            .args(&args)
             .env("RUST_LOG", "info,kube=warn")
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .spawn()
             .expect("start diurnal controller");
         Self { child, log }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Stops the process abruptly (SIGKILL): no lease release, no final status write.
