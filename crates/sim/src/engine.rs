@@ -350,7 +350,7 @@ pub fn run(
             }
             match &policy.hpa {
                 Some(h) => {
-                    if step % sync_every == 0 {
+                    if step.is_multiple_of(sync_every) {
                         let raw = hpa_raw(last_rate, regular.ready + virt.ready, desired, h);
                         if recommendations.len() == window {
                             recommendations.pop_front();

@@ -7,10 +7,12 @@
 //! - [`scenario`] is the YAML scenario file and turns it into runnable policies;
 //! - [`planner`] learns a daily/weekly profile and writes a CronHPA;
 //! - [`study`] runs a whole comparison: split, plan, every policy, the oracle, the goals;
+//! - [`bench`] is the simulator benchmark (many workloads, one-second steps);
 //! - [`report`] renders the results (table, JSON, HTML).
 //!
 //! Everything is a function of its inputs: traces arrive as text, time is the trace's.
 
+pub mod bench;
 pub mod engine;
 pub mod model;
 pub mod oracle;

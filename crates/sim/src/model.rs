@@ -157,6 +157,7 @@ impl Cluster {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are what these tests assert
 mod tests {
     use super::*;
 

@@ -147,6 +147,7 @@ pub fn oracle(trace: &Trace, cluster: &Cluster) -> OracleOutcome {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are what these tests assert
 mod tests {
     use super::*;
     use crate::model::{NodePool, VirtualNode, Workload};

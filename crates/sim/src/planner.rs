@@ -203,7 +203,9 @@ fn learn_profile(
         .collect())
 }
 
+// The textbook names of the recurrence (v, k, n, i, j, s, m) read best here.
 /// Cuts `v` into at most `k` segments minimising Σ max(segment) × length: `(start, value)` pairs.
+#[allow(clippy::many_single_char_names)]
 fn segment(v: &[u32], k: usize) -> Vec<(usize, u32)> {
     let n = v.len();
     let k = k.clamp(1, n.max(1));

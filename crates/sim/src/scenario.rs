@@ -625,6 +625,7 @@ fn yes() -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are what these tests assert
 mod tests {
     use super::*;
 

@@ -106,15 +106,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     s.cronhpa = None;
     let study = loaded.study(false)?;
     let p = &study.planner;
-    match &args.output {
-        Some(path) => {
-            std::fs::write(path, &p.cronhpa_yaml).with_context(|| format!("writing {}", path.display()))?;
-        }
-        None => {
-            print!("{}", p.cronhpa_yaml);
-            if !p.cronhpa_yaml.ends_with('\n') {
-                println!();
-            }
+    if let Some(path) = &args.output {
+        std::fs::write(path, &p.cronhpa_yaml).with_context(|| format!("writing {}", path.display()))?;
+    } else {
+        print!("{}", p.cronhpa_yaml);
+        if !p.cronhpa_yaml.ends_with('\n') {
+            println!();
         }
     }
     eprintln!(

@@ -41,6 +41,19 @@ pub struct Args {
     /// Override `evaluation.holdout_days`.
     #[arg(long, value_name = "DAYS")]
     holdout_days: Option<u32>,
+    /// Benchmark instead: the scenario's workload scaled into --bench-workloads workloads, the
+    /// first --bench-days days, 4 policies, --bench-step second steps, on every core.
+    #[arg(long)]
+    bench: bool,
+    /// Workloads in the benchmark.
+    #[arg(long, default_value_t = 100, requires = "bench")]
+    bench_workloads: usize,
+    /// Days of trace per workload in the benchmark.
+    #[arg(long, default_value_t = 30, requires = "bench")]
+    bench_days: usize,
+    /// Step of the benchmark, seconds.
+    #[arg(long, default_value_t = 1, requires = "bench")]
+    bench_step: i64,
 }
 
 /// A scenario and a way to read the files it names.
@@ -53,23 +66,15 @@ pub struct Loaded {
 impl Loaded {
     /// Reads the scenario at `path`, or the embedded one.
     pub fn new(path: Option<&Path>) -> anyhow::Result<Loaded> {
-        match path {
-            Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-                let file = path.display().to_string();
-                let scenario = Scenario::parse(&text, &file)?;
-                Ok(Loaded {
-                    scenario,
-                    file,
-                    base: Some(path.parent().unwrap_or(Path::new(".")).to_path_buf()),
-                })
-            }
-            None => {
-                let (file, text) = EMBEDDED_SCENARIO;
-                Ok(Loaded { scenario: Scenario::parse(text, file)?, file: file.to_owned(), base: None })
-            }
-        }
+        let Some(path) = path else {
+            let (file, text) = EMBEDDED_SCENARIO;
+            return Ok(Loaded { scenario: Scenario::parse(text, file)?, file: file.to_owned(), base: None });
+        };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file = path.display().to_string();
+        let scenario = Scenario::parse(&text, &file)?;
+        let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        Ok(Loaded { scenario, file, base: Some(base.to_path_buf()) })
     }
 
     /// Reads files named in the scenario from disk (relative to the working directory when the
@@ -145,6 +150,9 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if let Some(days) = args.holdout_days {
         loaded.scenario.evaluation.holdout_days = Some(days);
     }
+    if args.bench {
+        return bench(&loaded, args);
+    }
     let study = loaded.study(args.json)?;
     if args.json {
         println!("{}", report::json(&study));
@@ -158,5 +166,36 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             println!("\nreport written to {}", path.display());
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench(loaded: &Loaded, args: &Args) -> anyhow::Result<ExitCode> {
+    let trace = loaded.trace()?;
+    let cluster = loaded.scenario.cluster();
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let started = Instant::now();
+    let steps = diurnal_sim::bench::run(
+        &trace,
+        &cluster,
+        &loaded.scenario.workload.trace.time_zone,
+        args.bench_workloads,
+        args.bench_days,
+        args.bench_step,
+        threads,
+    )?;
+    let secs = started.elapsed().as_secs_f64();
+    #[allow(clippy::cast_precision_loss)]
+    let rate = steps as f64 / secs;
+    println!(
+        "{} workloads x {} days x {} policies at {}s steps on {} thread(s): {} workload-steps in {:.1} s = {:.1} million workload-steps/s",
+        args.bench_workloads,
+        args.bench_days,
+        diurnal_sim::bench::POLICIES,
+        args.bench_step,
+        threads,
+        steps,
+        secs,
+        rate / 1e6
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -1,3 +1,5 @@
+#![allow(clippy::float_cmp)] // exact zeros and exact small sums are what these tests assert
+
 use super::*;
 use crate::model::{Billing, NodePool, VirtualNode, Workload};
 

@@ -1,3 +1,5 @@
+#![allow(clippy::float_cmp)] // exact zeros and exact small sums are what these tests assert
+
 use super::*;
 use crate::model::{Billing, NodePool, VirtualNode, Workload};
 
@@ -96,7 +98,7 @@ fn weekdays_and_weekends_get_their_own_jobs() {
 #[test]
 fn at_most_n_fires_per_day() {
     // A saw-tooth with many steps, 2 jobs a day allowed.
-    let rate: Vec<f64> = (0..21 * 48).map(|i| f64::from((i % 48 / 4) as u32) * 10.0 + 10.0).collect();
+    let rate: Vec<f64> = (0..21 * 48u32).map(|i| f64::from(i % 48 / 4) * 10.0 + 10.0).collect();
     let t = Trace {
         source: "saw".into(),
         start: "2024-01-01T00:00:00Z".parse().unwrap(),

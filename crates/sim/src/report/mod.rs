@@ -15,6 +15,7 @@ fn day(t: jiff::Timestamp) -> String {
 }
 
 /// The terminal table.
+#[allow(clippy::too_many_lines, clippy::many_single_char_names)] // one line after another
 pub fn table(s: &Study) -> String {
     let mut out = String::new();
     let c = &s.currency;

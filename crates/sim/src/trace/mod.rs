@@ -223,6 +223,7 @@ impl Trace {
     }
 
     /// The part of the trace with grid points in `[from, until)` (clamped to the trace).
+    #[must_use]
     pub fn slice(&self, from: usize, until: usize) -> Trace {
         let until = until.min(self.rate.len());
         let from = from.min(until);
