@@ -538,3 +538,6 @@ fn goals(results: &[PolicyResult], oracle: &OracleOutcome) -> Vec<Goal> {
     });
     out
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,119 @@
+//! `diurnal simulate` and `diurnal plan` as a user runs them.
+
+use std::fmt::Write as _;
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn diurnal() -> Command {
+    let mut cmd = Command::cargo_bin("diurnal").unwrap();
+    cmd.env_remove("TZ");
+    cmd
+}
+
+#[test]
+fn simulate_with_no_argument_runs_the_embedded_example_from_any_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = diurnal().current_dir(dir.path()).args(["simulate", "--json"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "--json is quiet: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> =
+        v["policies"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["static-peak", "hpa", "hybrid", "diurnal"]);
+    let oracle = v["oracle"]["cost"].as_f64().unwrap();
+    assert!(oracle > 0.0);
+    let diurnal = &v["policies"][3];
+    let ratio = diurnal["cost_ratio_to_oracle"].as_f64().unwrap();
+    assert!((ratio - diurnal["cost"].as_f64().unwrap() / oracle).abs() < 1e-9);
+    // The README's main command meets the project's own targets on its held-out weeks.
+    assert!(ratio <= 1.15, "diurnal costs {ratio} x the oracle");
+    assert!(diurnal["shortfall"].as_f64().unwrap() <= 0.005);
+    for goal in v["goals"].as_array().unwrap() {
+        assert!(goal["met"].as_bool().unwrap(), "goal not met: {goal}");
+    }
+}
+
+#[test]
+fn simulate_prints_the_table_and_writes_a_self_contained_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("r.html");
+    diurnal()
+        .args(["simulate", "--report"])
+        .arg(&report)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("oracle").and(predicate::str::contains("goals:")));
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert!(html.starts_with("<!doctype html>"));
+    assert!(html.matches("<svg").count() >= 9, "2 charts per policy and the cost bars");
+    assert!(!html.contains("<script") && !html.contains("<link") && !html.contains("src="), "self-contained");
+    assert!(!html.contains("could not be drawn"));
+}
+
+#[test]
+fn a_scenario_with_an_unknown_field_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.yaml");
+    std::fs::write(
+        &path,
+        "workload: {name: w, requests_per_pod: 5, trace: {path: t.csv, time_zone: UTC}}\nregular_nodes: {cpus: 8}\n",
+    )
+    .unwrap();
+    diurnal()
+        .arg("simulate")
+        .arg(&path)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("s.yaml").and(predicate::str::contains("unknown field `cpus`")));
+}
+
+fn write_csv(dir: &std::path::Path, days: usize, bad_line: Option<usize>) -> std::path::PathBuf {
+    let mut text = String::from("timestamp,value\n");
+    let start: jiff::Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
+    for i in 0..days * 48 {
+        let at = (start + jiff::SignedDuration::from_secs(i64::try_from(i).unwrap() * 1800))
+            .strftime("%Y-%m-%d %H:%M:%S");
+        let value = if (16..40).contains(&(i % 48)) { 36_000 } else { 3_600 };
+        if bad_line == Some(i + 2) {
+            let _ = writeln!(text, "{at},n/a");
+        } else {
+            let _ = writeln!(text, "{at},{value}");
+        }
+    }
+    let path = dir.join("load.csv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn plan_writes_a_valid_cronhpa_and_reports_fit_and_held_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write_csv(dir.path(), 28, None);
+    let out = diurnal()
+        .args(["plan", "--time-zone", "Asia/Shanghai", "--holdout-days", "7", "--trace"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let yaml = String::from_utf8(out.stdout).unwrap();
+    let docs = diurnal_api::manifest::parse_documents(&yaml, "plan").unwrap();
+    let cronhpa = docs[0].decode_cronhpa().unwrap();
+    assert_eq!(cronhpa.spec.time_zone.as_deref(), Some("Asia/Shanghai"));
+    let resolution = diurnal_api::resolve_object(&cronhpa, &jiff::tz::TimeZone::UTC);
+    assert!(resolution.is_valid(), "{:?}", resolution.findings);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("in sample (fit window)") && stderr.contains("held out"), "{stderr}");
+}
+
+#[test]
+fn plan_names_file_and_line_of_a_bad_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = write_csv(dir.path(), 28, Some(5));
+    diurnal()
+        .args(["plan", "--time-zone", "UTC", "--trace"])
+        .arg(&csv)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("load.csv: line 5: value \"n/a\" is not a non-negative number"));
+}

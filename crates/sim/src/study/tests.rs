@@ -1,0 +1,126 @@
+#![allow(clippy::float_cmp)]
+
+use super::*;
+
+/// 35 days of 30-minute points from Monday 2024-01-01 UTC: weekdays 200 req/s from 08:00 to
+/// 20:00 and 20 req/s otherwise, weekends 40 req/s all day.
+fn weekly_trace() -> Trace {
+    let rate = (0..35 * 48)
+        .map(|i| {
+            let (day, slot) = (i / 48, i % 48);
+            if day % 7 >= 5 {
+                40.0
+            } else if (16..40).contains(&slot) {
+                200.0
+            } else {
+                20.0
+            }
+        })
+        .collect();
+    Trace {
+        source: "weekly".into(),
+        start: "2024-01-01T00:00:00Z".parse().unwrap(),
+        interval: 1800,
+        rate,
+        gaps: vec![],
+    }
+}
+
+fn scenario() -> Scenario {
+    Scenario::parse(
+        "name: test\nworkload: {name: web, requests_per_pod: 10, trace: {path: t.csv, time_zone: UTC}}\n\
+         evaluation: {holdout_days: 14}\npolicies: [static-peak, hpa, diurnal]\n",
+        "s.yaml",
+    )
+    .unwrap()
+}
+
+fn no_files(name: &str) -> Result<String, String> {
+    Err(format!("no file {name}"))
+}
+
+#[test]
+fn policies_are_evaluated_only_on_the_held_out_window() {
+    let s = run(&scenario(), &weekly_trace(), &no_files, &|_, _| {}).unwrap();
+    assert_eq!(s.fit.end, s.evaluation.start);
+    assert!((s.evaluation.days - 14.0).abs() < 1e-9);
+    assert!((s.fit.days - 21.0).abs() < 1e-9);
+    assert_eq!(s.eval_trace.rate.len(), 14 * 48);
+    let names: Vec<&str> = s.policies.iter().map(|p| p.outcome.name.as_str()).collect();
+    assert_eq!(names, ["static-peak", "hpa", "diurnal"]);
+}
+
+#[test]
+fn the_oracle_is_a_lower_bound_for_every_policy_that_serves_the_demand() {
+    let s = run(&scenario(), &weekly_trace(), &no_files, &|_, _| {}).unwrap();
+    for p in &s.policies {
+        if p.outcome.shortfall == 0.0 {
+            assert!(
+                p.cost_ratio_to_oracle >= 1.0 - 1e-9,
+                "{} beat the oracle: {}",
+                p.outcome.name,
+                p.cost_ratio_to_oracle
+            );
+        }
+        assert!((p.cost_ratio_to_oracle - p.outcome.cost / s.oracle.cost).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn on_a_perfectly_regular_week_the_plan_is_close_to_the_oracle() {
+    // The held-out weeks repeat the fit weeks exactly: a good plan serves everything and costs
+    // little more than perfect foresight; static-peak holds 20 pods (5 nodes) all the time.
+    let s = run(&scenario(), &weekly_trace(), &no_files, &|_, _| {}).unwrap();
+    let d = s.policies.iter().find(|p| p.outcome.name == "diurnal").unwrap();
+    assert!(d.outcome.shortfall < 0.001, "{}", d.outcome.shortfall);
+    assert!(d.cost_ratio_to_oracle < 1.2, "{}", d.cost_ratio_to_oracle);
+    let st = s.policies.iter().find(|p| p.outcome.name == "static-peak").unwrap();
+    assert_eq!(st.outcome.peak_nodes, 6, "22 pods (200 × 1.1 / 10) need 6 nodes of 4");
+    assert!(d.outcome.cost < st.outcome.cost);
+    assert!(s.goals.iter().any(|g| g.name.starts_with("diurnal shortfall") && g.met));
+}
+
+#[test]
+fn a_trace_too_short_to_hold_out_is_refused() {
+    let mut t = weekly_trace();
+    t.rate.truncate(10 * 48);
+    let err = run(&scenario(), &t, &no_files, &|_, _| {}).unwrap_err();
+    assert!(matches!(err, StudyError::TooShort { needed: 21, .. }), "{err}");
+}
+
+#[test]
+fn a_missing_cronhpa_file_is_named() {
+    let mut sc = scenario();
+    sc.policies.push(PolicyName::Hybrid);
+    sc.hybrid = Some(crate::scenario::HybridSpec { baseline_nodes: 1, cronhpa: "nope.yaml".into() });
+    let err = run(&sc, &weekly_trace(), &no_files, &|_, _| {}).unwrap_err();
+    assert_eq!(err.to_string(), "nope.yaml: no file nope.yaml");
+}
+
+#[test]
+fn progress_reaches_its_total() {
+    let last = std::cell::Cell::new((0, 0));
+    run(&scenario(), &weekly_trace(), &no_files, &|done, total| last.set((done, total))).unwrap();
+    let (done, total) = last.get();
+    assert!(total > 0);
+    assert_eq!(done, total);
+}
+
+/// The JSON's shape (keys and value types, not values): what `docs/simulator.md` documents.
+#[test]
+fn json_schema_shape() {
+    fn shape(v: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::Object(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+            Value::Array(a) => Value::Array(a.first().map(shape).into_iter().collect()),
+            Value::Number(_) => "number".into(),
+            Value::String(_) => "string".into(),
+            Value::Bool(_) => "bool".into(),
+            Value::Null => "null".into(),
+        }
+    }
+    let s = run(&scenario(), &weekly_trace(), &no_files, &|_, _| {}).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&crate::report::json(&s)).unwrap();
+    insta::assert_json_snapshot!(shape(&v));
+}
