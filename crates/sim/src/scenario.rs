@@ -20,6 +20,8 @@ use crate::trace::ValueUnit;
 pub const TUNE_QUANTILES: [f64; 5] = [0.25, 0.5, 0.75, 0.9, 1.0];
 /// Head-rooms the planner's tuning tries.
 pub const TUNE_HEADROOMS: [f64; 3] = [0.0, 0.1, 0.25];
+/// HPA target utilisations the planner's tuning tries.
+pub const TUNE_TARGETS: [f64; 2] = [0.8, 0.9];
 
 /// Default ECI price per vCPU-second, CNY.
 pub const ECI_VCPU_SECOND_CNY: f64 = 0.000_049;
@@ -292,10 +294,11 @@ pub struct PlannerSpec {
     /// baseline): recent weeks say more about the next ones than last season does.
     #[serde(default = "default_history_days")]
     pub history_days: u32,
-    /// Choose `quantile` and `headroom` by validation instead of taking them as given: each pair
-    /// of [`TUNE_QUANTILES`] × [`TUNE_HEADROOMS`] is planned on the fit window less its last 7
-    /// days and run on those 7 days; the cheapest pair whose shortfall there is at most
-    /// `shortfall_target` wins (the least shortfall if none is). The held-out window is never used.
+    /// Choose `quantile`, `headroom` and `target_utilization` by validation instead of taking
+    /// them as given: each combination of [`TUNE_QUANTILES`] × [`TUNE_HEADROOMS`] ×
+    /// [`TUNE_TARGETS`] is planned on the fit window less its last 7 days and run on those 7 days;
+    /// the cheapest whose shortfall there is at most `shortfall_target` wins (the least shortfall
+    /// if none is). The held-out window is never used.
     #[serde(default = "yes")]
     pub tune: bool,
     /// The shortfall tuning aims at on its validation week.

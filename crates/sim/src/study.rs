@@ -438,9 +438,20 @@ pub fn tune(
     let steps = validate.rate.len() * usize::try_from(validate.interval / opts.step_seconds).unwrap_or(1);
     // (meets the target, shortfall if not, cost) — smaller is better.
     let mut best: Option<((bool, f64, f64), crate::scenario::PlannerSpec)> = None;
-    for &quantile in &crate::scenario::TUNE_QUANTILES {
-        for &headroom in &crate::scenario::TUNE_HEADROOMS {
-            let candidate = crate::scenario::PlannerSpec { quantile, headroom, tune: false, ..spec.clone() };
+    let grid = crate::scenario::TUNE_QUANTILES.iter().flat_map(|&q| {
+        crate::scenario::TUNE_HEADROOMS
+            .iter()
+            .flat_map(move |&h| crate::scenario::TUNE_TARGETS.iter().map(move |&t| (q, h, t)))
+    });
+    for (quantile, headroom, target_utilization) in grid {
+        {
+            let candidate = crate::scenario::PlannerSpec {
+                quantile,
+                headroom,
+                target_utilization,
+                tune: false,
+                ..spec.clone()
+            };
             let rec = planner::plan(&train, cluster, &candidate, zone, lead)?;
             let o = engine::run(
                 &validate,
