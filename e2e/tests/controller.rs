@@ -231,7 +231,10 @@ async fn a_fire_missed_across_a_restart_is_applied_once_on_start() {
     .await;
     assert_eq!(evs.iter().filter(|(r, _)| r == "CaughtUp").count(), 1, "{evs:?}");
     assert_eq!(evs.iter().filter(|(r, _)| r == "Scaled").count(), 1, "applied once: {evs:?}");
-    let status = cronhpa_status(&client, &ns, "web").await.unwrap();
+    let status = wait_for(Duration::from_secs(5), "the caught-up fire in the status", || async {
+        cronhpa_status(&client, &ns, "web").await.filter(|s| s.conditions[0].last_schedule_time.is_some())
+    })
+    .await;
     assert_eq!(status.conditions[0].last_schedule_time.as_ref().unwrap().0, fire);
 }
 
