@@ -157,10 +157,14 @@ where
     }
 }
 
-/// The `diurnal` binary of this workspace, built if missing.
+/// The `diurnal` binary: `DIURNAL_BIN` (e.g. a release build, for benchmarks), else this
+/// workspace's debug build, built if missing.
 pub fn diurnal_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        if let Some(bin) = std::env::var_os("DIURNAL_BIN") {
+            return PathBuf::from(bin);
+        }
         let status = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "-p", "diurnal-cli", "--bin", "diurnal"])
             .current_dir(repo_root())

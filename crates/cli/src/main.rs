@@ -26,6 +26,8 @@ enum Command {
     Validate(commands::validate::Args),
     /// Print the CronHorizontalPodAutoscaler CustomResourceDefinition as YAML.
     Crd,
+    /// CronHPAs of the current kubeconfig context (also `kubectl cronhpa`, as `kubectl-cronhpa`).
+    Cronhpa(commands::cronhpa::Args),
     /// Run the CronHPA controller (in a cluster, or outside one with --kubeconfig).
     Controller(Box<commands::controller::Args>),
     /// Compare scaling policies on a load trace against the perfect-foresight oracle (no
@@ -35,8 +37,18 @@ enum Command {
     Plan(commands::plan::Args),
 }
 
+/// Invoked as `kubectl-cronhpa` (kubectl's plugin naming), the arguments are `cronhpa`'s.
+fn arguments() -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked_as = args.first().and_then(|a| std::path::Path::new(a).file_stem().map(|s| s.to_os_string()));
+    if invoked_as.is_some_and(|n| n == "kubectl-cronhpa") {
+        args.insert(1, "cronhpa".into());
+    }
+    args
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(arguments());
     let result = match cli.command {
         Command::Next(args) => commands::next::run(&args),
         Command::Validate(args) => commands::validate::run(&args),
@@ -44,6 +56,7 @@ fn main() -> ExitCode {
         Command::Controller(args) => commands::controller::run(*args),
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
+        Command::Cronhpa(args) => commands::cronhpa::run(args),
     };
     match result {
         Ok(code) => code,

@@ -2,6 +2,7 @@
 
 pub mod controller;
 pub mod crd;
+pub mod cronhpa;
 pub mod next;
 pub mod plan;
 pub mod simulate;
