@@ -124,3 +124,24 @@ fn json_schema_shape() {
     let v: serde_json::Value = serde_json::from_str(&crate::report::json(&s)).unwrap();
     insta::assert_json_snapshot!(shape(&v));
 }
+
+#[test]
+fn a_given_cronhpa_drives_the_cronhpa_policy_in_its_zone() {
+    // 07:59 and 20:00 UTC every day: 28 changes over the 14 held-out days.
+    let manifest = "apiVersion: autoscaling.alibabacloud.com/v1beta1\nkind: CronHorizontalPodAutoscaler\n\
+                    metadata: {name: web}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n\
+                    \x20 timeZone: UTC\n  jobs:\n  - {name: day, schedule: \"0 59 7 * * *\", targetSize: 22}\n\
+                    \x20 - {name: night, schedule: \"0 0 20 * * *\", targetSize: 2}\n";
+    let mut sc = scenario();
+    sc.policies = vec![PolicyName::Cronhpa];
+    sc.cronhpa = Some(crate::scenario::CronHpaSpec { file: "c.yaml".into(), hpa: false });
+    let read =
+        |name: &str| if name == "c.yaml" { Ok(manifest.to_owned()) } else { Err(format!("no {name}")) };
+    let s = run(&sc, &weekly_trace(), &read, &|_, _| {}).unwrap();
+    let o = &s.policies[0].outcome;
+    assert_eq!(o.scaling_actions, 28);
+    assert_eq!(o.peak_replicas, 22);
+    assert_eq!(o.peak_nodes, 6, "the autoscaler adds nodes for 22 pods, 4 a node");
+    // Weekend nights need 4 pods (40 req/s) and get 2: a shortfall the schedule does not cover.
+    assert!(o.shortfall > 0.0);
+}
