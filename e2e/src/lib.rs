@@ -69,6 +69,11 @@ fn start_cluster() -> anyhow::Result<PathBuf> {
     Ok(dir.join("kubeconfig"))
 }
 
+fn kubeconfig_str() -> &'static str {
+    static S: OnceLock<String> = OnceLock::new();
+    S.get_or_init(|| kubeconfig().to_string_lossy().into_owned())
+}
+
 /// A client for the run's cluster, or `None` when end-to-end tests are skipped.
 pub async fn client() -> Option<Client> {
     let path = kubeconfig_path()?;
@@ -203,10 +208,11 @@ impl Controller {
         if !extra.contains(&"--metrics-addr") {
             args.extend(["--metrics-addr", "127.0.0.1:0"]);
         }
+        if !extra.contains(&"--kubeconfig") {
+            args.extend(["--kubeconfig", kubeconfig_str()]);
+        }
         let child = Command::new(diurnal_bin())
             .arg("controller")
-            .arg("--kubeconfig")
-            .arg(kubeconfig())
             .args(["--identity", name])
             .args(&args)
             .env("RUST_LOG", "info,kube=warn")
@@ -353,4 +359,29 @@ pub async fn apply_file(client: &Client, path: &Path, dry_run: bool) -> anyhow::
         applied.push(format!("{}/{name}", types.kind));
     }
     Ok(applied)
+}
+
+/// A kubeconfig for the run's cluster that authenticates as a service account (through a
+/// TokenRequest), so a component runs with exactly the RBAC it ships with.
+pub async fn service_account_kubeconfig(client: &Client, namespace: &str, name: &str) -> PathBuf {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    let request: TokenRequest =
+        serde_json::from_value(serde_json::json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
+            .unwrap();
+    let token = accounts
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .expect("a token for the service account")
+        .status
+        .expect("token status")
+        .token;
+    let admin = std::fs::read_to_string(kubeconfig()).unwrap();
+    let mut config: serde_json::Value = yaml_doc(&admin);
+    config["users"] = serde_json::json!([{"name": "admin", "user": {"token": token}}]);
+    let path = repo_root().join(format!("target/e2e-logs/{namespace}-{name}.kubeconfig"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
+    path
 }
