@@ -117,3 +117,45 @@ fn plan_names_file_and_line_of_a_bad_number() {
         .failure()
         .stderr(predicate::str::contains("load.csv: line 5: value \"n/a\" is not a non-negative number"));
 }
+
+/// The report opens in headless Chromium (Debian `chromium`) without console messages and renders
+/// something: a blank 1000×2400 page screenshots to about 12 KB, the report to well over 100 KB.
+/// Skipped when `chromium` is not installed, unless `DIURNAL_REQUIRE_CHROMIUM` is set.
+#[test]
+fn the_report_renders_in_headless_chromium() {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| std::process::Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
+    let Some(chromium) = chromium else {
+        assert!(
+            std::env::var_os("DIURNAL_REQUIRE_CHROMIUM").is_none(),
+            "chromium is required but not installed"
+        );
+        eprintln!("skipped: no chromium (apt-get install -y chromium)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.html");
+    diurnal().args(["simulate", "--report"]).arg(&report).assert().success();
+    let shot = dir.path().join("shot.png");
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--no-first-run",
+        ])
+        .args(["--enable-logging=stderr", "--v=0", "--window-size=1000,2400"])
+        .arg(format!("--user-data-dir={}", dir.path().join("profile").display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", report.display()))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(!log.contains("CONSOLE"), "console messages: {log}");
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    assert!(png.len() > 100_000, "screenshot of {} bytes looks blank", png.len());
+}

@@ -115,8 +115,15 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
     }
     eprintln!(
-        "# learned a {} profile on {} .. {} ({:.1} days) of {}",
-        p.profile, study.fit.start, study.fit.end, study.fit.days, study.trace
+        "# fit window {} .. {} ({:.1} days) of {}; a {} profile learned from its last {} days (quantile {}, head-room {:.0}%)",
+        study.fit.start,
+        study.fit.end,
+        study.fit.days,
+        study.trace,
+        p.profile,
+        study.scenario.planner.history_days,
+        p.quantile,
+        p.headroom * 100.0
     );
     eprintln!(
         "# {} jobs, at most {} fires a day; baseline {} regular node(s); HPA minReplicas {}, maxReplicas {}, target {:.0}%",
