@@ -14,10 +14,25 @@ use super::simulate::Loaded;
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// CSV trace to learn from. Default: the scenario's trace.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "prometheus")]
     trace: Option<PathBuf>,
-    /// Zone of the trace's timestamps and of the CronHPA written.
-    #[arg(long, value_name = "TZ", requires = "trace")]
+    /// Learn from a Prometheus server instead (plain http://host:port[/prefix]).
+    #[arg(long, value_name = "URL", requires = "query")]
+    prometheus: Option<String>,
+    /// Prometheus query returning one series in requests per second, e.g. `sum(rate(http_requests_total[5m]))`.
+    #[arg(long, value_name = "PROMQL", requires = "prometheus")]
+    query: Option<String>,
+    /// How far back from --end to read, e.g. 28d, 6w, 12h.
+    #[arg(long, value_name = "DURATION", default_value = "28d", requires = "prometheus")]
+    range: String,
+    /// Resolution of the Prometheus query, e.g. 1m, 5m.
+    #[arg(long, value_name = "DURATION", default_value = "1m", requires = "prometheus")]
+    step: String,
+    /// End of the Prometheus range (RFC 3339); default now.
+    #[arg(long, value_name = "RFC3339", requires = "prometheus")]
+    end: Option<String>,
+    /// Zone of the trace's timestamps and of the CronHPA written (with --trace or --prometheus).
+    #[arg(long, value_name = "TZ")]
     time_zone: Option<String>,
     /// Timestamp column of --trace.
     #[arg(long, default_value = "timestamp", requires = "trace")]
@@ -28,8 +43,8 @@ pub struct Args {
     /// What the values of --trace are.
     #[arg(long, value_enum, default_value_t = ValueUnitArg::PerInterval, requires = "trace")]
     unit: ValueUnitArg,
-    /// Multiplier for the values of --trace.
-    #[arg(long, default_value_t = 1.0, requires = "trace")]
+    /// Multiplier for the values of --trace or --prometheus.
+    #[arg(long, default_value_t = 1.0)]
     scale: f64,
     /// Scenario giving the workload, prices and planner settings. Default: the bundled example.
     #[arg(long, value_name = "FILE")]
@@ -87,6 +102,24 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         t.unit = args.unit.into();
         t.scale = args.scale;
         loaded.use_files_from_disk();
+    }
+    if let Some(url) = &args.prometheus {
+        let zone = args.time_zone.clone().context("--prometheus needs --time-zone (the CronHPA's zone)")?;
+        jiff::tz::TimeZone::get(&zone).with_context(|| format!("--time-zone {zone:?}"))?;
+        let end = match &args.end {
+            Some(e) => e.parse().with_context(|| format!("--end {e:?} is not an RFC 3339 instant"))?,
+            None => jiff::Timestamp::now(),
+        };
+        let range = seconds(&args.range).with_context(|| format!("--range {:?}", args.range))?;
+        let step = seconds(&args.step).with_context(|| format!("--step {:?}", args.step))?;
+        let query = args.query.as_deref().unwrap_or_default();
+        let answers = prometheus::query_range(url, query, end.as_second() - range, end.as_second(), step)?;
+        let source = format!("{url} {query}");
+        let trace = diurnal_sim::trace::Trace::from_prometheus(&answers, &source, args.scale)?;
+        let t = &mut loaded.scenario.workload.trace;
+        t.path = source;
+        t.time_zone = zone;
+        loaded.trace_override = Some(trace);
     }
     let s = &mut loaded.scenario;
     if let Some(rps) = args.requests_per_pod {
@@ -152,4 +185,113 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         c = study.currency
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `90s`, `15m`, `12h`, `28d`, `6w` → seconds.
+fn seconds(text: &str) -> anyhow::Result<i64> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (n, unit) = text.split_at(split);
+    let n: i64 = n.parse().context("expected a whole number and a unit (s, m, h, d, w)")?;
+    let unit = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        other => anyhow::bail!("unknown unit {other:?}; use s, m, h, d or w"),
+    };
+    anyhow::ensure!(n > 0, "must be positive");
+    Ok(n * unit)
+}
+
+/// A minimal HTTP/1.0 client for Prometheus' `query_range` API (plain http only).
+mod prometheus {
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    use anyhow::{Context as _, bail};
+
+    /// Prometheus refuses more than 11,000 points per series; stay below.
+    const MAX_POINTS: i64 = 10_000;
+
+    /// The JSON answers for `[start, end]` at `step`, one per chunk of at most [`MAX_POINTS`].
+    pub fn query_range(
+        url: &str,
+        query: &str,
+        start: i64,
+        end: i64,
+        step: i64,
+    ) -> anyhow::Result<Vec<String>> {
+        let rest = url.strip_prefix("http://").context("--prometheus must be an http:// URL")?;
+        let (host, prefix) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
+        let prefix = prefix.trim_end_matches('/');
+        let mut answers = Vec::new();
+        let mut from = start;
+        while from <= end {
+            let to = (from + step * (MAX_POINTS - 1)).min(end);
+            let path = format!(
+                "{}/api/v1/query_range?query={}&start={from}&end={to}&step={step}",
+                if prefix.is_empty() { String::new() } else { format!("/{prefix}") },
+                encode(query)
+            );
+            answers.push(get(host, &path).with_context(|| format!("GET http://{host}{path}"))?);
+            from = to + step;
+        }
+        Ok(answers)
+    }
+
+    fn get(host: &str, path: &str) -> anyhow::Result<String> {
+        let mut stream = TcpStream::connect(host)?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw)?;
+        let text = String::from_utf8(raw).context("the answer is not UTF-8")?;
+        let Some((head, body)) = text.split_once("\r\n\r\n") else { bail!("no HTTP header in the answer") };
+        let status = head.lines().next().unwrap_or_default();
+        // Prometheus answers errors with a JSON body the trace reader reports; anything else is fatal.
+        if !status.contains(" 200 ") && !body.trim_start().starts_with('{') {
+            bail!("{status}");
+        }
+        Ok(body.to_owned())
+    }
+
+    /// Percent-encodes everything but RFC 3986's unreserved characters.
+    fn encode(s: &str) -> String {
+        s.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect()
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn encodes_promql() {
+            assert_eq!(
+                super::encode("sum(rate(x{a=\"b\"}[5m]))"),
+                "sum%28rate%28x%7Ba%3D%22b%22%7D%5B5m%5D%29%29"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations() {
+        assert_eq!(super::seconds("28d").unwrap(), 28 * 86_400);
+        assert_eq!(super::seconds("1m").unwrap(), 60);
+        assert!(super::seconds("5y").is_err());
+        assert!(super::seconds("m").is_err());
+    }
 }

@@ -61,6 +61,8 @@ pub struct Loaded {
     pub scenario: Scenario,
     pub file: String,
     base: Option<PathBuf>,
+    /// A trace that replaces the scenario's (e.g. read from Prometheus).
+    pub trace_override: Option<diurnal_sim::trace::Trace>,
 }
 
 impl Loaded {
@@ -68,13 +70,18 @@ impl Loaded {
     pub fn new(path: Option<&Path>) -> anyhow::Result<Loaded> {
         let Some(path) = path else {
             let (file, text) = EMBEDDED_SCENARIO;
-            return Ok(Loaded { scenario: Scenario::parse(text, file)?, file: file.to_owned(), base: None });
+            return Ok(Loaded {
+                scenario: Scenario::parse(text, file)?,
+                file: file.to_owned(),
+                base: None,
+                trace_override: None,
+            });
         };
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let file = path.display().to_string();
         let scenario = Scenario::parse(&text, &file)?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        Ok(Loaded { scenario, file, base: Some(base.to_path_buf()) })
+        Ok(Loaded { scenario, file, base: Some(base.to_path_buf()), trace_override: None })
     }
 
     /// Reads files named in the scenario from disk (relative to the working directory when the
@@ -107,6 +114,9 @@ impl Loaded {
 
     /// Reads the workload's trace.
     pub fn trace(&self) -> anyhow::Result<diurnal_sim::trace::Trace> {
+        if let Some(t) = &self.trace_override {
+            return Ok(t.clone());
+        }
         let name = &self.scenario.workload.trace.path;
         let shown = self.display(name);
         let text = self.read(name).map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;

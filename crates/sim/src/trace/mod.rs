@@ -145,6 +145,14 @@ pub enum TraceError {
         /// The grid interval.
         interval: i64,
     },
+    /// A Prometheus response that cannot be used.
+    #[error("{source_name}: {message}")]
+    Prometheus {
+        /// The server and query.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Fewer than two samples: no interval can be inferred.
     #[error("{file}: at least two samples are needed, found {found}")]
     TooShort {
@@ -159,18 +167,28 @@ impl Trace {
     /// Reads a CSV trace from `text`; `file` names it in errors.
     pub fn from_csv(text: &str, file: &str, spec: &CsvSpec<'_>) -> Result<Trace, TraceError> {
         let samples = read_samples(text, file, spec)?;
-        let interval = infer_interval(&samples)
+        Trace::from_samples(&samples, file, spec.unit, spec.scale)
+    }
+
+    fn from_samples(
+        samples: &[Sample],
+        file: &str,
+        unit: ValueUnit,
+        scale: f64,
+    ) -> Result<Trace, TraceError> {
+        let spec = (unit, scale);
+        let interval = infer_interval(samples)
             .ok_or(TraceError::TooShort { file: file.to_owned(), found: samples.len() })?;
-        let per_second = match spec.unit {
+        let per_second = match spec.0 {
             #[allow(clippy::cast_precision_loss)] // intervals are small whole seconds
-            ValueUnit::PerInterval => spec.scale / interval as f64,
-            ValueUnit::PerSecond => spec.scale,
+            ValueUnit::PerInterval => spec.1 / interval as f64,
+            ValueUnit::PerSecond => spec.1,
         };
         let start = samples[0].at;
         let mut rate = Vec::with_capacity(samples.len());
         let mut gaps = Vec::new();
         let mut previous: Option<Timestamp> = None;
-        for s in &samples {
+        for s in samples {
             if let Some(prev) = previous {
                 let offset = s.at.as_second() - prev.as_second();
                 if offset <= 0 {
@@ -204,6 +222,69 @@ impl Trace {
             previous = Some(s.at);
         }
         Ok(Trace { source: file.to_owned(), start, interval, rate, gaps })
+    }
+
+    /// Reads the answers of Prometheus `query_range` requests (JSON, in time order, e.g. one per
+    /// chunk of a long range). The query must return exactly one series, in requests per second
+    /// (e.g. `sum(rate(http_requests_total[5m]))`); its values are multiplied by `scale`. Steps
+    /// without a value are gaps, as in a CSV. Gap positions count samples from 1.
+    pub fn from_prometheus(responses: &[String], source: &str, scale: f64) -> Result<Trace, TraceError> {
+        let bad = |message: String| TraceError::Prometheus { source_name: source.to_owned(), message };
+        let mut samples: Vec<Sample> = Vec::new();
+        for text in responses {
+            let v: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| bad(format!("the answer is not JSON: {e}")))?;
+            if v["status"] != "success" {
+                return Err(bad(format!(
+                    "query failed: {} {}",
+                    v["errorType"].as_str().unwrap_or("error"),
+                    v["error"].as_str().unwrap_or("(no message)")
+                )));
+            }
+            if v["data"]["resultType"] != "matrix" {
+                return Err(bad(format!(
+                    "expected a range vector (matrix), got {}",
+                    v["data"]["resultType"]
+                )));
+            }
+            let series = v["data"]["result"].as_array().map_or(&[][..], Vec::as_slice);
+            match series.len() {
+                0 => continue,
+                1 => {}
+                n => {
+                    let labels: Vec<String> =
+                        series.iter().map(|s| s["metric"].to_string()).take(3).collect();
+                    return Err(bad(format!(
+                        "the query returns {n} series ({}...); aggregate them into one, e.g. sum(...)",
+                        labels.join(", ")
+                    )));
+                }
+            }
+            for pair in series[0]["values"].as_array().map_or(&[][..], Vec::as_slice) {
+                let position = u64::try_from(samples.len() + 1).unwrap_or(u64::MAX);
+                let (Some(at), Some(raw)) = (pair[0].as_f64(), pair[1].as_str()) else {
+                    return Err(bad(format!("sample {position} is not [time, \"value\"]: {pair}")));
+                };
+                let value =
+                    raw.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| {
+                        TraceError::BadNumber {
+                            file: source.to_owned(),
+                            line: position,
+                            value: raw.to_owned(),
+                        }
+                    })?;
+                #[allow(clippy::cast_possible_truncation)] // Prometheus steps are whole seconds here
+                let at = Timestamp::from_second(at.round() as i64).map_err(|e| bad(e.to_string()))?;
+                if samples.last().is_some_and(|s| s.at == at) {
+                    continue; // the boundary step of two consecutive chunks
+                }
+                samples.push(Sample { at, value, line: position });
+            }
+        }
+        if samples.is_empty() {
+            return Err(bad("the query returned no samples in the range".into()));
+        }
+        Trace::from_samples(&samples, source, ValueUnit::PerSecond, scale)
     }
 
     /// The instant just after the last grid point's interval.

@@ -116,3 +116,39 @@ fn human_durations() {
     assert_eq!(human_duration(0), "0s");
     assert_eq!(human_duration(7200), "2h");
 }
+
+fn prom(values: &str) -> String {
+    format!(
+        r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{values}]}}]}}}}"#
+    )
+}
+
+#[test]
+fn reads_prometheus_range_answers_across_chunks_with_gaps() {
+    // Two chunks sharing their boundary step; 1700000120 is missing.
+    let a = prom(r#"[1700000000,"1.5"],[1700000060,"2"]"#);
+    let b = prom(r#"[1700000060,"2"],[1700000180,"4"]"#);
+    let t = Trace::from_prometheus(&[a, b], "prom", 10.0).unwrap();
+    assert_eq!(t.interval, 60);
+    assert_eq!(t.rate.len(), 4);
+    assert_eq!((t.rate[0], t.rate[1], t.rate[3]), (15.0, 20.0, 40.0));
+    assert!(t.rate[2].is_nan());
+    assert_eq!(t.missing(), 1);
+}
+
+#[test]
+fn prometheus_errors_are_reported() {
+    let err = Trace::from_prometheus(
+        &[r#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#.to_owned()],
+        "prom",
+        1.0,
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "prom: query failed: bad_data parse error at char 3");
+    let two = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"a":"1"},"values":[]},{"metric":{"a":"2"},"values":[]}]}}"#;
+    let err = Trace::from_prometheus(&[two.to_owned()], "prom", 1.0).unwrap_err();
+    assert!(err.to_string().contains("returns 2 series"), "{err}");
+    let err =
+        Trace::from_prometheus(&[prom(r#"[1700000000,"NaN"],[1700000060,"1"]"#)], "prom", 1.0).unwrap_err();
+    assert!(matches!(err, TraceError::BadNumber { line: 1, .. }), "{err}");
+}
