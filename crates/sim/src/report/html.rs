@@ -121,7 +121,7 @@ fn capacity_chart(s: &Study, policy: usize, from: usize, to: usize, caption: &st
         .iter()
         .map(|&c| f64::from(c))
         .collect();
-    let top = demand.iter().chain(&capacity).copied().filter(|v| !v.is_nan()).fold(1.0, f64::max) * 1.05;
+    let top = demand.iter().chain(&capacity).copied().filter(|v| !v.is_nan()).fold(1.0, f64::max) * 1.3; // room for the legend
     #[allow(clippy::cast_precision_loss)]
     let hours = |i: usize| (i as f64) * s.eval_trace.interval as f64 / 3600.0;
     let span = hours(to - from);
@@ -182,8 +182,10 @@ fn cost_chart(s: &Study) -> String {
         .map(|p| (p.outcome.name.clone(), p.outcome.regular_cost, p.outcome.virtual_cost))
         .collect();
     bars.push(("oracle".into(), s.oracle.regular_cost, s.oracle.virtual_cost));
-    let top = bars.iter().map(|b| b.1 + b.2).fold(1.0, f64::max) * 1.1;
+    let top = bars.iter().map(|b| b.1 + b.2).fold(1.0, f64::max) * 1.3; // room for the legend
     let n = bars.len();
+    #[allow(clippy::cast_precision_loss)]
+    let n_f = n as f64;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
@@ -194,34 +196,40 @@ fn cost_chart(s: &Study) -> String {
                 .margin(10)
                 .x_label_area_size(30)
                 .y_label_area_size(60)
-                .build_cartesian_2d((0..n).into_segmented(), 0.0..top)?;
+                .build_cartesian_2d(-0.5..(n_f - 0.5), 0.0..top)?;
             let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
             chart
                 .configure_mesh()
-                .x_label_formatter(&|v| match v {
-                    SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
-                    _ => String::new(),
+                .x_labels(n)
+                .x_label_formatter(&|v| {
+                    let i = v.round();
+                    if (v - i).abs() < 1e-6 && i >= 0.0 {
+                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                        let i = i as usize;
+                        labels.get(i).cloned().unwrap_or_default()
+                    } else {
+                        String::new()
+                    }
                 })
+                .disable_x_mesh()
                 .y_desc(s.currency.as_str())
                 .light_line_style(WHITE)
                 .draw()?;
             let regular = RGBColor(0x1f, 0x77, 0xb4);
             let virt = RGBColor(0xff, 0x7f, 0x0e);
+            #[allow(clippy::cast_precision_loss)]
+            let x = |i: usize| i as f64;
             chart
-                .draw_series(bars.iter().enumerate().map(|(i, b)| {
-                    Rectangle::new(
-                        [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), b.1)],
-                        regular.filled(),
-                    )
-                }))?
+                .draw_series(
+                    bars.iter().enumerate().map(|(i, b)| {
+                        Rectangle::new([(x(i) - 0.3, 0.0), (x(i) + 0.3, b.1)], regular.filled())
+                    }),
+                )?
                 .label("regular nodes")
                 .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], regular.filled()));
             chart
                 .draw_series(bars.iter().enumerate().map(|(i, b)| {
-                    Rectangle::new(
-                        [(SegmentValue::Exact(i), b.1), (SegmentValue::Exact(i + 1), b.1 + b.2)],
-                        virt.filled(),
-                    )
+                    Rectangle::new([(x(i) - 0.3, b.1), (x(i) + 0.3, b.1 + b.2)], virt.filled())
                 }))?
                 .label("virtual-node pods")
                 .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 14, y + 4)], virt.filled()));
