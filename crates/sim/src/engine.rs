@@ -470,9 +470,14 @@ pub fn run(
     #[allow(clippy::cast_precision_loss)]
     let (steps_f, node_steps_f, virtual_steps_f) = (step as f64, node_steps as f64, virtual_pod_steps as f64);
     let span_seconds = steps_f * dtf;
-    let regular_cost = match pool.billing {
-        Billing::Subscription => f64::from(peak_nodes) * span_seconds * pool.price_per_second(),
-        Billing::PayAsYouGo => (node_steps_f * dtf + node_seconds_min_extra) * pool.price_per_second(),
+    // Autoscaled nodes may have their own pay-as-you-go price; held nodes use the pool's billing.
+    let (billing, price_per_second) = match (policy.placement, pool.autoscaled_price_per_hour) {
+        (Placement::Autoscaled, Some(p)) => (Billing::PayAsYouGo, p / 3600.0),
+        _ => (pool.billing, pool.price_per_second()),
+    };
+    let regular_cost = match billing {
+        Billing::Subscription => f64::from(peak_nodes) * span_seconds * price_per_second,
+        Billing::PayAsYouGo => (node_steps_f * dtf + node_seconds_min_extra) * price_per_second,
     };
     let virtual_cost = virtual_steps_f * dtf * cluster.virtual_node.pod_price_per_second(w);
     #[allow(clippy::cast_precision_loss)]

@@ -71,6 +71,10 @@ pub struct NodePool {
     pub max_nodes: u32,
     /// Cluster autoscaler: a node unneeded this long is removed.
     pub scale_down_unneeded_seconds: i64,
+    /// Price per hour of the nodes an autoscaler adds and removes, billed pay-as-you-go per
+    /// second (with `minimum_billed_seconds`). `None`: they are billed like held nodes
+    /// (`billing`, `price_per_hour`).
+    pub autoscaled_price_per_hour: Option<f64>,
 }
 
 impl NodePool {
@@ -194,6 +198,7 @@ mod tests {
             min_nodes: 0,
             max_nodes: 10,
             scale_down_unneeded_seconds: 600,
+            autoscaled_price_per_hour: None,
         };
         let w = workload();
         assert_eq!(pool.pods_per_node(&w), 4, "4 vCPU / 1 vCPU");

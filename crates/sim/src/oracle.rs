@@ -4,8 +4,8 @@
 //!
 //! For each trace interval the oracle runs exactly `ceil(demand / requests_per_pod)` pods (at least
 //! the workload's minimum). It holds `B` regular nodes for the whole span and serves what does not
-//! fit on them at the cheaper of: the virtual node, or (pay-as-you-go pools) extra regular nodes
-//! that exist only for that interval. `B` is searched exhaustively. Missing intervals carry the
+//! fit on them at the cheaper of: the virtual node, or extra regular nodes that exist only for that
+//! interval (at the autoscaled price, or a pay-as-you-go pool's own). `B` is searched exhaustively. Missing intervals carry the
 //! last known demand forward, as the simulated controllers see it.
 
 use serde::Serialize;
@@ -60,6 +60,13 @@ pub fn cost_with_baseline(
     #[allow(clippy::cast_precision_loss)]
     let secs = interval as f64;
     let node_interval = pool.price_per_second() * secs;
+    // Nodes that exist for one interval only: an autoscaled pool's price, or a pay-as-you-go
+    // pool's own; a subscription pool without an autoscaled price has none.
+    let flex_interval = match (pool.autoscaled_price_per_hour, pool.billing) {
+        (Some(p), _) => Some(p / 3600.0 * secs),
+        (None, Billing::PayAsYouGo) => Some(node_interval),
+        (None, Billing::Subscription) => None,
+    };
     let pod_interval = cluster.virtual_node.pod_price_per_second(&cluster.workload) * secs;
     #[allow(clippy::cast_precision_loss)]
     let mut regular = f64::from(baseline) * node_interval * replicas.len() as f64;
@@ -72,14 +79,14 @@ pub fn cost_with_baseline(
         if excess == 0 {
             continue;
         }
-        if pool.billing == Billing::PayAsYouGo {
+        if let Some(flex_interval) = flex_interval {
             // Whole extra nodes for the interval, if cheaper than the pods on the virtual node.
             let nodes = excess.div_ceil(ppn).min(flex_nodes);
             let on_nodes = (nodes * ppn).min(excess);
             if !cluster.virtual_node.enabled
-                || f64::from(nodes) * node_interval <= f64::from(on_nodes) * pod_interval
+                || f64::from(nodes) * flex_interval <= f64::from(on_nodes) * pod_interval
             {
-                regular += f64::from(nodes) * node_interval;
+                regular += f64::from(nodes) * flex_interval;
                 excess -= on_nodes;
             }
         }
@@ -172,6 +179,7 @@ mod tests {
                 min_nodes: 0,
                 max_nodes: 100,
                 scale_down_unneeded_seconds: 600,
+                autoscaled_price_per_hour: None,
             },
             virtual_node: VirtualNode {
                 enabled: virtual_enabled,
@@ -215,6 +223,17 @@ mod tests {
         assert!((o.cost - 10.8).abs() < 1e-9, "{o:?}");
         assert_eq!(o.peak_replicas, 4);
         assert!((o.mean_replicas - 2.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn an_autoscaled_price_lets_the_oracle_rent_nodes_for_the_peak_hour() {
+        // Subscription 0.001/s, autoscaled 0.0015/s, no virtual node: 1 node held (7.2) plus one
+        // node for the peak hour (5.4) = 12.6, less than holding 2 nodes (14.4).
+        let mut c = cluster(Billing::Subscription, false);
+        c.pool.autoscaled_price_per_hour = Some(5.4);
+        let o = oracle(&square_wave(), &c);
+        assert_eq!(o.baseline_nodes, 1);
+        assert!((o.cost - 12.6).abs() < 1e-9, "{o:?}");
     }
 
     #[test]

@@ -192,6 +192,10 @@ pub struct NodePoolSpec {
     /// Cluster autoscaler: seconds a node must be unneeded before it is removed.
     #[serde(default = "default_unneeded")]
     pub scale_down_unneeded_seconds: i64,
+    /// Price per hour of nodes a cluster autoscaler adds and removes (`hpa`, `cronhpa`), billed
+    /// pay-as-you-go per second; unset: billed like held nodes (`billing`, `price_per_hour`).
+    #[serde(default)]
+    pub autoscaled_price_per_hour: Option<f64>,
 }
 
 impl Default for NodePoolSpec {
@@ -401,6 +405,10 @@ impl Scenario {
         }
         let non_negative = [
             ("regular_nodes.price_per_hour", self.regular_nodes.price_per_hour),
+            (
+                "regular_nodes.autoscaled_price_per_hour",
+                self.regular_nodes.autoscaled_price_per_hour.unwrap_or(0.0),
+            ),
             ("virtual_node.price_per_vcpu_second", self.virtual_node.price_per_vcpu_second),
             ("virtual_node.price_per_gib_second", self.virtual_node.price_per_gib_second),
             ("evaluation.headroom", self.evaluation.headroom),
@@ -496,6 +504,7 @@ impl Scenario {
                 min_nodes: p.min_nodes,
                 max_nodes: p.max_nodes,
                 scale_down_unneeded_seconds: p.scale_down_unneeded_seconds,
+                autoscaled_price_per_hour: p.autoscaled_price_per_hour,
             },
             virtual_node: VirtualNode {
                 enabled: v.enabled,

@@ -263,11 +263,13 @@ pub fn run(
         let spec = match name {
             PolicyName::StaticPeak => {
                 let peak = fit.peak() * (1.0 + scenario.evaluation.headroom);
+                let replicas = cluster.workload.replicas_for(peak);
                 PolicySpec {
                     name: name.as_str().into(),
-                    floor: Floor::Static(cluster.workload.replicas_for(peak)),
+                    floor: Floor::Static(replicas),
                     hpa: None,
-                    placement: Placement::Autoscaled,
+                    // Held all the time: billed like a baseline, never by an autoscaler.
+                    placement: Placement::Hybrid { baseline_nodes: cluster.pool.nodes_for(replicas, ppn) },
                 }
             }
             PolicyName::Hpa => PolicySpec {

@@ -7,7 +7,14 @@ use diurnal_sim::oracle;
 use diurnal_sim::trace::Trace;
 use proptest::prelude::*;
 
-fn cluster(pods_per_node: u32, node_price: f64, pod_price: f64, billing: Billing, startup: i64) -> Cluster {
+fn cluster(
+    pods_per_node: u32,
+    node_price: f64,
+    pod_price: f64,
+    billing: Billing,
+    startup: i64,
+    autoscaled_price: Option<f64>,
+) -> Cluster {
     Cluster {
         workload: Workload {
             name: "w".into(),
@@ -27,6 +34,7 @@ fn cluster(pods_per_node: u32, node_price: f64, pod_price: f64, billing: Billing
             min_nodes: 0,
             max_nodes: 1000,
             scale_down_unneeded_seconds: 600,
+            autoscaled_price_per_hour: autoscaled_price,
         },
         virtual_node: VirtualNode {
             enabled: true,
@@ -50,9 +58,10 @@ proptest! {
         baseline in 0u32..6,
         startup in prop::sample::select(vec![0i64, 30, 60]),
         target in prop::sample::select(vec![0.5f64, 0.7, 0.9]),
+        autoscaled_price in prop::option::of(0.1f64..3.0),
     ) {
         let billing = if pay_as_you_go { Billing::PayAsYouGo } else { Billing::Subscription };
-        let c = cluster(pods_per_node, node_price, pod_price, billing, startup);
+        let c = cluster(pods_per_node, node_price, pod_price, billing, startup, autoscaled_price);
         let trace = Trace { source: "p".into(), start: jiff::Timestamp::UNIX_EPOCH, interval: 300, rate: rates, gaps: vec![] };
         let bound = oracle::oracle(&trace, &c);
         let peak = c.workload.replicas_for(trace.peak());

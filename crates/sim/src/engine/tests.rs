@@ -24,6 +24,7 @@ fn cluster() -> Cluster {
             min_nodes: 0,
             max_nodes: 100,
             scale_down_unneeded_seconds: 600,
+            autoscaled_price_per_hour: None,
         },
         virtual_node: VirtualNode {
             enabled: true,
@@ -149,4 +150,18 @@ fn a_step_that_does_not_divide_the_interval_is_refused() {
     o.step_seconds = 7;
     let err = run(&trace(1.0, 1.0), &cluster(), &hpa(Placement::Autoscaled), &o).unwrap_err();
     assert_eq!(err, EngineError::Step { step: 7, interval: 60 });
+}
+
+#[test]
+fn autoscaled_nodes_can_have_their_own_pay_as_you_go_price() {
+    // Subscription pool at 0.001/s per node, autoscaled nodes at 0.002/s billed per second.
+    let mut c = cluster();
+    c.pool.billing = Billing::Subscription;
+    c.pool.autoscaled_price_per_hour = Some(7.2);
+    let o = run(&trace(40.0, 10.0), &c, &hpa(Placement::Autoscaled), &opts()).unwrap();
+    // Same node-steps as the pay-as-you-go case above (299 × 2 + 181 × 1), at twice the price.
+    assert!((o.regular_cost - (299.0 * 2.0 + 181.0) * 15.0 * 0.002).abs() < 1e-9, "{o:?}");
+    // Held nodes keep the subscription: a baseline of 2 pays 2 × 7200 s × 0.001.
+    let held = run(&trace(40.0, 10.0), &c, &hpa(Placement::Hybrid { baseline_nodes: 2 }), &opts()).unwrap();
+    assert!((held.regular_cost - 14.4).abs() < 1e-9, "{held:?}");
 }

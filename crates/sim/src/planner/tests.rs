@@ -23,6 +23,7 @@ fn cluster() -> Cluster {
             min_nodes: 0,
             max_nodes: 100,
             scale_down_unneeded_seconds: 600,
+            autoscaled_price_per_hour: None,
         },
         virtual_node: VirtualNode {
             enabled: true,
