@@ -181,8 +181,9 @@ enum Kind {
         dialect: Dialect,
         /// `*` or `/` in the second, minute or hour field: follows real time through DST changes.
         interval: bool,
-        /// The six normalised fields (names replaced, five-field input given its `0` seconds).
-        fields: [String; 6],
+        /// The six normalised fields, space-separated (names replaced, five-field input given its
+        /// `0` seconds); one allocation, as a controller keeps tens of thousands of these.
+        fields: Box<str>,
     },
     Every(SignedDuration),
     Date(DateTime),
@@ -321,7 +322,7 @@ impl Schedule {
         let expr = written.join(" ");
         let old = legacy_description(&[f0, f1, f2, f3, f4]);
         let new = match &self.kind {
-            Kind::Cron { fields, .. } => describe_fields(fields),
+            Kind::Cron { fields, .. } => describe_fields(&split6(fields)),
             _ => return None,
         };
         let old_six = format!("{expr} *");
@@ -352,7 +353,14 @@ impl Schedule {
     /// and true only at the exact wall time for `@date`). For tests and diagnostics.
     pub fn matches_wall(&self, wall: DateTime) -> bool {
         match &self.kind {
-            Kind::Cron { search, .. } => search.cron.is_time_matching(&floor_second(wall)).unwrap_or(false),
+            Kind::Cron { search, .. } => {
+                let wall = floor_second(wall);
+                let bit = |mask: u64, v: i8| mask & (1 << v) != 0;
+                bit(search.seconds, wall.second())
+                    && bit(search.minutes, wall.minute())
+                    && bit(search.hours, wall.hour())
+                    && search.day_matches(wall.date())
+            }
             Kind::Every(_) => false,
             Kind::Date(d) => *d == floor_second(wall),
         }
@@ -387,10 +395,10 @@ fn parse_descriptor(trimmed: &str) -> Result<Kind, ScheduleError> {
     let fields: [String; 6] = split6(expansion);
     let cron = build_cron(trimmed, &fields)?;
     Ok(Kind::Cron {
-        search: Box::new(Search::new(cron)),
+        search: Box::new(Search::new(&cron)),
         dialect: Dialect::Descriptor,
         interval: is_interval_fields(&fields),
-        fields,
+        fields: fields.join(" ").into_boxed_str(),
     })
 }
 
@@ -420,10 +428,10 @@ fn parse_fields(trimmed: &str) -> Result<Kind, ScheduleError> {
     check_some_day_exists(trimmed, &fields)?;
     let cron = build_cron(trimmed, &fields).map_err(|e| locate_cron_error(&written, offset, e))?;
     Ok(Kind::Cron {
-        search: Box::new(Search::new(cron)),
+        search: Box::new(Search::new(&cron)),
         dialect,
         interval: is_interval_fields(&fields),
-        fields,
+        fields: fields.join(" ").into_boxed_str(),
     })
 }
 
@@ -910,7 +918,6 @@ fn floor_second(dt: DateTime) -> DateTime {
 /// croner's on random patterns and instants.
 #[derive(Debug, Clone)]
 struct Search {
-    cron: Cron,
     /// Bit `n` set when second `n` matches.
     seconds: u64,
     /// Bit `n` set when minute `n` matches.
@@ -921,6 +928,51 @@ struct Search {
     months: u64,
     /// Day of month and day of week both `*`: every day of a matching month matches.
     every_day: bool,
+    /// The matching days of a month, by its length (`[0]` for 28 days .. `[3]` for 31) and the
+    /// weekday of its 1st (Sunday = 0): bit `d` set when day `d` matches. This is croner's own
+    /// day matcher (`L`, `W`, `#`, the either-matches rule) tabulated once at parse time: a day's
+    /// match depends only on those two facts of its month. Keeping croner's parsed pattern
+    /// instead costs about 10 KB per schedule (one byte per possible value of every field, years
+    /// included), which a controller holding tens of thousands of jobs cannot afford.
+    days: [[u32; 7]; 4],
+}
+
+/// croner's day matcher over one real month of each (length, weekday of the 1st) pair; all 28
+/// pairs occur among the months of any 28 consecutive years.
+fn day_table(cron: &Cron) -> [[u32; 7]; 4] {
+    let pattern = &cron.pattern;
+    let mut table = [[0u32; 7]; 4];
+    let mut seen = [[false; 7]; 4];
+    for year in 2000..2028_i16 {
+        for month in 1..=12_i8 {
+            let first = Date::new(year, month, 1).expect("a real month");
+            let length = first.days_in_month();
+            let (l, w) = (
+                usize::from(length.unsigned_abs()) - 28,
+                usize::from(first.weekday().to_sunday_zero_offset().unsigned_abs()),
+            );
+            if std::mem::replace(&mut seen[l][w], true) {
+                continue;
+            }
+            for day in 1..=length {
+                let weekday = croner::Weekday::from_days_from_sunday(
+                    u32::try_from((w + usize::from(day.unsigned_abs()) - 1) % 7).expect("< 7"),
+                );
+                let matches = pattern
+                    .day_match(
+                        i32::from(year),
+                        u32::from(month.unsigned_abs()),
+                        u32::from(day.unsigned_abs()),
+                        weekday,
+                    )
+                    .unwrap_or(false);
+                if matches {
+                    table[l][w] |= 1 << day;
+                }
+            }
+        }
+    }
+    table
 }
 
 /// How many days a search looks at before giving up: every pattern repeats within the 400 years
@@ -953,15 +1005,16 @@ fn prev_in(mask: u64, from: i8) -> Option<i8> {
 }
 
 impl Search {
-    fn new(cron: Cron) -> Self {
+    fn new(cron: &Cron) -> Self {
         let p = &cron.pattern;
+        let every_day = p.is_dom_wildcard() && p.is_dow_wildcard();
         Self {
             seconds: mask(&p.seconds),
             minutes: mask(&p.minutes),
             hours: mask(&p.hours),
             months: mask(&p.months),
-            every_day: p.is_dom_wildcard() && p.is_dow_wildcard(),
-            cron,
+            every_day,
+            days: if every_day { [[0; 7]; 4] } else { day_table(cron) },
         }
     }
 
@@ -973,18 +1026,9 @@ impl Search {
         if self.every_day {
             return true;
         }
-        let weekday = croner::Weekday::from_days_from_sunday(u32::from(
-            date.weekday().to_sunday_zero_offset().unsigned_abs(),
-        ));
-        self.cron
-            .pattern
-            .day_match(
-                i32::from(date.year()),
-                u32::from(month),
-                u32::from(date.day().unsigned_abs()),
-                weekday,
-            )
-            .unwrap_or(false)
+        let length = usize::from(date.days_in_month().unsigned_abs()) - 28;
+        let first = usize::from(date.first_of_month().weekday().to_sunday_zero_offset().unsigned_abs());
+        self.days[length][first] & (1 << date.day()) != 0
     }
 
     /// The first matching time of day at or after `from`.
