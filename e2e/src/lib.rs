@@ -362,7 +362,7 @@ pub async fn apply_file(client: &Client, path: &Path, dry_run: bool) -> anyhow::
 }
 
 /// A kubeconfig for the run's cluster that authenticates as a service account (through a
-/// TokenRequest), so a component runs with exactly the RBAC it ships with.
+/// `TokenRequest`), so a component runs with exactly the RBAC it ships with.
 pub async fn service_account_kubeconfig(client: &Client, namespace: &str, name: &str) -> PathBuf {
     use k8s_openapi::api::authentication::v1::TokenRequest;
     use k8s_openapi::api::core::v1::ServiceAccount;

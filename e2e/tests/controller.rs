@@ -19,7 +19,7 @@ fn controller(name: &str, ns: &str) -> Controller {
     Controller::start(name, &["--namespace", ns, "--leader-election", "off"])
 }
 
-fn cronhpa(name: &str, target: serde_json::Value, jobs: serde_json::Value) -> serde_json::Value {
+fn cronhpa(name: &str, target: &serde_json::Value, jobs: &serde_json::Value) -> serde_json::Value {
     json!({"metadata": {"name": name}, "spec": {"scaleTargetRef": target, "jobs": jobs}})
 }
 
@@ -53,8 +53,8 @@ async fn replicas_follow_jobs_seconds_apart_within_two_seconds_of_each_fire() {
         &ns,
         cronhpa(
             "web",
-            deployment_ref("web"),
-            json!([
+            &deployment_ref("web"),
+            &json!([
                 {"name": "up", "schedule": "0/10 * * * * *", "targetSize": 3},
                 {"name": "down", "schedule": "5/10 * * * * *", "targetSize": 2},
             ]),
@@ -89,8 +89,8 @@ async fn a_date_one_shot_in_shanghai_fires_at_the_right_utc_instant() {
     let shanghai = fire.to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap());
     let mut obj = cronhpa(
         "web",
-        deployment_ref("web"),
-        json!([{"name": "launch", "schedule": format!("@date {}", shanghai.strftime("%Y-%m-%d %H:%M:%S")), "targetSize": 4}]),
+        &deployment_ref("web"),
+        &json!([{"name": "launch", "schedule": format!("@date {}", shanghai.strftime("%Y-%m-%d %H:%M:%S")), "targetSize": 4}]),
     );
     obj["spec"]["timeZone"] = "Asia/Shanghai".into();
     create_cronhpa(&client, &ns, obj).await;
@@ -117,8 +117,8 @@ async fn an_excluded_day_does_not_scale_and_the_status_says_why() {
     let today = Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC).date();
     let mut obj = cronhpa(
         "web",
-        deployment_ref("web"),
-        json!([{"name": "up", "schedule": "*/2 * * * * *", "targetSize": 3}]),
+        &deployment_ref("web"),
+        &json!([{"name": "up", "schedule": "*/2 * * * * *", "targetSize": 3}]),
     );
     obj["spec"]["timeZone"] = "UTC".into();
     obj["spec"]["excludeDates"] = json!([today.to_string()]);
@@ -160,8 +160,8 @@ async fn hpa_coordination_moves_a_v2_hpas_floor_and_restores_its_ceiling() {
         &ns,
         cronhpa(
             "web",
-            deployment_ref("web"),
-            json!([
+            &deployment_ref("web"),
+            &json!([
                 {"name": "peak", "schedule": utc_date(up), "targetSize": 5},
                 {"name": "night", "schedule": utc_date(down), "targetSize": 1},
             ]),
@@ -189,7 +189,8 @@ async fn hpa_coordination_moves_a_v2_hpas_floor_and_restores_its_ceiling() {
     .await;
     assert_eq!(restored.spec.as_ref().unwrap().max_replicas, 3, "the user's ceiling is restored");
     assert!(
-        restored.metadata.annotations.unwrap_or_default().get("diurnal.dev/saved-max-replicas").is_none()
+        !restored.metadata.annotations.unwrap_or_default().contains_key("diurnal.dev/saved-max-replicas"),
+        "the saved ceiling is dropped once restored"
     );
 }
 
@@ -206,8 +207,8 @@ async fn a_fire_missed_across_a_restart_is_applied_once_on_start() {
         &ns,
         cronhpa(
             "web",
-            deployment_ref("web"),
-            json!([{"name": "peak", "schedule": utc_date(fire), "targetSize": 3}]),
+            &deployment_ref("web"),
+            &json!([{"name": "peak", "schedule": utc_date(fire), "targetSize": 3}]),
         ),
     )
     .await;
@@ -264,8 +265,8 @@ async fn a_standby_takes_over_when_the_leader_dies() {
         &ns,
         cronhpa(
             "web",
-            deployment_ref("web"),
-            json!([{"name": "peak", "schedule": utc_date(fire), "targetSize": 4}]),
+            &deployment_ref("web"),
+            &json!([{"name": "peak", "schedule": utc_date(fire), "targetSize": 4}]),
         ),
     )
     .await;
@@ -288,8 +289,8 @@ async fn two_hundred_objects_with_invalid_ones_mixed_in_keep_the_valid_ones_firi
     for i in 0..100 {
         let good = cronhpa(
             &format!("good-{i}"),
-            deployment_ref(&format!("web-{i}")),
-            json!([{"name": "peak", "schedule": utc_date(fire), "targetSize": 2}]),
+            &deployment_ref(&format!("web-{i}")),
+            &json!([{"name": "peak", "schedule": utc_date(fire), "targetSize": 2}]),
         );
         let bad_jobs = if i % 2 == 0 {
             json!([{"name": "peak", "schedule": "0 0 25 * * *", "targetSize": 2}])
@@ -300,14 +301,14 @@ async fn two_hundred_objects_with_invalid_ones_mixed_in_keep_the_valid_ones_firi
         create_cronhpa(
             &client,
             &ns,
-            cronhpa(&format!("bad-{i}"), deployment_ref(&format!("web-{i}")), bad_jobs),
+            cronhpa(&format!("bad-{i}"), &deployment_ref(&format!("web-{i}")), &bad_jobs),
         )
         .await;
     }
     sleep_until(fire).await;
     wait_for(Duration::from_secs(20), "all 100 valid objects to fire", || async {
         let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), &ns);
-        let list = deployments.list(&Default::default()).await.ok()?;
+        let list = deployments.list(&kube::api::ListParams::default()).await.ok()?;
         list.items.iter().all(|d| d.spec.as_ref().and_then(|s| s.replicas) == Some(2)).then_some(())
     })
     .await;

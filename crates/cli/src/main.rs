@@ -40,7 +40,7 @@ enum Command {
 /// Invoked as `kubectl-cronhpa` (kubectl's plugin naming), the arguments are `cronhpa`'s.
 fn arguments() -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let invoked_as = args.first().and_then(|a| std::path::Path::new(a).file_stem().map(|s| s.to_os_string()));
+    let invoked_as = args.first().and_then(|a| std::path::Path::new(a).file_stem().map(std::ffi::OsStr::to_os_string));
     if invoked_as.is_some_and(|n| n == "kubectl-cronhpa") {
         args.insert(1, "cronhpa".into());
     }
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Next(args) => commands::next::run(&args),
         Command::Validate(args) => commands::validate::run(&args),
-        Command::Crd => commands::crd::run(),
+        Command::Crd => Ok(commands::crd::run()),
         Command::Controller(args) => commands::controller::run(*args),
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Plan(args) => commands::plan::run(&args),

@@ -72,15 +72,21 @@ pub enum RunError {
 
 type Fired = (Due, Outcome, Option<&'static str>);
 
+/// How far ahead targets are read before their fire, and how often the look-ahead runs.
+const PREFETCH_AHEAD: jiff::SignedDuration = jiff::SignedDuration::from_secs(2);
+const PREFETCH_EVERY: Duration = Duration::from_millis(500);
+
+/// Statuses rendered and written per flush tick, at most.
+const STATUS_BATCH: usize = 256;
+
 struct Shell {
     scheduler: Scheduler,
     synced: bool,
     init_keys: HashSet<ObjectKey>,
     ready: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
-    recorder: Recorder,
+    events_tx: mpsc::Sender<(Event, ObjectReference)>,
     refs: HashMap<ObjectKey, ObjectReference>,
-    jobs_of: HashMap<ObjectKey, Vec<String>>,
     observed_status: HashMap<ObjectKey, u64>,
     dirty: HashSet<ObjectKey>,
     status_tx: mpsc::Sender<Vec<(ObjectKey, CronHorizontalPodAutoscalerStatus)>>,
@@ -107,16 +113,17 @@ pub async fn run(
     let limit = Arc::new(Semaphore::new(settings.max_parallel_fires.max(1)));
     let (_always, mut leader_rx, lease_task) = leadership(&client, &settings).await?;
 
-    let (status_tx, status_rx) = mpsc::channel(64);
+    let (status_tx, status_rx) = mpsc::channel(2);
     tokio::spawn(write_statuses(client.clone(), status_rx, metrics.clone()));
+    let (events_tx, events_rx) = mpsc::channel(4096);
     let reporter =
         Reporter { controller: "diurnal-controller".into(), instance: Some(settings.identity.clone()) };
+    tokio::spawn(publish_events(Recorder::new(client.clone(), reporter), events_rx, metrics.clone()));
     let mut shell = Shell {
         scheduler: Scheduler::new(settings.default_zone.clone()),
         metrics: metrics.clone(),
-        recorder: Recorder::new(client.clone(), reporter),
+        events_tx,
         refs: HashMap::new(),
-        jobs_of: HashMap::new(),
         observed_status: HashMap::new(),
         dirty: HashSet::new(),
         status_tx,
@@ -125,6 +132,11 @@ pub async fn run(
         ready,
     };
     let mut in_flight: JoinSet<Fired> = JoinSet::new();
+    let mut last_flush = tokio::time::Instant::now();
+    let mut prefetch = tokio::time::interval(PREFETCH_EVERY);
+    prefetch.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut prefetched_until = Timestamp::now();
+    let prefetch_limit = Arc::new(Semaphore::new(64));
     let mut flush = tokio::time::interval(Duration::from_millis(200));
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
@@ -163,20 +175,22 @@ pub async fn run(
                     shell.completed(&due, outcome, reason);
                 }
             },
-            _ = flush.tick() => shell.flush().await,
+            _ = prefetch.tick(), if shell.scheduler.is_leading() => {
+                let horizon = Timestamp::now() + PREFETCH_AHEAD;
+                look_ahead(&shell.scheduler, prefetched_until, horizon, &targets, &prefetch_limit);
+                prefetched_until = horizon;
+            },
+            _ = flush.tick() => {
+                // Fires first: status writes wait while fires are under way, for a second at most.
+                if in_flight.is_empty() || last_flush.elapsed() > Duration::from_secs(1) {
+                    shell.flush();
+                    last_flush = tokio::time::Instant::now();
+                }
+            },
         }
     };
 
-    // Graceful stop: let fires under way finish (bounded), write their status, release the lease.
-    let drain = async {
-        while let Some(joined) = in_flight.join_next().await {
-            if let Ok((due, outcome, reason)) = joined {
-                shell.completed(&due, outcome, reason);
-            }
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
-    shell.flush().await;
+    shell.stop(in_flight).await;
     drop(leader_rx);
     if let Some(task) = lease_task
         && let Ok(Ok(manager)) = task.await
@@ -184,6 +198,45 @@ pub async fn run(
         let _ = manager.release().await;
     }
     result
+}
+
+/// Reads, ahead of time, the size of targets whose fires are due in `(after, until]`.
+fn look_ahead(
+    scheduler: &Scheduler,
+    after: Timestamp,
+    until: Timestamp,
+    targets: &Arc<Targets>,
+    limit: &Arc<Semaphore>,
+) {
+    for (key, target) in scheduler.upcoming(after, until) {
+        let (targets, limit) = (targets.clone(), limit.clone());
+        tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            targets.prefetch(&key.namespace, &target).await;
+        });
+    }
+}
+
+impl Shell {
+    /// Graceful stop: lets fires under way finish (bounded), then writes their status.
+    async fn stop(&mut self, mut in_flight: JoinSet<Fired>) {
+        let shell = self;
+        let drain = async {
+            while let Some(joined) = in_flight.join_next().await {
+                if let Ok((due, outcome, reason)) = joined {
+                    shell.completed(&due, outcome, reason);
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
+        let write_back = async {
+            while !shell.dirty.is_empty() {
+                shell.flush();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), write_back).await;
+    }
 }
 
 fn scoped_api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -317,7 +370,6 @@ impl Shell {
         let scheduler = &mut self.scheduler;
         let key = ObjectKey::of(obj);
         self.refs.insert(key.clone(), obj.object_ref(&()));
-        self.jobs_of.insert(key.clone(), obj.spec.jobs.iter().map(|j| j.name.clone()).collect());
         self.observed_status.insert(key.clone(), status_hash(obj.status.as_ref()));
         let changed = scheduler.upsert(obj, now);
         if changed {
@@ -336,9 +388,7 @@ impl Shell {
         self.refs.remove(key);
         self.observed_status.remove(key);
         self.dirty.remove(key);
-        if let Some(jobs) = self.jobs_of.remove(key) {
-            self.metrics.forget(key, jobs.into_iter());
-        }
+        self.metrics.forget(key);
     }
 
     fn lead(&mut self, leading: bool) {
@@ -378,8 +428,6 @@ impl Shell {
         let Some(reference) = self.refs.get(key).cloned() else {
             return;
         };
-        let recorder = self.recorder.clone();
-        let errors = self.metrics.clone();
         let event = Event {
             type_,
             reason: reason.to_owned(),
@@ -388,33 +436,69 @@ impl Shell {
             action: "Scale".into(),
             secondary: None,
         };
-        tokio::spawn(async move {
-            if let Err(e) = recorder.publish(&event, &reference).await {
-                errors.reconcile_errors.inc();
-                warn!(error = %e, "publishing an Event");
-            }
-        });
+        // Events are best effort: when the queue is full (a burst of fires) they are dropped
+        // rather than delaying the fires that produce them.
+        if self.events_tx.try_send((event, reference)).is_err() {
+            self.metrics.reconcile_errors.inc();
+            debug!("event queue full; an Event was dropped");
+        }
     }
 
-    /// Sends the statuses that changed to the writer, while leading.
-    async fn flush(&mut self) {
-        let scheduler = &self.scheduler;
-        if self.dirty.is_empty() {
-            return;
-        }
+    /// Renders up to [`STATUS_BATCH`] changed statuses and hands them to the writer. With the
+    /// writer busy the keys stay dirty for the next tick, so at most a few batches of rendered
+    /// statuses exist at once, however many objects changed.
+    fn flush(&mut self) {
+        let keys: Vec<ObjectKey> = self.dirty.iter().take(STATUS_BATCH).cloned().collect();
         let mut batch = Vec::new();
-        for key in self.dirty.drain() {
-            let Some(status) = scheduler.status(&key) else {
-                continue;
-            };
+        for key in keys {
+            self.dirty.remove(&key);
+            let Some(status) = self.scheduler.status(&key) else { continue };
             self.metrics.observe_status(&key, &status);
-            if scheduler.is_leading() && self.observed_status.get(&key) != Some(&status_hash(Some(&status))) {
+            if self.scheduler.is_leading()
+                && self.observed_status.get(&key) != Some(&status_hash(Some(&status)))
+            {
                 batch.push((key, status));
             }
         }
-        if !batch.is_empty() && self.status_tx.send(batch).await.is_err() {
-            warn!("status writer stopped");
+        if batch.is_empty() {
+            return;
         }
+        match self.status_tx.try_send(batch) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(batch)) => {
+                self.dirty.extend(batch.into_iter().map(|(k, _)| k));
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => warn!("status writer stopped"),
+        }
+    }
+}
+
+/// Publishes Events a few at a time, so a burst of fires is not slowed by its own Events.
+async fn publish_events(
+    recorder: Recorder,
+    mut rx: mpsc::Receiver<(Event, ObjectReference)>,
+    metrics: Arc<Metrics>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < 64 {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        futures::stream::iter(batch)
+            .for_each_concurrent(4, |(event, reference)| {
+                let recorder = &recorder;
+                let metrics = &metrics;
+                async move {
+                    if let Err(e) = recorder.publish(&event, &reference).await {
+                        metrics.reconcile_errors.inc();
+                        warn!(error = %e, "publishing an Event");
+                    }
+                }
+            })
+            .await;
     }
 }
 

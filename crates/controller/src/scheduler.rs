@@ -17,6 +17,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
 
 use diurnal_api::{
     CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerStatus, JobCondition, JobState, ScaleTargetRef,
@@ -127,6 +128,8 @@ struct Job {
 
 #[derive(Debug, Clone)]
 struct Object {
+    /// Shared by this object's queue entries.
+    key: Arc<ObjectKey>,
     generation: Option<i64>,
     created: Option<Timestamp>,
     target: ScaleTargetRef,
@@ -178,7 +181,9 @@ pub struct Scheduler {
     leading: bool,
     objects: HashMap<ObjectKey, Object>,
     /// Lazily invalidated: an entry counts only while its job still points at that instant.
-    queue: BinaryHeap<Reverse<(Timestamp, ObjectKey, String)>>,
+    /// Entries name the job by its index in the object's spec order; an entry counts only while
+    /// that job's next fire (or retry) is at that instant, so a reorder cannot misfire a job.
+    queue: BinaryHeap<Reverse<(Timestamp, Arc<ObjectKey>, usize)>>,
 }
 
 /// A stable id for a job's plan: it changes exactly when something that decides its fires does.
@@ -231,8 +236,8 @@ impl Scheduler {
         self.leading
     }
 
-    fn push(&mut self, at: Timestamp, key: &ObjectKey, job: &str) {
-        self.queue.push(Reverse((at, key.clone(), job.to_owned())));
+    fn push(&mut self, at: Timestamp, key: &Arc<ObjectKey>, job: usize) {
+        self.queue.push(Reverse((at, key.clone(), job)));
     }
 
     /// Adds or updates an object from a watch event. Jobs whose plan is unchanged keep their
@@ -259,11 +264,20 @@ impl Scheduler {
             let recorded_last = recorded.and_then(|c| c.last_schedule_time.as_ref()).map(|t| t.0);
             let carried = old.as_mut().and_then(|o| {
                 let pos = o.jobs.iter().position(|j| j.name == job.name && j.id == id)?;
-                Some(o.jobs.swap_remove(pos))
+                let kept = o.jobs[pos].clone();
+                // Emptied, not removed: the other jobs keep their old positions.
+                o.jobs[pos].id.clear();
+                Some((pos, kept))
             });
-            let is_carried = carried.is_some();
-            let mut entry = if let Some(mut kept) = carried {
+            // Carried at the same position: its queue entries still name it.
+            let is_carried = carried.as_ref().is_some_and(|(pos, _)| *pos == i);
+            let mut entry = if let Some((pos, mut kept)) = carried {
                 kept.plan_index = plan_index;
+                if pos != i {
+                    // Moved in the spec: same plan, but it needs queue entries at its new index.
+                    kept.next = None;
+                    kept.pending = None;
+                }
                 kept
             } else {
                 changed = true;
@@ -282,7 +296,9 @@ impl Scheduler {
         }
         let (jobs, carried): (Vec<Job>, Vec<bool>) = jobs.into_iter().unzip();
 
+        let shared_key = old.as_ref().map_or_else(|| Arc::new(key.clone()), |o| o.key.clone());
         let mut object = Object {
+            key: shared_key.clone(),
             generation: obj.metadata.generation,
             created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
             target: spec.scale_target_ref.clone(),
@@ -309,9 +325,9 @@ impl Scheduler {
                 }
             }
         }
-        for (job, _) in object.jobs.iter().zip(&replanned).filter(|(_, r)| **r) {
+        for (j, job) in object.jobs.iter().enumerate().filter(|(j, _)| replanned[*j]) {
             for at in job.next.iter().chain(job.pending.iter().map(|p| &p.at)) {
-                self.queue.push(Reverse((*at, key.clone(), job.name.clone())));
+                self.queue.push(Reverse((*at, shared_key.clone(), j)));
             }
         }
         self.objects.insert(key, object);
@@ -341,15 +357,17 @@ impl Scheduler {
                 }
                 Self::plan_catch_up(object, now);
             }
-            let entries: Vec<(Timestamp, String)> = object
+            let shared_key = object.key.clone();
+            let entries: Vec<(Timestamp, usize)> = object
                 .jobs
                 .iter()
-                .flat_map(|j| {
-                    j.next.iter().chain(j.pending.iter().map(|p| &p.at)).map(|at| (*at, j.name.clone()))
+                .enumerate()
+                .flat_map(|(i, j)| {
+                    j.next.iter().chain(j.pending.iter().map(|p| &p.at)).map(move |at| (*at, i))
                 })
                 .collect();
             for (at, job) in entries {
-                self.push(at, &key, &job);
+                self.push(at, &shared_key, job);
             }
         }
     }
@@ -392,7 +410,7 @@ impl Scheduler {
     /// When the earliest queued fire is due (`None`: nothing queued).
     pub fn next_wakeup(&mut self) -> Option<Timestamp> {
         while let Some(Reverse((at, key, job))) = self.queue.peek() {
-            if self.is_live(*at, key, job) {
+            if self.is_live(*at, key, *job) {
                 return Some(*at);
             }
             self.queue.pop();
@@ -400,10 +418,10 @@ impl Scheduler {
         None
     }
 
-    fn is_live(&self, at: Timestamp, key: &ObjectKey, job: &str) -> bool {
+    fn is_live(&self, at: Timestamp, key: &ObjectKey, job: usize) -> bool {
         self.objects
             .get(key)
-            .and_then(|o| o.jobs.iter().find(|j| j.name == job))
+            .and_then(|o| o.jobs.get(job))
             .is_some_and(|j| j.next == Some(at) || j.pending.is_some_and(|p| p.at == at))
     }
 
@@ -417,17 +435,17 @@ impl Scheduler {
             if *at > now {
                 break;
             }
-            let Reverse((at, key, name)) = self.queue.pop().expect("peeked");
-            let Some(object) = self.objects.get_mut(&key) else {
+            let Reverse((at, key, j)) = self.queue.pop().expect("peeked");
+            let Some(object) = self.objects.get_mut(&*key) else {
                 continue;
             };
-            let Some(j) = object.jobs.iter().position(|j| j.name == name) else {
+            if j >= object.jobs.len() {
                 continue;
-            };
+            }
             let (fire_at, kind) = if object.jobs[j].next == Some(at) {
                 Self::plan_job(object, j, at);
                 if let Some(next) = object.jobs[j].next {
-                    self.queue.push(Reverse((next, key.clone(), name.clone())));
+                    self.queue.push(Reverse((next, key.clone(), j)));
                 }
                 object.latest_taken = later(object.latest_taken, Some(at));
                 // A regular fire supersedes retries of older fires of the same object.
@@ -451,8 +469,8 @@ impl Scheduler {
             }
             let plan_job = &object.plan.jobs[job.plan_index.expect("queued jobs are valid")];
             due.push(Due {
-                key: key.clone(),
-                job: name,
+                key: (*key).clone(),
+                job: job.name.clone(),
                 job_id: job.id.clone(),
                 fire_at,
                 target_size: plan_job.target_size,
@@ -470,9 +488,11 @@ impl Scheduler {
         let Some(object) = self.objects.get_mut(&due.key) else {
             return;
         };
-        let Some(job) = object.jobs.iter_mut().find(|j| j.name == due.job && j.id == due.job_id) else {
+        let Some(j) = object.jobs.iter().position(|j| j.name == due.job && j.id == due.job_id) else {
             return;
         };
+        let key = object.key.clone();
+        let job = &mut object.jobs[j];
         job.last_probe = Some(now);
         match outcome {
             Outcome::Applied(message) => {
@@ -503,8 +523,7 @@ impl Scheduler {
                     };
                     let at = now + retry_delay(attempt);
                     job.pending = Some(Pending { at, fire_at: due.fire_at, attempt, catch_up: false });
-                    let name = job.name.clone();
-                    self.push(at, &due.key, &name);
+                    self.push(at, &key, j);
                 }
             }
         }
@@ -553,6 +572,27 @@ impl Scheduler {
             next_schedule_time: next.map(Time),
             last_result: object.last_result.clone(),
         })
+    }
+
+    /// Targets of regular fires due in `(after, until]`, once each: the shell reads their size
+    /// ahead of time so that at the instant only the write is left. Changes nothing.
+    pub fn upcoming(&self, after: Timestamp, until: Timestamp) -> Vec<(ObjectKey, ScaleTargetRef)> {
+        let mut seen = std::collections::HashSet::new();
+        let mut targets = Vec::new();
+        if !self.leading {
+            return targets;
+        }
+        for Reverse((at, key, j)) in &self.queue {
+            if *at <= after || *at > until {
+                continue;
+            }
+            let Some(object) = self.objects.get(&**key) else { continue };
+            let live = object.jobs.get(*j).is_some_and(|job| job.next == Some(*at));
+            if live && seen.insert(key.clone()) {
+                targets.push(((**key).clone(), object.target.clone()));
+            }
+        }
+        targets
     }
 
     /// Jobs of an object whose content is invalid, with the reason.
@@ -644,6 +684,38 @@ mod tests {
         applied(&mut s, &due, t("2026-03-02T10:01:00Z"));
         assert!(s.take_due(t("2026-03-02T10:01:00Z")).is_empty());
         assert_eq!(s.next_wakeup(), Some(t("2026-03-02T10:01:30Z")));
+    }
+
+    #[test]
+    fn reordering_jobs_keeps_each_jobs_fires_exactly_once() {
+        let start = t("2026-03-02T10:00:05Z");
+        let mut s = leading_scheduler(start);
+        let obj = updown();
+        s.upsert(&obj, start);
+        let mut reordered = obj.clone();
+        reordered.spec.jobs.reverse();
+        assert!(!s.upsert(&reordered, t("2026-03-02T10:00:06Z")), "same plans, only moved");
+        let due = s.take_due(t("2026-03-02T10:01:30Z"));
+        assert_eq!(
+            fires(&due),
+            [
+                ("down".into(), "2026-03-02T10:00:30Z".into(), 1),
+                ("up".into(), "2026-03-02T10:01:00Z".into(), 5),
+                ("down".into(), "2026-03-02T10:01:30Z".into(), 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn upcoming_lists_each_target_about_to_fire_once_without_taking_anything() {
+        let start = t("2026-03-02T10:00:05Z");
+        let mut s = leading_scheduler(start);
+        s.upsert(&updown(), start);
+        let soon = s.upcoming(start, t("2026-03-02T10:00:31Z"));
+        assert_eq!(soon.len(), 1);
+        assert_eq!(soon[0].1.name, "web");
+        assert!(s.upcoming(t("2026-03-02T10:00:31Z"), t("2026-03-02T10:00:59Z")).is_empty());
+        assert_eq!(s.take_due(t("2026-03-02T10:00:30Z")).len(), 1, "nothing was taken by looking ahead");
     }
 
     #[test]

@@ -66,7 +66,15 @@ pub struct Targets {
     /// HPAs in scope, kept by a watch; `None` disables HPA coordination for workload targets.
     hpas: Option<Store<HorizontalPodAutoscaler>>,
     resources: Mutex<HashMap<(String, String), ApiResource>>,
+    /// `spec.replicas` of workloads read shortly before their fire (see [`Targets::prefetch`]).
+    prefetched: Mutex<HashMap<WorkloadKey, (i32, std::time::Instant)>>,
 }
+
+/// Namespace, kind and name of a workload.
+type WorkloadKey = (String, String, String);
+
+/// How long a size read ahead of a fire may stand in for a fresh read.
+const PREFETCH_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl std::fmt::Debug for Targets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -78,7 +86,7 @@ impl Targets {
     /// `hpas`: the HPA cache used to find an HPA managing a workload target (HPA coordination);
     /// `None` scales workloads directly even when an HPA manages them.
     pub fn new(client: Client, hpas: Option<Store<HorizontalPodAutoscaler>>) -> Self {
-        Self { client, hpas, resources: Mutex::new(HashMap::new()) }
+        Self { client, hpas, resources: Mutex::new(HashMap::new()), prefetched: Mutex::new(HashMap::new()) }
     }
 
     /// Brings the target to `size`. `before_write` runs just before the first write is sent
@@ -101,13 +109,46 @@ impl Targets {
         }
         let workload = self.workload_api(namespace, &target.api_version, &target.kind).await?;
         let label = format!("{} {namespace}/{}", target.kind, target.name);
-        let scale = workload.get_scale(&target.name).await.map_err(|e| api_error(label.clone(), e))?;
-        let replicas = scale.spec.and_then(|s| s.replicas).unwrap_or(0);
+        // A size read just before the fire saves a round trip at the instant. Only a read that
+        // calls for a change is trusted: one that says "already at size" is read again, so a
+        // stale read can never skip a needed write.
+        let replicas = match self.take_prefetched(namespace, target) {
+            Some(replicas) if replicas != size => replicas,
+            _ => {
+                let scale =
+                    workload.get_scale(&target.name).await.map_err(|e| api_error(label.clone(), e))?;
+                scale.spec.and_then(|s| s.replicas).unwrap_or(0)
+            }
+        };
         let mut said = Vec::new();
         for action in decide(size, TargetState::Workload { replicas }) {
             self.execute(&workload, &label, None, action, before_write, &mut said).await?;
         }
         Ok(summary(&label, &said))
+    }
+
+    /// Reads a workload target's size ahead of its fire (HPA-managed targets are skipped: their
+    /// fire reads the HPA anyway). Errors are ignored: the fire reads again.
+    pub async fn prefetch(&self, namespace: &str, target: &ScaleTargetRef) {
+        if target.kind == "HorizontalPodAutoscaler" || self.managing_hpa(namespace, target).is_some() {
+            return;
+        }
+        let Ok(workload) = self.workload_api(namespace, &target.api_version, &target.kind).await else {
+            return;
+        };
+        if let Ok(scale) = workload.get_scale(&target.name).await {
+            let replicas = scale.spec.and_then(|s| s.replicas).unwrap_or(0);
+            let key = (namespace.to_owned(), target.kind.clone(), target.name.clone());
+            let mut cache = self.prefetched.lock().expect("not poisoned");
+            cache.retain(|_, (_, at)| at.elapsed() < PREFETCH_TTL);
+            cache.insert(key, (replicas, std::time::Instant::now()));
+        }
+    }
+
+    fn take_prefetched(&self, namespace: &str, target: &ScaleTargetRef) -> Option<i32> {
+        let key = (namespace.to_owned(), target.kind.clone(), target.name.clone());
+        let (replicas, at) = self.prefetched.lock().expect("not poisoned").remove(&key)?;
+        (at.elapsed() < PREFETCH_TTL).then_some(replicas)
     }
 
     /// The HPA whose `scaleTargetRef` is this workload, from the cache.

@@ -267,3 +267,43 @@ async fn a_refused_patch_is_a_scale_failure() {
             .unwrap_err();
     assert_eq!(err.reason(), "ScaleFailed");
 }
+
+async fn prefetch_then_apply(calls: Vec<Call>, size: i32) -> String {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let server = tokio::spawn(serve(handle, calls));
+    let targets = Targets::new(Client::new(service, "default"), None);
+    let web = target("apps/v1", "Deployment", "web");
+    targets.prefetch("shop", &web).await;
+    let message = targets.apply("shop", &web, size, &|| {}).await.unwrap();
+    drop(targets);
+    server.await.unwrap();
+    message
+}
+
+#[tokio::test]
+async fn a_size_read_ahead_of_the_fire_leaves_only_the_patch_for_the_instant() {
+    let message = prefetch_then_apply(
+        vec![
+            get(DEPLOY_SCALE, scale(2)),
+            merge_patch(DEPLOY_SCALE, json!({"spec": {"replicas": 5}}), scale(5)),
+        ],
+        5,
+    )
+    .await;
+    assert!(message.contains("replicas 2 -> 5"), "{message}");
+}
+
+#[tokio::test]
+async fn a_read_ahead_that_says_already_at_size_is_read_again() {
+    // Somebody may have scaled the workload since the read ahead: never skip a write on it.
+    let message = prefetch_then_apply(
+        vec![
+            get(DEPLOY_SCALE, scale(5)),
+            get(DEPLOY_SCALE, scale(3)),
+            merge_patch(DEPLOY_SCALE, json!({"spec": {"replicas": 5}}), scale(5)),
+        ],
+        5,
+    )
+    .await;
+    assert!(message.contains("replicas 3 -> 5"), "{message}");
+}

@@ -7,6 +7,9 @@
 //! `cargo run --release -p diurnal-e2e --bin controller-bench -- [N] [M]` (defaults 10000, 1000);
 //! the cluster comes from `DIURNAL_E2E_KUBECONFIG` or is started as for the tests.
 
+// Counts and kernel ticks here are far below 2^52: converting them to f64 loses nothing.
+#![allow(clippy::cast_precision_loss)]
+
 use std::time::{Duration, Instant};
 
 use diurnal_e2e::{
@@ -45,7 +48,7 @@ async fn create_many(client: &kube::Client, ns: &str, objects: Vec<serde_json::V
         .await;
 }
 
-fn cronhpa(name: &str, target: &str, jobs: serde_json::Value) -> serde_json::Value {
+fn cronhpa(name: &str, target: &str, jobs: &serde_json::Value) -> serde_json::Value {
     json!({"apiVersion": "autoscaling.alibabacloud.com/v1beta1", "kind": "CronHorizontalPodAutoscaler",
            "metadata": {"name": name},
            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target}, "jobs": jobs}})
@@ -74,13 +77,23 @@ async fn main() {
     let client = diurnal_e2e::client().await.expect("a cluster (DIURNAL_E2E=skip is set?)");
     install_crd(&client).await;
 
-    // Steady state: N objects of 4 daily jobs each, none firing during the measurement.
+    if steady > 0 {
+        steady_state(&client, steady).await;
+    }
+    if burst > 0 {
+        same_second(&client, burst).await;
+    }
+}
+
+/// N objects of 4 daily jobs each, none firing during the measurement: RSS and CPU.
+async fn steady_state(client: &kube::Client, steady: usize) {
+    let client = client.clone();
     let ns = namespace(&client, "bench-steady").await;
     create_deployment(&client, &ns, "web", 1).await;
     let started = Instant::now();
     let objects = (0..steady)
         .map(|i| {
-            cronhpa(&format!("c{i}"), "web", json!([
+            cronhpa(&format!("c{i}"), "web", &json!([
                 {"name": "a", "schedule": format!("0 {} 3 * * *", i % 60), "targetSize": 1},
                 {"name": "b", "schedule": "0 0 9 * * MON-FRI", "targetSize": 2, "timeZone": "Asia/Shanghai"},
                 {"name": "c", "schedule": "0 30 12 * * *", "targetSize": 3, "timeZone": "Europe/Berlin"},
@@ -99,7 +112,7 @@ async fn main() {
         let body = reqwest_metrics(18080).await?;
         body.contains("diurnal_queue_size").then_some(())?;
         let statuses = Api::<diurnal_api::CronHorizontalPodAutoscaler>::namespaced(client.clone(), &ns)
-            .list(&Default::default())
+            .list(&kube::api::ListParams::default())
             .await
             .ok()?;
         statuses.items.iter().all(|o| o.status.is_some()).then_some(())
@@ -117,8 +130,11 @@ async fn main() {
         window.as_secs()
     );
     controller.stop();
+}
 
-    // Burst: M objects whose only job fires at the same second.
+/// M objects whose only job fires at the same second: lateness from the controller's histogram.
+async fn same_second(client: &kube::Client, burst: usize) {
+    let client = client.clone();
     let ns = namespace(&client, "bench-burst").await;
     for i in 0..burst {
         create_deployment(&client, &ns, &format!("w{i}"), 1).await;
@@ -134,7 +150,7 @@ async fn main() {
             cronhpa(
                 &format!("b{i}"),
                 &format!("w{i}"),
-                json!([{"name": "peak", "schedule": date, "targetSize": 2}]),
+                &json!([{"name": "peak", "schedule": date, "targetSize": 2}]),
             )
         })
         .collect();

@@ -52,8 +52,8 @@ pub struct Args {
     /// Address of `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
-    /// Fires applied at the same time, at most.
-    #[arg(long, default_value_t = 256)]
+    /// Fires applied at the same time, at most (each holds one API connection while it runs).
+    #[arg(long, default_value_t = 1024)]
     max_parallel_fires: usize,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
