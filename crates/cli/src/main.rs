@@ -40,7 +40,8 @@ enum Command {
 /// Invoked as `kubectl-cronhpa` (kubectl's plugin naming), the arguments are `cronhpa`'s.
 fn arguments() -> Vec<std::ffi::OsString> {
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let invoked_as = args.first().and_then(|a| std::path::Path::new(a).file_stem().map(std::ffi::OsStr::to_os_string));
+    let invoked_as =
+        args.first().and_then(|a| std::path::Path::new(a).file_stem().map(std::ffi::OsStr::to_os_string));
     if invoked_as.is_some_and(|n| n == "kubectl-cronhpa") {
         args.insert(1, "cronhpa".into());
     }
