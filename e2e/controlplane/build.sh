@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the upstream programs the end-to-end tests run — kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl (k8s.io/kubernetes), etcd (go.etcd.io/etcd/server/v3) and kwok
-# (sigs.k8s.io/kwok) — from the Go modules pinned in the folders beside this script.
+# kube-scheduler, kubectl (k8s.io/kubernetes), etcd (go.etcd.io/etcd/server/v3), kwok
+# (sigs.k8s.io/kwok) and helm (helm.sh/helm/v3, to render the chart) — from the Go modules pinned
+# in the folders beside this script.
 #
 #   e2e/controlplane/build.sh          build, or reuse target/controlplane/<version>/ when current
 #   e2e/controlplane/build.sh --path   print the binaries' folder (building first if needed)
@@ -13,7 +14,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 version="$(cat "$here/VERSION")"
 out="$root/target/controlplane/$version"
-programs=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
+programs=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok helm)
 
 stamp="$(cat "$here/build.sh" "$here"/*/go.mod "$here"/*/go.sum | sha256sum | cut -d' ' -f1)"
 current() {
@@ -40,6 +41,7 @@ if ! current; then
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
   (cd "$here/etcd" && go build -trimpath -ldflags "-s -w" -o "$staging/etcd" go.etcd.io/etcd/server/v3)
   (cd "$here/kwok" && go build -trimpath -ldflags "-s -w" -o "$staging/kwok" sigs.k8s.io/kwok/cmd/kwok)
+  (cd "$here/helm" && go build -trimpath -ldflags "-s -w" -o "$staging/helm" helm.sh/helm/v3/cmd/helm)
   echo "$stamp" > "$staging/.stamp"
   rm -rf "$out" && mv "$staging" "$out"
   echo "== control plane built in $((SECONDS - start)) s"

@@ -353,6 +353,8 @@ pub async fn apply_file(client: &Client, path: &Path, dry_run: bool) -> anyhow::
         };
         let mut params = PatchParams::apply("diurnal-e2e").force();
         params.dry_run = dry_run;
+        // Unknown or duplicate fields are errors, not warnings: a typo in a manifest must fail.
+        params.field_validation = Some(kube::api::ValidationDirective::Strict);
         api.patch(&name, &params, &Patch::Apply(&obj))
             .await
             .with_context(|| format!("{}: applying {} {name}", path.display(), types.kind))?;
