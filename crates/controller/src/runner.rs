@@ -86,7 +86,8 @@ struct Shell {
     ready: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
     events_tx: mpsc::Sender<(Event, ObjectReference)>,
-    refs: HashMap<ObjectKey, ObjectReference>,
+    /// UIDs of the objects, for Events' references (the rest of a reference is in the key).
+    uids: HashMap<ObjectKey, Box<str>>,
     observed_status: HashMap<ObjectKey, u64>,
     dirty: HashSet<ObjectKey>,
     status_tx: mpsc::Sender<Vec<(ObjectKey, CronHorizontalPodAutoscalerStatus)>>,
@@ -123,7 +124,7 @@ pub async fn run(
         scheduler: Scheduler::new(settings.default_zone.clone()),
         metrics: metrics.clone(),
         events_tx,
-        refs: HashMap::new(),
+        uids: HashMap::new(),
         observed_status: HashMap::new(),
         dirty: HashSet::new(),
         status_tx,
@@ -369,7 +370,7 @@ impl Shell {
     fn upsert(&mut self, obj: &CronHorizontalPodAutoscaler, now: Timestamp) {
         let scheduler = &mut self.scheduler;
         let key = ObjectKey::of(obj);
-        self.refs.insert(key.clone(), obj.object_ref(&()));
+        self.uids.insert(key.clone(), obj.metadata.uid.as_deref().unwrap_or_default().into());
         self.observed_status.insert(key.clone(), status_hash(obj.status.as_ref()));
         let changed = scheduler.upsert(obj, now);
         if changed {
@@ -385,7 +386,7 @@ impl Shell {
 
     fn remove(&mut self, key: &ObjectKey) {
         self.scheduler.remove(key);
-        self.refs.remove(key);
+        self.uids.remove(key);
         self.observed_status.remove(key);
         self.dirty.remove(key);
         self.metrics.forget(key);
@@ -425,8 +426,16 @@ impl Shell {
     }
 
     fn event(&self, key: &ObjectKey, type_: EventType, reason: &str, note: &str) {
-        let Some(reference) = self.refs.get(key).cloned() else {
+        let Some(uid) = self.uids.get(key) else {
             return;
+        };
+        let reference = ObjectReference {
+            api_version: Some(CronHorizontalPodAutoscaler::api_version(&()).into_owned()),
+            kind: Some(CronHorizontalPodAutoscaler::kind(&()).into_owned()),
+            name: Some(key.name.clone()),
+            namespace: Some(key.namespace.clone()),
+            uid: Some(uid.to_string()),
+            ..ObjectReference::default()
         };
         let event = Event {
             type_,
