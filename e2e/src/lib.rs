@@ -290,6 +290,16 @@ pub async fn create_cronhpa(client: &Client, ns: &str, mut obj: serde_json::Valu
         .unwrap();
 }
 
+/// Creates CronHPA `web` scaling Deployment `web` to `size` once, at `fire` (an `@date` job
+/// named `peak`, in UTC).
+pub async fn create_one_shot(client: &Client, ns: &str, fire: jiff::Timestamp, size: i32) {
+    let schedule = format!("@date {}", fire.strftime("%Y-%m-%d %H:%M:%S"));
+    let obj = serde_json::json!({"metadata": {"name": "web"}, "spec": {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+        "jobs": [{"name": "peak", "schedule": schedule, "targetSize": size}]}});
+    create_cronhpa(client, ns, obj).await;
+}
+
 /// A CronHPA's status.
 pub async fn cronhpa_status(
     client: &Client,

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use diurnal_api::JobState;
 use diurnal_e2e::{
-    Controller, cluster_or_skip, create_cronhpa, create_deployment, cronhpa_status, events, install_crd,
-    namespace, next_whole_second, replicas, sleep_until, wait_for,
+    Controller, cluster_or_skip, create_cronhpa, create_deployment, create_one_shot, cronhpa_status, events,
+    install_crd, namespace, next_whole_second, replicas, sleep_until, wait_for,
 };
 use jiff::Timestamp;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -202,16 +202,7 @@ async fn a_fire_missed_across_a_restart_is_applied_once_on_start() {
     create_deployment(&client, &ns, "web", 1).await;
     let mut first = controller("catchup-1", &ns);
     let fire = next_whole_second(Duration::from_secs(6));
-    create_cronhpa(
-        &client,
-        &ns,
-        cronhpa(
-            "web",
-            &deployment_ref("web"),
-            &json!([{"name": "peak", "schedule": utc_date(fire), "targetSize": 3}]),
-        ),
-    )
-    .await;
+    create_one_shot(&client, &ns, fire, 3).await;
     wait_for(Duration::from_secs(5), "the first controller to plan the job", || async {
         cronhpa_status(&client, &ns, "web").await.filter(|s| s.next_schedule_time.is_some())
     })
@@ -260,16 +251,7 @@ async fn a_standby_takes_over_when_the_leader_dies() {
     leader.kill();
     // A fire after the lease has expired is applied by the standby.
     let fire = next_whole_second(Duration::from_secs(8));
-    create_cronhpa(
-        &client,
-        &ns,
-        cronhpa(
-            "web",
-            &deployment_ref("web"),
-            &json!([{"name": "peak", "schedule": utc_date(fire), "targetSize": 4}]),
-        ),
-    )
-    .await;
+    create_one_shot(&client, &ns, fire, 4).await;
     sleep_until(fire).await;
     follows(&client, &ns, "web", 4, fire).await;
     let now_holder = leases.get("diurnal-controller").await.unwrap().spec.unwrap().holder_identity;

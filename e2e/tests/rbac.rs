@@ -3,10 +3,9 @@
 use std::time::Duration;
 
 use diurnal_e2e::{
-    Controller, apply_file, cluster_or_skip, create_cronhpa, create_deployment, install_crd, namespace,
+    Controller, apply_file, cluster_or_skip, create_deployment, create_one_shot, install_crd, namespace,
     next_whole_second, replicas, repo_root, service_account_kubeconfig, sleep_until, wait_for,
 };
-use serde_json::json;
 
 #[tokio::test]
 async fn the_controller_fires_with_only_its_shipped_rbac() {
@@ -35,14 +34,7 @@ async fn the_controller_fires_with_only_its_shipped_rbac() {
         ],
     );
     let fire = next_whole_second(Duration::from_secs(6));
-    create_cronhpa(
-        &client,
-        &ns,
-        json!({"metadata": {"name": "web"}, "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-            "jobs": [{"name": "peak", "schedule": format!("@date {}", fire.strftime("%Y-%m-%d %H:%M:%S")), "targetSize": 3}]}}),
-    )
-    .await;
+    create_one_shot(&client, &ns, fire, 3).await;
     sleep_until(fire).await;
     wait_for(Duration::from_secs(10), "the fire applied under the service account", || async {
         (replicas(&client, &ns, "web").await == 3).then_some(())
