@@ -1,0 +1,458 @@
+//! The HTTP service: `/hooks/v1/{id}`, `/metrics`, `/healthz`, `/readyz`.
+//!
+//! Contract (also in docs/triggers.md):
+//!
+//! | status | when | effect |
+//! |---|---|---|
+//! | 200 `rolled` | valid token, rollout applied | template patched, Event recorded |
+//! | 200 `coalesced` | same call within the coalescing window | none |
+//! | 200 `ignored` | registry notification about something other than a push | none |
+//! | 400 | token given twice, bad `?image=`, malformed registry payload | none |
+//! | 403 | image asked of a restart-only trigger, or outside its pattern | none |
+//! | 404 | unknown id, wrong token, no token (all the same body) | none |
+//! | 405 | a method other than GET and POST | none |
+//! | 409 | the workload or its container is gone | none |
+//! | 413 | body over the limit | none |
+//! | 429 | over the per-trigger limit, or too many failures from this client | none |
+//! | 502 | the Kubernetes API failed | none known |
+//!
+//! The token is accepted as `?token=` (what `curl URL` and registry webhooks can send) or as
+//! `Authorization: Bearer` (what a script should send, as it stays out of proxy logs), on
+//! GET and POST alike; both at once is a 400.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use futures::future::BoxFuture;
+use prometheus_client::registry::Registry;
+use serde_json::json;
+use tracing::{debug, info, warn};
+
+use crate::image::ImageRef;
+use crate::index::Index;
+use crate::limits::{Claim, Coalescer, Rate, RateLimits};
+use crate::metrics::{ActionLabels, Metrics, Outcome};
+use crate::model::{Intent, Trigger};
+use crate::registry::{self, Notification};
+use crate::token::TokenHash;
+
+/// Largest request body read; registry notifications are a few kB.
+pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Calls within this window after a rollout join it.
+    pub coalesce_window: Duration,
+    /// Authenticated calls per trigger.
+    pub per_trigger: Rate,
+    /// Failed authentications per client address.
+    pub per_client_failures: Rate,
+    /// Largest body read.
+    pub body_limit: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            coalesce_window: Duration::from_secs(10),
+            per_trigger: Rate {
+                count: 30.try_into().unwrap_or(std::num::NonZeroU32::MIN),
+                per: Duration::from_secs(60),
+            },
+            per_client_failures: Rate {
+                count: 30.try_into().unwrap_or(std::num::NonZeroU32::MIN),
+                per: Duration::from_secs(60),
+            },
+            body_limit: DEFAULT_BODY_LIMIT,
+        }
+    }
+}
+
+/// Who called, for the Event and the log.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The peer address (the Ingress's, behind one).
+    pub address: IpAddr,
+    /// The `restartedAt` to set, `kubectl rollout restart`'s format.
+    pub restarted_at: String,
+}
+
+/// What a rollout did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rolled {
+    /// The `restartedAt` now on the template.
+    pub restarted_at: String,
+    /// The image set, for `set-image`.
+    pub image: Option<String>,
+}
+
+/// Why a rollout was not applied.
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    /// The workload does not exist (any more).
+    #[error("{0} not found")]
+    WorkloadNotFound(String),
+    /// The workload has no container of the trigger's name.
+    #[error("{workload} has no container {container:?}")]
+    NoContainer {
+        /// The workload.
+        workload: String,
+        /// The container asked for.
+        container: String,
+    },
+    /// The trigger allows set-image but names no container.
+    #[error("this trigger names no container to set the image of")]
+    NoContainerConfigured,
+    /// Any other API failure.
+    #[error("the Kubernetes API failed: {0}")]
+    Api(String),
+}
+
+/// Applies rollouts; [`crate::rollout::KubeRollout`] talks to the API server, tests record.
+pub trait Rollout: Send + Sync + 'static {
+    /// Applies `intent` to the trigger's workload.
+    fn roll<'a>(
+        &'a self,
+        trigger: &'a Trigger,
+        intent: &'a Intent,
+        caller: &'a Caller,
+    ) -> BoxFuture<'a, Result<Rolled, RolloutError>>;
+}
+
+#[derive(Clone)]
+struct App {
+    index: Index,
+    rollout: Arc<dyn Rollout>,
+    coalescer: Arc<Mutex<Coalescer>>,
+    limits: Arc<RateLimits>,
+    metrics: Arc<Metrics>,
+    registry: Arc<Registry>,
+    body_limit: usize,
+    // Compared against when the id is unknown, so unknown ids and wrong tokens take the same
+    // path: one hash, one lookup, one constant-time compare.
+    dummy: TokenHash,
+}
+
+/// What [`router`] returns besides the router: a handle for periodic housekeeping.
+#[derive(Clone)]
+pub struct Housekeeping {
+    coalescer: Arc<Mutex<Coalescer>>,
+    limits: Arc<RateLimits>,
+}
+
+impl std::fmt::Debug for Housekeeping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Housekeeping").finish_non_exhaustive()
+    }
+}
+
+impl Housekeeping {
+    /// Forgets coalescing entries past their window and recovered rate-limit keys, so memory
+    /// stays flat under a flood from many addresses.
+    pub fn prune(&self) {
+        lock(&self.coalescer).prune(std::time::Instant::now());
+        self.limits.prune();
+    }
+
+    /// Entries held by the coalescer and the rate limiters.
+    pub fn entries(&self) -> usize {
+        lock(&self.coalescer).len() + self.limits.len()
+    }
+}
+
+fn lock(c: &Mutex<Coalescer>) -> std::sync::MutexGuard<'_, Coalescer> {
+    c.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The router. `registry` must already hold the metrics registered with
+/// [`Metrics::register`].
+pub fn router(
+    index: Index,
+    rollout: Arc<dyn Rollout>,
+    settings: &Settings,
+    metrics: Arc<Metrics>,
+    registry: Arc<Registry>,
+) -> (Router, Housekeeping) {
+    let app = App {
+        index,
+        rollout,
+        coalescer: Arc::new(Mutex::new(Coalescer::new(settings.coalesce_window))),
+        limits: Arc::new(RateLimits::new(settings.per_trigger, settings.per_client_failures)),
+        metrics,
+        registry,
+        body_limit: settings.body_limit,
+        dummy: TokenHash::of("diurnal: no trigger has this id"),
+    };
+    let housekeeping = Housekeeping { coalescer: app.coalescer.clone(), limits: app.limits.clone() };
+    let router = Router::new()
+        .route("/hooks/v1/{id}", any(hook))
+        .route("/metrics", get(metrics_page))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such path; hooks are at /hooks/v1/{id}") })
+        .with_state(app);
+    (router, housekeeping)
+}
+
+fn error(status: StatusCode, message: &str) -> Response {
+    (status, axum::Json(json!({ "error": message }))).into_response()
+}
+
+/// The one answer for an unknown id, a wrong token and a missing token.
+fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "no trigger with this id and token")
+}
+
+struct Credentials {
+    token: Option<String>,
+    image: Option<String>,
+}
+
+/// Reads the token and image from the query and the Authorization header. Never echoes
+/// what it read in an error.
+fn credentials(query: Option<&str>, headers: &HeaderMap) -> Result<Credentials, &'static str> {
+    let mut token = None;
+    let mut image = None;
+    for (k, v) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let slot = match &*k {
+            "token" => &mut token,
+            "image" => &mut image,
+            _ => continue,
+        };
+        if slot.replace(v.into_owned()).is_some() {
+            return Err("a query parameter is given twice");
+        }
+    }
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(|t| t.trim().to_owned());
+    if bearer.is_some() && token.is_some() {
+        return Err("the token is given both in the query and in the Authorization header; send one");
+    }
+    Ok(Credentials { token: token.or(bearer), image })
+}
+
+fn client_address(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(a)| a.ip())
+}
+
+async fn hook(State(app): State<App>, request: Request) -> Response {
+    let (response, outcome) = handle(&app, request).await;
+    app.metrics.count(outcome);
+    response
+}
+
+async fn handle(app: &App, request: Request) -> (Response, Outcome) {
+    if request.method() != Method::GET && request.method() != Method::POST {
+        let mut r =
+            error(StatusCode::METHOD_NOT_ALLOWED, "use GET (?token=) or POST (Authorization: Bearer)");
+        r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
+        return (r, Outcome::method_not_allowed);
+    }
+    let client = client_address(&request);
+    let is_post = request.method() == Method::POST;
+    // The id is taken from the raw path: anything that is not a well-formed id (bad
+    // percent-encoding included) is simply not found.
+    let id = request.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
+    let creds = credentials(request.uri().query(), request.headers());
+    let body = match axum::body::to_bytes(request.into_body(), app.body_limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            let msg = format!("request body over {} bytes", app.body_limit);
+            return (error(StatusCode::PAYLOAD_TOO_LARGE, &msg), Outcome::payload_too_large);
+        }
+    };
+    let creds = match creds {
+        Ok(c) => c,
+        Err(msg) => return (error(StatusCode::BAD_REQUEST, msg), Outcome::bad_request),
+    };
+
+    // Authenticate: always one hash and one constant-time compare, known id or not.
+    let presented = TokenHash::of(creds.token.as_deref().unwrap_or_default());
+    let trigger = app.index.get(&id);
+    let expected = trigger.as_ref().map_or(app.dummy, |t| t.token_hash);
+    let valid = expected.matches(&presented) && creds.token.is_some();
+    let Some(trigger) = trigger.filter(|_| valid) else {
+        if !app.limits.allow_failure(client) {
+            debug!(%client, "authentication failures over the limit");
+            return (
+                error(StatusCode::TOO_MANY_REQUESTS, "too many failed calls from this address"),
+                Outcome::rate_limited,
+            );
+        }
+        debug!(%client, "hook call with an unknown id or a wrong or missing token");
+        return (not_found(), Outcome::not_found);
+    };
+    if !app.limits.allow_call(&trigger.id) {
+        debug!(trigger = %trigger.id, %client, "over the per-trigger limit");
+        return (
+            error(StatusCode::TOO_MANY_REQUESTS, "too many calls to this trigger"),
+            Outcome::rate_limited,
+        );
+    }
+
+    // What is asked for: `?image=`, a registry notification in a POST body, or a restart.
+    let image = match (creds.image, is_post && !body.is_empty()) {
+        (Some(_), true) => {
+            return (
+                error(
+                    StatusCode::BAD_REQUEST,
+                    "give the image either as ?image= or as a registry notification, not both",
+                ),
+                Outcome::bad_request,
+            );
+        }
+        (Some(text), false) => match ImageRef::parse(&text) {
+            Ok(i) => Some(i),
+            Err(e) => return (error(StatusCode::BAD_REQUEST, &e.to_string()), Outcome::bad_request),
+        },
+        (None, true) => match registry::parse(&body) {
+            Ok(Notification::Pushed { image, .. }) => Some(image),
+            Ok(Notification::NotAPush { event }) => {
+                let body = json!({"result": "ignored", "reason": format!("{event} is not a push")});
+                return ((StatusCode::OK, axum::Json(body)).into_response(), Outcome::ignored);
+            }
+            Err(e) => return (error(StatusCode::BAD_REQUEST, &e.to_string()), Outcome::bad_request),
+        },
+        (None, false) => None,
+    };
+    let intent = match trigger.permit(image) {
+        Ok(i) => i,
+        Err(e) => return (error(StatusCode::FORBIDDEN, &e.to_string()), Outcome::forbidden),
+    };
+    let image_text = match &intent {
+        Intent::SetImage(i) => Some(i.to_string()),
+        Intent::Restart => None,
+    };
+    let workload = format!("{}/{}", trigger.namespace, trigger.workload);
+
+    let key = Coalescer::key(&trigger.id, image_text.as_deref());
+    let claim = lock(&app.coalescer).claim(&key, tokio::time::Instant::now().into_std());
+    if let Claim::Coalesced { age, restarted_at } = claim {
+        info!(trigger = %trigger.id, %client, %workload, "joined a rollout {}s old", age.as_secs());
+        let body = json!({"result": "coalesced", "workload": workload, "restartedAt": restarted_at,
+                          "image": image_text, "rolloutAgeSeconds": age.as_secs()});
+        return ((StatusCode::OK, axum::Json(body)).into_response(), Outcome::coalesced);
+    }
+
+    let now = jiff::Timestamp::now();
+    let caller = Caller { address: client, restarted_at: now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string() };
+    match app.rollout.roll(&trigger, &intent, &caller).await {
+        Ok(rolled) => {
+            lock(&app.coalescer).completed(&key, rolled.restarted_at.clone());
+            let action = if rolled.image.is_some() { "set-image" } else { "restart" };
+            app.metrics.rollouts.get_or_create(&ActionLabels { action: action.into() }).inc();
+            info!(trigger = %trigger.id, %client, %workload, action, image = rolled.image.as_deref(), "rolled");
+            let body = json!({"result": "rolled", "action": action, "workload": workload,
+                              "restartedAt": rolled.restarted_at, "image": rolled.image});
+            ((StatusCode::OK, axum::Json(body)).into_response(), Outcome::rolled)
+        }
+        Err(e) => {
+            lock(&app.coalescer).failed(&key);
+            warn!(trigger = %trigger.id, %client, %workload, error = %e, "rollout failed");
+            match e {
+                RolloutError::Api(_) => (error(StatusCode::BAD_GATEWAY, &e.to_string()), Outcome::api_error),
+                _ => (error(StatusCode::CONFLICT, &e.to_string()), Outcome::conflict),
+            }
+        }
+    }
+}
+
+async fn metrics_page(State(app): State<App>) -> Response {
+    app.metrics.triggers.set(i64::try_from(app.index.len()).unwrap_or(i64::MAX));
+    let mut body = String::new();
+    match prometheus_client::encoding::text::encode(&mut body, &app.registry) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn readyz(State(app): State<App>) -> Response {
+    if app.index.is_ready() {
+        (StatusCode::OK, "ok").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "trigger Secrets not listed yet").into_response()
+    }
+}
+
+/// Certificate and key files for serving TLS directly.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// PEM certificate chain.
+    pub cert: std::path::PathBuf,
+    /// PEM private key.
+    pub key: std::path::PathBuf,
+}
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Binding the address or serving failed.
+    #[error("serving on {addr}: {source}")]
+    Io {
+        /// The address.
+        addr: SocketAddr,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
+
+/// Serves `router` on `addr` (TLS when `tls` is given) until `shutdown` completes, pruning
+/// rate-limit and coalescing state every 30 s. Install a rustls `CryptoProvider` before
+/// calling this with TLS.
+pub async fn serve(
+    router: Router,
+    housekeeping: Housekeeping,
+    addr: SocketAddr,
+    tls: Option<TlsFiles>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let io = |source| ServeError::Io { addr, source };
+    let pruner = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            housekeeping.prune();
+        }
+    });
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let result = match tls {
+        None => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(io)?;
+            info!(%addr, "serving redeploy triggers over plain HTTP");
+            axum::serve(listener, service).with_graceful_shutdown(shutdown).await.map_err(io)
+        }
+        Some(files) => {
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+                .await
+                .map_err(io)?;
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                h.graceful_shutdown(Some(Duration::from_secs(10)));
+            });
+            info!(%addr, "serving redeploy triggers over TLS");
+            axum_server::bind_rustls(addr, config).handle(handle).serve(service).await.map_err(io)
+        }
+    };
+    pruner.abort();
+    result
+}
