@@ -414,17 +414,20 @@ pub enum ServeError {
     },
 }
 
-/// Serves `router` on `addr` (TLS when `tls` is given) until `shutdown` completes, pruning
+/// Serves `router` on a bound `listener` (TLS when `tls` is given) until `shutdown` completes, pruning
 /// rate-limit and coalescing state every 30 s. Install a rustls `CryptoProvider` before
 /// calling this with TLS.
 pub async fn serve(
     router: Router,
     housekeeping: Housekeeping,
-    addr: SocketAddr,
+    listener: std::net::TcpListener,
     tls: Option<TlsFiles>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let addr =
+        listener.local_addr().map_err(|source| ServeError::Io { addr: ([0, 0, 0, 0], 0).into(), source })?;
     let io = |source| ServeError::Io { addr, source };
+    listener.set_nonblocking(true).map_err(io)?;
     let pruner = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         loop {
@@ -435,7 +438,7 @@ pub async fn serve(
     let service = router.into_make_service_with_connect_info::<SocketAddr>();
     let result = match tls {
         None => {
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(io)?;
+            let listener = tokio::net::TcpListener::from_std(listener).map_err(io)?;
             info!(%addr, "serving redeploy triggers over plain HTTP");
             axum::serve(listener, service).with_graceful_shutdown(shutdown).await.map_err(io)
         }
@@ -450,7 +453,12 @@ pub async fn serve(
                 h.graceful_shutdown(Some(Duration::from_secs(10)));
             });
             info!(%addr, "serving redeploy triggers over TLS");
-            axum_server::bind_rustls(addr, config).handle(handle).serve(service).await.map_err(io)
+            axum_server::from_tcp_rustls(listener, config)
+                .map_err(io)?
+                .handle(handle)
+                .serve(service)
+                .await
+                .map_err(io)
         }
     };
     pruner.abort();
