@@ -40,6 +40,8 @@ enum Command {
     Simulate(commands::simulate::Args),
     /// Learn a daily/weekly profile from a trace and write a CronHPA, baseline and HPA limits.
     Plan(commands::plan::Args),
+    /// Redeploy triggers: a secret URL a CI job calls to roll a Deployment or StatefulSet.
+    Trigger(commands::trigger::Args),
 }
 
 /// Invoked as `kubectl-cronhpa` (kubectl's plugin naming), the arguments are `cronhpa`'s.
@@ -62,6 +64,7 @@ fn main() -> ExitCode {
         Command::Controller(args) => commands::controller::run(*args),
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
+        Command::Trigger(args) => commands::trigger::run(args),
         Command::Cronhpa(args) => commands::cronhpa::run(args),
     };
     match result {

@@ -191,6 +191,29 @@ impl RateLimits {
     }
 }
 
+/// A duration that is not `0`, `N ms`, `N s`, `N m` or `N h`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{0:?} is not a duration (expected e.g. 10s, 500ms, 2m, or 0)")]
+pub struct BadDuration(String);
+
+/// Parses `10s`, `500ms`, `2m`, `1h` or `0` (the form of `--coalesce-window`).
+pub fn parse_duration(s: &str) -> Result<Duration, BadDuration> {
+    let bad = || BadDuration(s.to_owned());
+    let t = s.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let n: u64 = t[..split].parse().map_err(|_| bad())?;
+    match &t[split..] {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" | "min" => Ok(Duration::from_secs(n.saturating_mul(60))),
+        "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
+        _ => Err(bad()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,6 +273,17 @@ mod tests {
         assert_eq!("5/s".parse::<Rate>().unwrap().to_string(), "5/s");
         for bad in ["0/min", "x/min", "30", "30/day", "-1/s"] {
             assert!(bad.parse::<Rate>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "10", "s", "-1s", "1.5s", "10 days"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
 

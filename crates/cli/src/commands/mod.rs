@@ -6,4 +6,5 @@ pub mod cronhpa;
 pub mod next;
 pub mod plan;
 pub mod simulate;
+pub mod trigger;
 pub mod validate;

@@ -1,0 +1,386 @@
+//! `diurnal trigger`: redeploy triggers — a secret URL a CI job calls to roll a workload.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use diurnal_trigger::client::{self, Verdict};
+use diurnal_trigger::image::ImagePattern;
+use diurnal_trigger::index::Index;
+use diurnal_trigger::limits::{Rate, parse_duration};
+use diurnal_trigger::metrics::Metrics;
+use diurnal_trigger::model::{Action, Trigger, Workload, WorkloadKind};
+use diurnal_trigger::rollout::KubeRollout;
+use diurnal_trigger::server::{self, Settings, TlsFiles};
+use diurnal_trigger::store::{self, NewTrigger, Store};
+use diurnal_trigger::token::Token;
+use tracing::info;
+
+use crate::runtime;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Sub,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Serve the hooks (`/hooks/v1/{id}`), `/metrics`, `/healthz` and `/readyz`.
+    Serve(Box<ServeArgs>),
+    /// Create a trigger for a Deployment or StatefulSet; prints its URL with the token, once.
+    Create(CreateArgs),
+    /// List triggers (never their tokens: only hashes are stored).
+    List(ListArgs),
+    /// Give a trigger a new token; the old one stops working. Prints the new URL, once.
+    Rotate(IdArgs),
+    /// Delete a trigger.
+    Delete(IdArgs),
+    /// Call a trigger URL from a CI script. Exit 0: rolled (or joined a rollout in progress);
+    /// 2: refused (wrong URL or token, image not allowed) — retrying will not help;
+    /// 3: try again later (rate limited, server or network error).
+    Call(CallArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct Cluster {
+    /// Kubeconfig to use outside a cluster; in a cluster the pod's service account is used.
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE", global = true)]
+    kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    cluster: Cluster,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    addr: SocketAddr,
+    /// Serve triggers of one namespace only (default: all namespaces).
+    #[arg(long, value_name = "NS")]
+    namespace: Option<String>,
+    /// PEM certificate chain: serve TLS directly (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Calls within this long after a rollout join it instead of starting another (0: never).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    coalesce_window: Duration,
+    /// Authenticated calls per trigger, at most.
+    #[arg(long, default_value = "30/min")]
+    rate_limit: Rate,
+    /// Failed calls (unknown id, wrong token) per client address before answering 429.
+    #[arg(long, default_value = "30/min")]
+    client_failure_limit: Rate,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = server::DEFAULT_BODY_LIMIT)]
+    max_body: usize,
+    /// This replica's name in Events (default: `$POD_NAME`, else the host name).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: runtime::LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ActionArg {
+    Restart,
+    SetImage,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("workload").required(true).args(["deployment", "statefulset"]))]
+struct CreateArgs {
+    #[command(flatten)]
+    cluster: Cluster,
+    /// Namespace of the workload (the trigger's Secret goes there too).
+    #[arg(short, long)]
+    namespace: String,
+    /// The Deployment to roll.
+    #[arg(long, value_name = "NAME")]
+    deployment: Option<String>,
+    /// The StatefulSet to roll.
+    #[arg(long, value_name = "NAME")]
+    statefulset: Option<String>,
+    /// What calls may do: `restart` only, or also `set-image` (needs --image-pattern).
+    #[arg(long, value_enum, default_value = "restart")]
+    action: ActionArg,
+    /// For set-image: the container (default: the workload's only container).
+    #[arg(long)]
+    container: Option<String>,
+    /// For set-image: allowed images, `*` within a path segment, e.g.
+    /// `registry.cn-hangzhou.aliyuncs.com/biz/*`.
+    #[arg(long, value_name = "PATTERN")]
+    image_pattern: Option<String>,
+    /// Where `diurnal trigger serve` is reachable from CI (printed into the URL).
+    #[arg(
+        long,
+        env = "DIURNAL_TRIGGER_BASE_URL",
+        default_value = "http://diurnal-trigger.diurnal-system.svc:8080"
+    )]
+    base_url: String,
+    /// Print only the URL (for scripts that store it straight into a CI secret).
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct ListArgs {
+    #[command(flatten)]
+    cluster: Cluster,
+    /// Namespace to list.
+    #[arg(short, long, conflicts_with = "all_namespaces")]
+    namespace: Option<String>,
+    /// List all namespaces.
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct IdArgs {
+    #[command(flatten)]
+    cluster: Cluster,
+    /// Namespace of the trigger.
+    #[arg(short, long)]
+    namespace: String,
+    /// The trigger id (as in `list`).
+    id: String,
+    /// For rotate: where `serve` is reachable from CI.
+    #[arg(
+        long,
+        env = "DIURNAL_TRIGGER_BASE_URL",
+        default_value = "http://diurnal-trigger.diurnal-system.svc:8080"
+    )]
+    base_url: String,
+    /// For rotate: print only the URL.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct CallArgs {
+    /// The trigger URL as printed by `create` (the token may instead be in
+    /// `$DIURNAL_TRIGGER_TOKEN`). The token is sent as a bearer header, not in the URL.
+    url: String,
+    /// For set-image triggers: the image to set.
+    #[arg(long)]
+    image: Option<String>,
+    /// Give up on one attempt after this long.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    timeout: Duration,
+    /// Retries after a retryable failure (429, 5xx, network), 2 s apart, doubling.
+    #[arg(long, default_value_t = 2)]
+    retries: u32,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Sub::Serve(a) => serve(*a),
+        Sub::Create(a) => create(a),
+        Sub::List(a) => list(&a),
+        Sub::Rotate(a) => rotate(&a),
+        Sub::Delete(a) => delete(&a),
+        Sub::Call(a) => call(&a),
+    }
+}
+
+fn hook_url(base: &str, trigger: &Trigger, token: &Token) -> String {
+    format!("{}/hooks/v1/{}?token={}", base.trim_end_matches('/'), trigger.id, token.expose())
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    runtime::init_logging(args.log_format);
+    let settings = Settings {
+        coalesce_window: args.coalesce_window,
+        per_trigger: args.rate_limit,
+        per_client_failures: args.client_failure_limit,
+        body_limit: args.max_body,
+    };
+    let tls = args.tls_cert.clone().zip(args.tls_key.clone()).map(|(cert, key)| TlsFiles { cert, key });
+    let identity = args.identity.clone().unwrap_or_else(runtime::host_identity);
+    runtime::block_on(async move {
+        let client = runtime::kube_client(args.cluster.kubeconfig.as_deref()).await?;
+        let index = Index::new();
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        let rollout = Arc::new(KubeRollout::new(client.clone(), Some(identity.clone())));
+        let (router, housekeeping) =
+            server::router(index.clone(), rollout, &settings, metrics, Arc::new(registry));
+        let listener = std::net::TcpListener::bind(args.addr)
+            .with_context(|| format!("binding --addr {}", args.addr))?;
+        let watch = tokio::spawn(store::watch(client, args.namespace.clone(), index));
+        info!(addr = %args.addr, %identity, namespace = args.namespace.as_deref().unwrap_or("(all)"),
+              coalesce_window_ms = u64::try_from(settings.coalesce_window.as_millis()).unwrap_or(u64::MAX),
+              rate_limit = %settings.per_trigger, client_failure_limit = %settings.per_client_failures,
+              "diurnal trigger server starting");
+        let result = server::serve(router, housekeeping, listener, tls, runtime::shutdown_signal()).await;
+        watch.abort();
+        result?;
+        info!("diurnal trigger server stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
+    let workload = match (&args.deployment, &args.statefulset) {
+        (Some(n), _) => Workload { kind: WorkloadKind::Deployment, name: n.clone() },
+        (None, Some(n)) => Workload { kind: WorkloadKind::StatefulSet, name: n.clone() },
+        (None, None) => anyhow::bail!("give --deployment NAME or --statefulset NAME"),
+    };
+    let image_pattern =
+        args.image_pattern.as_deref().map(ImagePattern::parse).transpose().context("--image-pattern")?;
+    let action = match args.action {
+        ActionArg::Restart => Action::Restart,
+        ActionArg::SetImage => Action::SetImage,
+    };
+    if action == Action::Restart && image_pattern.is_some() {
+        anyhow::bail!("--image-pattern only applies to --action set-image");
+    }
+    let new = NewTrigger { workload, action, container: args.container.clone(), image_pattern };
+    runtime::block_on(async move {
+        let store = Store::new(runtime::kube_client(args.cluster.kubeconfig.as_deref()).await?);
+        let (trigger, token) = store
+            .create(&args.namespace, new)
+            .await
+            .with_context(|| format!("creating a trigger in namespace {}", args.namespace))?;
+        let url = hook_url(&args.base_url, &trigger, &token);
+        if args.quiet {
+            println!("{url}");
+        } else {
+            println!(
+                "Created trigger {} for {}/{} ({}).",
+                trigger.id,
+                trigger.namespace,
+                trigger.workload,
+                trigger.action.as_str()
+            );
+            println!("Its URL, shown this once (only a hash is stored): keep it in your CI's secret store.");
+            println!();
+            println!("  {url}");
+            println!();
+            println!("Call it with: diurnal trigger call \"$TRIGGER_URL\"   (or curl -fsS \"$TRIGGER_URL\")");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn list(args: &ListArgs) -> anyhow::Result<ExitCode> {
+    let namespace = if args.all_namespaces {
+        None
+    } else {
+        Some(args.namespace.clone().unwrap_or_else(|| "default".into()))
+    };
+    runtime::block_on(async move {
+        let store = Store::new(runtime::kube_client(args.cluster.kubeconfig.as_deref()).await?);
+        let triggers = store.list(namespace.as_deref()).await.context("listing trigger Secrets")?;
+        if triggers.is_empty() {
+            eprintln!("no triggers in {}", namespace.as_deref().unwrap_or("any namespace"));
+            return Ok(ExitCode::SUCCESS);
+        }
+        println!(
+            "{:<16} {:<18} {:<32} {:<10} {:<12} {:<40} CREATED",
+            "NAMESPACE", "ID", "WORKLOAD", "ACTION", "CONTAINER", "IMAGE-PATTERN"
+        );
+        for t in triggers {
+            println!(
+                "{:<16} {:<18} {:<32} {:<10} {:<12} {:<40} {}",
+                t.namespace,
+                t.id,
+                t.workload.to_string(),
+                t.action.as_str(),
+                t.container.as_deref().unwrap_or("-"),
+                t.image_pattern.as_ref().map_or("-", ImagePattern::as_str),
+                t.created.strftime("%Y-%m-%d %H:%M:%SZ"),
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn rotate(args: &IdArgs) -> anyhow::Result<ExitCode> {
+    runtime::block_on(async move {
+        let store = Store::new(runtime::kube_client(args.cluster.kubeconfig.as_deref()).await?);
+        let (trigger, token) = store.rotate(&args.namespace, &args.id).await.context("rotating the token")?;
+        let url = hook_url(&args.base_url, &trigger, &token);
+        if args.quiet {
+            println!("{url}");
+        } else {
+            println!(
+                "New token for trigger {} ({}/{}); the old one no longer works.",
+                trigger.id, trigger.namespace, trigger.workload
+            );
+            println!();
+            println!("  {url}");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn delete(args: &IdArgs) -> anyhow::Result<ExitCode> {
+    runtime::block_on(async move {
+        let store = Store::new(runtime::kube_client(args.cluster.kubeconfig.as_deref()).await?);
+        store.delete(&args.namespace, &args.id).await.context("deleting the trigger")?;
+        println!("Deleted trigger {} in namespace {}.", args.id, args.namespace);
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Exit status when the call was refused: retrying will not help.
+const EXIT_REFUSED: u8 = 2;
+/// Exit status when the call may succeed later.
+const EXIT_RETRY: u8 = 3;
+
+fn call(args: &CallArgs) -> anyhow::Result<ExitCode> {
+    let request = client::Call {
+        url: args.url.clone(),
+        token: std::env::var("DIURNAL_TRIGGER_TOKEN").ok(),
+        image: args.image.clone(),
+        timeout: args.timeout,
+    };
+    runtime::block_on(async move {
+        let mut delay = Duration::from_secs(2);
+        let mut attempt = 0;
+        loop {
+            let (verdict, message) = match client::call(&request).await {
+                Ok(answer) => {
+                    (client::verdict(answer.status), format!("{} {}", answer.status, answer.body.trim()))
+                }
+                Err(
+                    e @ (client::CallError::NoToken
+                    | client::CallError::BadUrl(_)
+                    | client::CallError::Tls(_)),
+                ) => {
+                    eprintln!("error: {e}");
+                    return Ok(ExitCode::from(EXIT_REFUSED));
+                }
+                Err(e) => (Verdict::RetryLater, e.to_string()),
+            };
+            match verdict {
+                Verdict::Done => {
+                    println!("{message}");
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Verdict::Refused => {
+                    eprintln!("refused: {message}");
+                    return Ok(ExitCode::from(EXIT_REFUSED));
+                }
+                Verdict::RetryLater if attempt < args.retries => {
+                    eprintln!("{message}; retrying in {} s", delay.as_secs());
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Verdict::RetryLater => {
+                    eprintln!("failed: {message}");
+                    return Ok(ExitCode::from(EXIT_RETRY));
+                }
+            }
+        }
+    })
+}
