@@ -254,7 +254,9 @@ async fn hook(State(app): State<App>, request: Request) -> Response {
     response
 }
 
-async fn handle(app: &App, request: Request) -> (Response, Outcome) {
+type Answer = (Response, Outcome);
+
+async fn handle(app: &App, request: Request) -> Answer {
     if request.method() != Method::GET && request.method() != Method::POST {
         let mut r =
             error(StatusCode::METHOD_NOT_ALLOWED, "use GET (?token=) or POST (Authorization: Bearer)");
@@ -267,77 +269,86 @@ async fn handle(app: &App, request: Request) -> (Response, Outcome) {
     // percent-encoding included) is simply not found.
     let id = request.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
     let creds = credentials(request.uri().query(), request.headers());
-    let body = match axum::body::to_bytes(request.into_body(), app.body_limit).await {
-        Ok(b) => b,
-        Err(_) => {
-            let msg = format!("request body over {} bytes", app.body_limit);
-            return (error(StatusCode::PAYLOAD_TOO_LARGE, &msg), Outcome::payload_too_large);
-        }
+    let Ok(body) = axum::body::to_bytes(request.into_body(), app.body_limit).await else {
+        let msg = format!("request body over {} bytes", app.body_limit);
+        return (error(StatusCode::PAYLOAD_TOO_LARGE, &msg), Outcome::payload_too_large);
     };
     let creds = match creds {
         Ok(c) => c,
         Err(msg) => return (error(StatusCode::BAD_REQUEST, msg), Outcome::bad_request),
     };
-
-    // Authenticate: always one hash and one constant-time compare, known id or not.
-    let presented = TokenHash::of(creds.token.as_deref().unwrap_or_default());
-    let trigger = app.index.get(&id);
-    let expected = trigger.as_ref().map_or(app.dummy, |t| t.token_hash);
-    let valid = expected.matches(&presented) && creds.token.is_some();
-    let Some(trigger) = trigger.filter(|_| valid) else {
-        if !app.limits.allow_failure(client) {
-            debug!(%client, "authentication failures over the limit");
-            return (
-                error(StatusCode::TOO_MANY_REQUESTS, "too many failed calls from this address"),
-                Outcome::rate_limited,
-            );
-        }
-        debug!(%client, "hook call with an unknown id or a wrong or missing token");
-        return (not_found(), Outcome::not_found);
+    let trigger = match authenticate(app, &id, creds.token.as_deref(), client) {
+        Ok(t) => t,
+        Err(answer) => return answer,
     };
-    if !app.limits.allow_call(&trigger.id) {
-        debug!(trigger = %trigger.id, %client, "over the per-trigger limit");
-        return (
-            error(StatusCode::TOO_MANY_REQUESTS, "too many calls to this trigger"),
-            Outcome::rate_limited,
-        );
-    }
-
-    // What is asked for: `?image=`, a registry notification in a POST body, or a restart.
-    let image = match (creds.image, is_post && !body.is_empty()) {
-        (Some(_), true) => {
-            return (
-                error(
-                    StatusCode::BAD_REQUEST,
-                    "give the image either as ?image= or as a registry notification, not both",
-                ),
-                Outcome::bad_request,
-            );
-        }
-        (Some(text), false) => match ImageRef::parse(&text) {
-            Ok(i) => Some(i),
-            Err(e) => return (error(StatusCode::BAD_REQUEST, &e.to_string()), Outcome::bad_request),
-        },
-        (None, true) => match registry::parse(&body) {
-            Ok(Notification::Pushed { image, .. }) => Some(image),
-            Ok(Notification::NotAPush { event }) => {
-                let body = json!({"result": "ignored", "reason": format!("{event} is not a push")});
-                return ((StatusCode::OK, axum::Json(body)).into_response(), Outcome::ignored);
-            }
-            Err(e) => return (error(StatusCode::BAD_REQUEST, &e.to_string()), Outcome::bad_request),
-        },
-        (None, false) => None,
+    let image = match requested_image(creds.image, is_post, &body) {
+        Ok(i) => i,
+        Err(answer) => return answer,
     };
     let intent = match trigger.permit(image) {
         Ok(i) => i,
         Err(e) => return (error(StatusCode::FORBIDDEN, &e.to_string()), Outcome::forbidden),
     };
-    let image_text = match &intent {
+    roll(app, &trigger, &intent, client).await
+}
+
+/// One hash and one constant-time compare whether the id is known or not; then the
+/// per-client failure limit or the per-trigger limit.
+// The error is the finished answer, built once on the refusal path; boxing it buys nothing.
+#[allow(clippy::result_large_err)]
+fn authenticate(app: &App, id: &str, token: Option<&str>, client: IpAddr) -> Result<Arc<Trigger>, Answer> {
+    let presented = TokenHash::of(token.unwrap_or_default());
+    let trigger = app.index.get(id);
+    let expected = trigger.as_ref().map_or(app.dummy, |t| t.token_hash);
+    let valid = expected.matches(&presented) && token.is_some();
+    let Some(trigger) = trigger.filter(|_| valid) else {
+        if !app.limits.allow_failure(client) {
+            debug!(%client, "authentication failures over the limit");
+            let r = error(StatusCode::TOO_MANY_REQUESTS, "too many failed calls from this address");
+            return Err((r, Outcome::rate_limited));
+        }
+        debug!(%client, "hook call with an unknown id or a wrong or missing token");
+        return Err((not_found(), Outcome::not_found));
+    };
+    if !app.limits.allow_call(&trigger.id) {
+        debug!(trigger = %trigger.id, %client, "over the per-trigger limit");
+        return Err((
+            error(StatusCode::TOO_MANY_REQUESTS, "too many calls to this trigger"),
+            Outcome::rate_limited,
+        ));
+    }
+    Ok(trigger)
+}
+
+/// The image asked for: `?image=`, a registry notification in a POST body, or none (restart).
+// The error is the finished answer, built once on the refusal path; boxing it buys nothing.
+#[allow(clippy::result_large_err)]
+fn requested_image(query: Option<String>, is_post: bool, body: &[u8]) -> Result<Option<ImageRef>, Answer> {
+    let bad = |msg: &str| (error(StatusCode::BAD_REQUEST, msg), Outcome::bad_request);
+    match (query, is_post && !body.is_empty()) {
+        (Some(_), true) => {
+            Err(bad("give the image either as ?image= or as a registry notification, not both"))
+        }
+        (Some(text), false) => ImageRef::parse(&text).map(Some).map_err(|e| bad(&e.to_string())),
+        (None, true) => match registry::parse(body) {
+            Ok(Notification::Pushed { image, .. }) => Ok(Some(image)),
+            Ok(Notification::NotAPush { event }) => {
+                let body = json!({"result": "ignored", "reason": format!("{event} is not a push")});
+                Err(((StatusCode::OK, axum::Json(body)).into_response(), Outcome::ignored))
+            }
+            Err(e) => Err(bad(&e.to_string())),
+        },
+        (None, false) => Ok(None),
+    }
+}
+
+/// Coalesces, or applies the rollout and answers what it did.
+async fn roll(app: &App, trigger: &Trigger, intent: &Intent, client: IpAddr) -> Answer {
+    let image_text = match intent {
         Intent::SetImage(i) => Some(i.to_string()),
         Intent::Restart => None,
     };
     let workload = format!("{}/{}", trigger.namespace, trigger.workload);
-
     let key = Coalescer::key(&trigger.id, image_text.as_deref());
     let claim = lock(&app.coalescer).claim(&key, tokio::time::Instant::now().into_std());
     if let Claim::Coalesced { age, restarted_at } = claim {
@@ -346,10 +357,9 @@ async fn handle(app: &App, request: Request) -> (Response, Outcome) {
                           "image": image_text, "rolloutAgeSeconds": age.as_secs()});
         return ((StatusCode::OK, axum::Json(body)).into_response(), Outcome::coalesced);
     }
-
     let now = jiff::Timestamp::now();
     let caller = Caller { address: client, restarted_at: now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string() };
-    match app.rollout.roll(&trigger, &intent, &caller).await {
+    match app.rollout.roll(trigger, intent, &caller).await {
         Ok(rolled) => {
             lock(&app.coalescer).completed(&key, rolled.restarted_at.clone());
             let action = if rolled.image.is_some() { "set-image" } else { "restart" };

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use diurnal_trigger::image::{ImagePattern, ImageRef};
 use diurnal_trigger::model::{Action, Intent, Trigger, Workload, WorkloadKind};
 use diurnal_trigger::rollout::KubeRollout;
@@ -330,7 +331,6 @@ async fn rotate_replaces_the_hash_and_delete_removes_the_secret() {
     let patch = &bodies[1];
     let new_hash = patch["data"]["token-sha256"].as_str().unwrap();
     // ByteString serialises as base64 of the hex hash.
-    use base64::Engine as _;
     let decoded = base64::engine::general_purpose::STANDARD.decode(new_hash).unwrap();
     assert_eq!(String::from_utf8(decoded).unwrap(), token.hash().to_hex());
     assert!(!patch.to_string().contains(token.expose()));

@@ -1,6 +1,7 @@
 //! The hook contract, in process: each request's status, body, and what the rollout saw.
 //! Every refusal asserts that no rollout was asked for.
 
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -472,14 +473,14 @@ async fn the_token_never_reaches_logs_answers_or_metrics() {
     ];
     for uri in &uris {
         let (status, body) = get(&h, uri).await;
-        answers.push_str(&format!("{status} {body}\n"));
+        writeln!(answers, "{status} {body}").unwrap();
     }
     *h.recorder.fail_next.lock().unwrap() = true;
     let req = request("POST", &format!("/hooks/v1/{IMAGE_ID}"), Some(&i), Body::empty(), "10.0.0.9");
-    answers.push_str(&format!("{:?}\n", send(&h.router, req).await));
+    writeln!(answers, "{:?}", send(&h.router, req).await).unwrap();
     let req = request("POST", &format!("/hooks/v1/{IMAGE_ID}"), Some(&i), b"{bad".to_vec(), "10.0.0.9");
-    answers.push_str(&format!("{:?}\n", send(&h.router, req).await));
-    answers.push_str(&format!("{:?}\n", get(&h, "/metrics").await));
+    writeln!(answers, "{:?}", send(&h.router, req).await).unwrap();
+    writeln!(answers, "{:?}", get(&h, "/metrics").await).unwrap();
 
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("rolled"), "the capture works: {logs}");
