@@ -12,6 +12,7 @@
 //! | 404 | unknown id, wrong token, no token (all the same body) | none |
 //! | 405 | a method other than GET and POST | none |
 //! | 409 | the workload or its container is gone | none |
+//! | 408 | body not received within 10 s | none |
 //! | 413 | body over the limit | none |
 //! | 429 | over the per-trigger limit, or too many failures from this client | none |
 //! | 502 | the Kubernetes API failed | none known |
@@ -44,6 +45,9 @@ use crate::token::TokenHash;
 
 /// Largest request body read; registry notifications are a few kB.
 pub const DEFAULT_BODY_LIMIT: usize = 64 * 1024;
+
+/// How long a request body may take to arrive.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -269,9 +273,27 @@ async fn handle(app: &App, request: Request) -> Answer {
     // percent-encoding included) is simply not found.
     let id = request.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
     let creds = credentials(request.uri().query(), request.headers());
-    let Ok(body) = axum::body::to_bytes(request.into_body(), app.body_limit).await else {
+    let too_large = || {
         let msg = format!("request body over {} bytes", app.body_limit);
-        return (error(StatusCode::PAYLOAD_TOO_LARGE, &msg), Outcome::payload_too_large);
+        (error(StatusCode::PAYLOAD_TOO_LARGE, &msg), Outcome::payload_too_large)
+    };
+    // A declared length over the limit is refused before a byte of it is read.
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > app.body_limit as u64) {
+        return too_large();
+    }
+    // A client that stops sending halfway must not hold the request open forever.
+    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(request.into_body(), app.body_limit));
+    let body = match read.await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return too_large(),
+        Err(_) => {
+            return (
+                error(StatusCode::REQUEST_TIMEOUT, "request body not received in time"),
+                Outcome::bad_request,
+            );
+        }
     };
     let creds = match creds {
         Ok(c) => c,
