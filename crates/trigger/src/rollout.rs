@@ -11,7 +11,7 @@ use kube::{Client, Resource, ResourceExt as _};
 use serde_json::{Value, json};
 use tracing::warn;
 
-use crate::model::{Intent, RESTARTED_AT, Trigger, WorkloadKind};
+use crate::model::{Intent, RESTARTED_AT, Trigger, Workload, WorkloadKind};
 use crate::server::{Caller, Rolled, Rollout, RolloutError};
 
 /// Field manager named in every patch.
@@ -68,7 +68,10 @@ impl KubeRollout {
             Intent::SetImage(image) => {
                 let container = trigger.container.as_deref().ok_or(RolloutError::NoContainerConfigured)?;
                 // A strategic merge would add a container that is not there; check first.
-                let template = self.template(trigger).await?;
+                let template = template(&self.client, ns, &trigger.workload)
+                    .await
+                    .map_err(|e| RolloutError::Api(e.to_string()))?
+                    .ok_or_else(|| RolloutError::WorkloadNotFound(trigger.workload.to_string()))?;
                 let present =
                     template.spec.as_ref().is_some_and(|s| s.containers.iter().any(|c| c.name == container));
                 if !present {
@@ -121,29 +124,27 @@ impl KubeRollout {
         }
         Ok(Rolled { restarted_at: caller.restarted_at.clone(), image })
     }
+}
 
-    async fn template(&self, trigger: &Trigger) -> Result<PodTemplateSpec, RolloutError> {
-        let ns = &trigger.namespace;
-        let name = &trigger.workload.name;
-        let gone = || RolloutError::WorkloadNotFound(trigger.workload.to_string());
-        let api_err = |e: kube::Error| RolloutError::Api(e.to_string());
-        match trigger.workload.kind {
-            WorkloadKind::Deployment => Api::<Deployment>::namespaced(self.client.clone(), ns)
-                .get_opt(name)
-                .await
-                .map_err(api_err)?
-                .and_then(|d| d.spec)
-                .map(|s| s.template)
-                .ok_or_else(gone),
-            WorkloadKind::StatefulSet => Api::<StatefulSet>::namespaced(self.client.clone(), ns)
-                .get_opt(name)
-                .await
-                .map_err(api_err)?
-                .and_then(|d| d.spec)
-                .map(|s| s.template)
-                .ok_or_else(gone),
-        }
-    }
+/// The pod template of `workload` in `namespace`; `None` when the workload does not exist.
+pub async fn template(
+    client: &Client,
+    namespace: &str,
+    workload: &Workload,
+) -> Result<Option<PodTemplateSpec>, kube::Error> {
+    let name = &workload.name;
+    Ok(match workload.kind {
+        WorkloadKind::Deployment => Api::<Deployment>::namespaced(client.clone(), namespace)
+            .get_opt(name)
+            .await?
+            .and_then(|d| d.spec)
+            .map(|s| s.template),
+        WorkloadKind::StatefulSet => Api::<StatefulSet>::namespaced(client.clone(), namespace)
+            .get_opt(name)
+            .await?
+            .and_then(|d| d.spec)
+            .map(|s| s.template),
+    })
 }
 
 fn reference<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReference {

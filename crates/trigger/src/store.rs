@@ -3,7 +3,6 @@
 
 use futures::StreamExt as _;
 use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{PodTemplateSpec, Secret};
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -13,7 +12,7 @@ use tracing::{info, warn};
 
 use crate::image::ImagePattern;
 use crate::index::Index;
-use crate::model::{Action, ID_LABEL, LABEL, Trigger, Workload, WorkloadKind, secret_name};
+use crate::model::{Action, ID_LABEL, LABEL, Trigger, Workload, secret_name};
 use crate::token::{RandomError, Token, is_valid_id, new_id};
 
 /// What `create` needs.
@@ -116,7 +115,13 @@ impl Store {
         if new.action == Action::SetImage && new.image_pattern.is_none() {
             return Err(StoreError::PatternRequired);
         }
-        let template = self.template(namespace, &new.workload).await?;
+        let template =
+            crate::rollout::template(&self.client, namespace, &new.workload).await?.ok_or_else(|| {
+                StoreError::WorkloadNotFound {
+                    namespace: namespace.to_owned(),
+                    workload: new.workload.to_string(),
+                }
+            })?;
         let container = if new.action == Action::SetImage {
             Some(choose_container(&new.workload, &template, new.container.as_deref())?)
         } else {
@@ -203,26 +208,6 @@ impl Store {
             .filter(|s| s.metadata.labels.as_ref().and_then(|l| l.get(LABEL)).is_some_and(|v| v == "true"))
             .ok_or_else(|| StoreError::NotFound { namespace: namespace.to_owned(), id: id.to_owned() })?;
         Trigger::from_secret(&secret).map_err(|source| StoreError::BadSecret { name, source })
-    }
-
-    async fn template(&self, namespace: &str, workload: &Workload) -> Result<PodTemplateSpec, StoreError> {
-        let missing = || StoreError::WorkloadNotFound {
-            namespace: namespace.to_owned(),
-            workload: workload.to_string(),
-        };
-        let template = match workload.kind {
-            WorkloadKind::Deployment => Api::<Deployment>::namespaced(self.client.clone(), namespace)
-                .get_opt(&workload.name)
-                .await?
-                .and_then(|d| d.spec)
-                .map(|s| s.template),
-            WorkloadKind::StatefulSet => Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
-                .get_opt(&workload.name)
-                .await?
-                .and_then(|d| d.spec)
-                .map(|s| s.template),
-        };
-        template.ok_or_else(missing)
     }
 }
 
