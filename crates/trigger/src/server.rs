@@ -60,6 +60,10 @@ pub struct Settings {
     pub per_client_failures: Rate,
     /// Largest body read.
     pub body_limit: usize,
+    /// Behind a proxy: the header whose last entry is the client address (e.g.
+    /// `X-Forwarded-For`). Only set it when every request comes through a proxy that writes
+    /// it, or callers can claim any address.
+    pub client_address_header: Option<header::HeaderName>,
 }
 
 impl Default for Settings {
@@ -75,6 +79,7 @@ impl Default for Settings {
                 per: Duration::from_secs(60),
             },
             body_limit: DEFAULT_BODY_LIMIT,
+            client_address_header: None,
         }
     }
 }
@@ -139,6 +144,7 @@ struct App {
     metrics: Arc<Metrics>,
     registry: Arc<Registry>,
     body_limit: usize,
+    client_address_header: Option<header::HeaderName>,
     // Compared against when the id is unknown, so unknown ids and wrong tokens take the same
     // path: one hash, one lookup, one constant-time compare.
     dummy: TokenHash,
@@ -192,6 +198,7 @@ pub fn router(
         metrics,
         registry,
         body_limit: settings.body_limit,
+        client_address_header: settings.client_address_header.clone(),
         dummy: TokenHash::of("diurnal: no trigger has this id"),
     };
     let housekeeping = Housekeeping { coalescer: app.coalescer.clone(), limits: app.limits.clone() };
@@ -245,11 +252,20 @@ fn credentials(query: Option<&str>, headers: &HeaderMap) -> Result<Credentials, 
     Ok(Credentials { token: token.or(bearer), image })
 }
 
-fn client_address(request: &Request) -> IpAddr {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(a)| a.ip())
+/// The TCP peer, or — behind a trusted proxy — the last address the proxy appended to
+/// `header` (earlier entries are whatever the client sent, so they are not trusted).
+fn client_address(request: &Request, header: Option<&header::HeaderName>) -> IpAddr {
+    let forwarded = header
+        .and_then(|h| request.headers().get_all(h).iter().next_back())
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|a| a.trim().parse().ok());
+    forwarded.unwrap_or_else(|| {
+        request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(a)| a.ip())
+    })
 }
 
 async fn hook(State(app): State<App>, request: Request) -> Response {
@@ -267,7 +283,7 @@ async fn handle(app: &App, request: Request) -> Answer {
         r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
         return (r, Outcome::method_not_allowed);
     }
-    let client = client_address(&request);
+    let client = client_address(&request, app.client_address_header.as_ref());
     let is_post = request.method() == Method::POST;
     // The id is taken from the raw path: anything that is not a well-formed id (bad
     // percent-encoding included) is simply not found.

@@ -448,7 +448,9 @@ async fn the_token_never_reaches_logs_answers_or_metrics() {
         .with_max_level(tracing::Level::TRACE)
         .with_writer(move || writer.clone())
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    // Global, not per-thread: with tests on parallel threads a thread-local subscriber can miss
+    // events whose callsites another thread registered first.
+    tracing::subscriber::set_global_default(subscriber).unwrap();
 
     let settings = Settings {
         per_trigger: "3/h".parse().unwrap(),
@@ -493,4 +495,28 @@ async fn the_token_never_reaches_logs_answers_or_metrics() {
     }
     // And nothing handed to the rollout (which writes the Event) can carry it.
     assert!(!format!("{:?}", h.recorder.calls()).contains(&t));
+}
+
+#[tokio::test]
+async fn behind_a_proxy_the_last_forwarded_address_is_the_client() {
+    let settings = Settings {
+        client_address_header: Some(http::header::HeaderName::from_static("x-forwarded-for")),
+        per_client_failures: "1/h".parse().unwrap(),
+        ..Settings::default()
+    };
+    let h = harness(&settings);
+    let from = |forwarded: &str, uri: &str| {
+        let mut r = request("GET", uri, None, Body::empty(), "10.0.0.1");
+        r.headers_mut().insert("x-forwarded-for", forwarded.parse().unwrap());
+        r
+    };
+    let bad = format!("/hooks/v1/{RESTART_ID}?token=guess");
+    // A client-supplied first entry does not pick the bucket; the proxy's last entry does.
+    assert_eq!(send(&h.router, from("1.1.1.1, 203.0.113.5", &bad)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(send(&h.router, from("2.2.2.2, 203.0.113.5", &bad)).await.0, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(send(&h.router, from("203.0.113.6", &bad)).await.0, StatusCode::NOT_FOUND);
+    let (status, _) =
+        send(&h.router, from("9.9.9.9, 203.0.113.7", &hook(RESTART_ID, &h.restart_token))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h.recorder.calls()[0].2, "203.0.113.7");
 }

@@ -80,6 +80,11 @@ struct ServeArgs {
     /// Largest request body, in bytes.
     #[arg(long, default_value_t = server::DEFAULT_BODY_LIMIT)]
     max_body: usize,
+    /// Behind an Ingress: take the client address from the last entry of this header (e.g.
+    /// X-Forwarded-For) for Events, logs and the failure limit. Only when every request
+    /// comes through the proxy.
+    #[arg(long, value_name = "HEADER")]
+    client_address_header: Option<axum::http::HeaderName>,
     /// This replica's name in Events (default: `$POD_NAME`, else the host name).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -201,6 +206,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         per_trigger: args.rate_limit,
         per_client_failures: args.client_failure_limit,
         body_limit: args.max_body,
+        client_address_header: args.client_address_header.clone(),
     };
     let tls = args.tls_cert.clone().zip(args.tls_key.clone()).map(|(cert, key)| TlsFiles { cert, key });
     let identity = args.identity.clone().unwrap_or_else(runtime::host_identity);
