@@ -11,8 +11,8 @@
 //! | 403 | image asked of a restart-only trigger, or outside its pattern | none |
 //! | 404 | unknown id, wrong token, no token (all the same body) | none |
 //! | 405 | a method other than GET and POST | none |
-//! | 409 | the workload or its container is gone | none |
 //! | 408 | body not received within 10 s | none |
+//! | 409 | the workload or its container is gone | none |
 //! | 413 | body over the limit | none |
 //! | 429 | over the per-trigger limit, or too many failures from this client | none |
 //! | 502 | the Kubernetes API failed | none known |
@@ -66,18 +66,16 @@ pub struct Settings {
     pub client_address_header: Option<header::HeaderName>,
 }
 
+/// The default of both rate limits: 30 a minute.
+const THIRTY_A_MINUTE: Rate =
+    Rate { count: std::num::NonZeroU32::new(30).unwrap(), per: Duration::from_secs(60) };
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
             coalesce_window: Duration::from_secs(10),
-            per_trigger: Rate {
-                count: 30.try_into().unwrap_or(std::num::NonZeroU32::MIN),
-                per: Duration::from_secs(60),
-            },
-            per_client_failures: Rate {
-                count: 30.try_into().unwrap_or(std::num::NonZeroU32::MIN),
-                per: Duration::from_secs(60),
-            },
+            per_trigger: THIRTY_A_MINUTE,
+            per_client_failures: THIRTY_A_MINUTE,
             body_limit: DEFAULT_BODY_LIMIT,
             client_address_header: None,
         }
