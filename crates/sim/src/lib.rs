@@ -7,6 +7,8 @@
 //! - [`scenario`] is the YAML scenario file and turns it into runnable policies;
 //! - [`planner`] learns a daily/weekly profile and writes a CronHPA;
 //! - [`study`] runs a whole comparison: split, plan, every policy, the oracle, the goals;
+//! - [`frontier`] sweeps the planner's settings on the held-out window, for comparisons at
+//!   equal shortfall;
 //! - [`bench`] is the simulator benchmark (many workloads, one-second steps);
 //! - [`report`] renders the results (table, JSON, HTML).
 //!
@@ -14,6 +16,7 @@
 
 pub mod bench;
 pub mod engine;
+pub mod frontier;
 pub mod model;
 pub mod oracle;
 pub mod planner;

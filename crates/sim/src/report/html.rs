@@ -7,14 +7,14 @@ use plotters::prelude::*;
 
 use crate::study::Study;
 
-const WIDTH: u32 = 960;
-const HEIGHT: u32 = 320;
+pub(super) const WIDTH: u32 = 960;
+pub(super) const HEIGHT: u32 = 320;
 /// Longest series drawn per line: longer ones keep each bucket's largest value (bursts stay
 /// visible).
 const MAX_POINTS: usize = 1500;
 
 /// Policy colours, in report order; demand is black.
-const COLOURS: [RGBColor; 6] = [
+pub(super) const COLOURS: [RGBColor; 6] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xff, 0x7f, 0x0e),
     RGBColor(0x2c, 0xa0, 0x2c),
@@ -67,6 +67,13 @@ pub fn page(s: &Study) -> String {
     }
     body.push_str("<h2>Cost</h2>");
     body.push_str(&cost_chart(s));
+    body.push_str(
+        "<h2>Cost at equal shortfall</h2><p>One run of a policy is one point. The line is the \
+        <code>diurnal</code> planner's other settings (slot quantile, head-room, HPA target), each planned \
+        on the fit window and run on the held-out one; a policy is beaten at equal shortfall when the \
+        line passes below and left of its cross.</p>",
+    );
+    body.push_str(&super::frontier_chart::chart(s));
     body.push_str("<h2>Planner's CronHPA</h2><pre>");
     body.push_str(&escape(&s.planner.cronhpa_yaml));
     body.push_str("</pre><h2>Scenario</h2><pre>");
@@ -244,6 +251,6 @@ fn cost_chart(s: &Study) -> String {
     svg
 }
 
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

@@ -1,5 +1,6 @@
 //! Report writers: the terminal table, JSON and the HTML page.
 
+mod frontier_chart;
 pub mod html;
 
 use std::fmt::Write as _;
