@@ -34,6 +34,31 @@ fn simulate_with_no_argument_runs_the_embedded_example_from_any_directory() {
     }
 }
 
+/// The targets, as the tool reports them, on every bundled trace's held-out weeks.
+#[test]
+fn every_bundled_scenario_meets_its_goals_on_held_out_weeks() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/scenarios");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        seen += 1;
+        let out = diurnal().arg("simulate").arg("--json").arg(&path).output().unwrap();
+        assert!(out.status.success(), "{}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let goals = v["goals"].as_array().unwrap();
+        assert!(goals.len() >= 4, "{}: {goals:?}", path.display());
+        for goal in goals {
+            assert!(goal["met"].as_bool().unwrap(), "{}: goal not met: {goal}", path.display());
+        }
+        let frontier = v["frontier"].as_array().unwrap();
+        assert!(!frontier.is_empty(), "{}", path.display());
+    }
+    assert_eq!(seen, 3, "nasa, nyc-taxi, worldcup98-5m");
+}
+
 #[test]
 fn simulate_prints_the_table_and_writes_a_self_contained_report() {
     let dir = tempfile::tempdir().unwrap();
