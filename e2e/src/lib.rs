@@ -11,6 +11,8 @@
 //! `DIURNAL_E2E=skip` skips every end-to-end test with a loud message — except under `CI=true`,
 //! where a missing or broken control plane is a failure, never a skip.
 
+pub mod docs;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;

@@ -14,14 +14,15 @@ use diurnal_sim::scenario::Scenario;
 use diurnal_sim::study::{self, Study};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// The bundled example: `examples/seed-architecture/scenario.yaml` and the files it names.
+/// The bundled example: `examples/seed-architecture/simulation/scenario.yaml` and the files it
+/// names.
 const EMBEDDED_SCENARIO: (&str, &str) = (
-    "examples/seed-architecture/scenario.yaml",
-    include_str!("../../../../examples/seed-architecture/scenario.yaml"),
+    "examples/seed-architecture/simulation/scenario.yaml",
+    include_str!("../../../../examples/seed-architecture/simulation/scenario.yaml"),
 );
 const EMBEDDED_FILES: &[(&str, &str)] = &[
-    ("cronhpa.yaml", include_str!("../../../../examples/seed-architecture/cronhpa.yaml")),
-    ("../traces/nyc_taxi.csv", include_str!("../../../../examples/traces/nyc_taxi.csv")),
+    ("cronhpa.yaml", include_str!("../../../../examples/seed-architecture/simulation/cronhpa.yaml")),
+    ("../../traces/nyc_taxi.csv", include_str!("../../../../examples/traces/nyc_taxi.csv")),
 ];
 
 #[derive(Debug, clap::Args)]
@@ -108,7 +109,7 @@ impl Loaded {
     pub fn display(&self, name: &str) -> String {
         match &self.base {
             Some(base) => base.join(name).display().to_string(),
-            None => format!("(embedded) examples/seed-architecture/{name}"),
+            None => format!("(embedded) examples/seed-architecture/simulation/{name}"),
         }
     }
 
