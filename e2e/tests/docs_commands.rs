@@ -278,6 +278,32 @@ impl Session {
         text
     }
 
+    /// A reader installs with Helm *or* with the plain files in deploy/rbac, which other pages
+    /// apply in the same cluster; Helm refuses to adopt objects it did not create. So the plain
+    /// install's objects (not its namespace) go first, the chart is installed as shown and its
+    /// trigger and controller must become available, and then the plain install comes back.
+    fn helm_install(&self, install: &str) -> String {
+        let plain = ["deploy/rbac/controller.yaml", "deploy/rbac/trigger.yaml"];
+        let mut objects = String::new();
+        for file in plain {
+            let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
+            for doc in text.split("\n---\n").filter(|d| !d.contains("kind: Namespace")) {
+                let _ = write!(objects, "{doc}\n---\n");
+            }
+        }
+        let without_namespace = self.dir.join("plain-install-objects.yaml");
+        std::fs::write(&without_namespace, objects).unwrap();
+        format!(
+            "kubectl delete --ignore-not-found --wait -f {objects}\n\
+             {install}\n\
+             kubectl -n diurnal-system wait --for=condition=Available --timeout=60s deployment --all\n\
+             helm uninstall diurnal --namespace diurnal-system --wait\n\
+             kubectl apply -f {}",
+            plain.join(" -f "),
+            objects = without_namespace.display(),
+        )
+    }
+
     fn step(&self, text: &str) -> Step {
         let text = self.rewrite(text);
         if text == "scripts/test" {
@@ -293,6 +319,7 @@ impl Session {
             .any(|p| text.starts_with(p));
         match program {
             _ if long_running => Step::Serve(text),
+            "helm" if text.starts_with("helm install") => Step::Run(self.helm_install(&text)),
             "diurnal" | "kubectl" | "curl" | "helm" => Step::Run(text),
             _ => panic!("no rule for the documented command `{text}`: add one to e2e/tests/docs_commands.rs"),
         }

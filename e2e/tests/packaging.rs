@@ -34,8 +34,23 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
     let client = cluster_or_skip!();
     install_crd(&client).await;
     apply_file(&client, &repo_root().join("e2e/tests/fixtures/diurnal-system.yaml"), false).await.unwrap();
-    let variants: [&[&str]; 2] =
-        [&[], &["--set", "networkPolicy.enabled=true", "--set", "controller.watchNamespace=shop"]];
+    let variants: [&[&str]; 4] = [
+        &[],
+        &["--set", "networkPolicy.enabled=true", "--set", "controller.watchNamespace=shop"],
+        &[
+            "--set",
+            "trigger.enabled=true",
+            "--set",
+            "trigger.replicas=2",
+            "--set",
+            "trigger.ingress.enabled=true",
+            "--set",
+            "trigger.ingress.host=hooks.example.com",
+            "--set",
+            "networkPolicy.enabled=true",
+        ],
+        &["--set", "trigger.enabled=true", "--set", "trigger.watchNamespace=diurnal-system"],
+    ];
     for (i, args) in variants.into_iter().enumerate() {
         let path = repo_root().join(format!("target/e2e-logs/rendered-{i}.yaml"));
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -45,6 +60,30 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
         assert!(applied.iter().any(|a| a == "ClusterRole/diurnal-controller"), "{applied:?}");
         if i == 1 {
             assert!(applied.iter().any(|a| a.starts_with("NetworkPolicy/")), "{applied:?}");
+        }
+        if i >= 2 {
+            for expected in
+                ["Deployment/diurnal-trigger", "Service/diurnal-trigger", "ServiceAccount/diurnal-trigger"]
+            {
+                assert!(applied.iter().any(|a| a == expected), "{expected}: {applied:?}");
+            }
+        }
+        if i == 2 {
+            for expected in [
+                "Ingress/diurnal-trigger",
+                "PodDisruptionBudget/diurnal-trigger",
+                "ClusterRole/diurnal-trigger",
+                "NetworkPolicy/diurnal-trigger",
+            ] {
+                assert!(applied.iter().any(|a| a == expected), "{expected}: {applied:?}");
+            }
+            assert!(!applied.iter().any(|a| a.contains("webhook")), "the webhook is off: {applied:?}");
+        }
+        if i == 3 {
+            assert!(
+                applied.iter().any(|a| a == "Role/diurnal-trigger"),
+                "confined to a namespace: {applied:?}"
+            );
         }
     }
 }
