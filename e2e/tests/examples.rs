@@ -28,6 +28,9 @@ async fn the_field_reports_architecture_applies_to_the_real_control_plane() {
         "Deployment/vision-slave",
         "CronHorizontalPodAutoscaler/vision-slave",
         "CronHorizontalPodAutoscaler/biz-server",
+        "Role/diurnal-trigger",
+        "Deployment/diurnal-trigger",
+        "Ingress/diurnal-trigger",
     ] {
         assert!(applied.iter().any(|a| a == expected), "{expected} not applied: {applied:?}");
     }
