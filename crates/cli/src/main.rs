@@ -31,6 +31,8 @@ enum Command {
     Validate(commands::validate::Args),
     /// Print the CronHorizontalPodAutoscaler CustomResourceDefinition as YAML.
     Crd,
+    /// Check that pod templates headed to a virtual node use only what it can run (offline, for CI).
+    Lint(commands::lint::Args),
     /// CronHPAs of the current kubeconfig context (also `kubectl cronhpa`, as `kubectl-cronhpa`).
     Cronhpa(commands::cronhpa::Args),
     /// Run the CronHPA controller (in a cluster, or outside one with --kubeconfig).
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Next(args) => commands::next::run(&args),
         Command::Validate(args) => commands::validate::run(&args),
         Command::Crd => Ok(commands::crd::run()),
+        Command::Lint(args) => commands::lint::run(&args),
         Command::Controller(args) => commands::controller::run(*args),
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Plan(args) => commands::plan::run(&args),

@@ -3,6 +3,7 @@
 pub mod controller;
 pub mod crd;
 pub mod cronhpa;
+pub mod lint;
 pub mod next;
 pub mod plan;
 pub mod simulate;
