@@ -418,16 +418,7 @@ async fn roll(app: &App, trigger: &Trigger, intent: &Intent, client: IpAddr) -> 
 
 async fn metrics_page(State(app): State<App>) -> Response {
     app.metrics.triggers.set(i64::try_from(app.index.len()).unwrap_or(i64::MAX));
-    let mut body = String::new();
-    match prometheus_client::encoding::text::encode(&mut body, &app.registry) {
-        Ok(()) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-            body,
-        )
-            .into_response(),
-        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
+    diurnal_serving::openmetrics(&app.registry)
 }
 
 async fn readyz(State(app): State<App>) -> Response {
