@@ -44,6 +44,8 @@ enum Command {
     Plan(commands::plan::Args),
     /// Redeploy triggers: a secret URL a CI job calls to roll a Deployment or StatefulSet.
     Trigger(commands::trigger::Args),
+    /// The placement admission webhook: baseline on regular nodes, bursts on the virtual node.
+    Webhook(commands::webhook::Args),
 }
 
 /// Invoked as `kubectl-cronhpa` (kubectl's plugin naming), the arguments are `cronhpa`'s.
@@ -68,6 +70,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
         Command::Trigger(args) => commands::trigger::run(args),
+        Command::Webhook(args) => commands::webhook::run(args),
         Command::Cronhpa(args) => commands::cronhpa::run(args),
     };
     match result {

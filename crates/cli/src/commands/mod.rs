@@ -9,3 +9,4 @@ pub mod plan;
 pub mod simulate;
 pub mod trigger;
 pub mod validate;
+pub mod webhook;

@@ -1,0 +1,176 @@
+//! `diurnal webhook`: the placement admission webhook, and certificates for it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use diurnal_placement::Profile;
+use diurnal_webhook::admit::Mode;
+use diurnal_webhook::cluster::Cluster;
+use diurnal_webhook::metrics::Metrics;
+use diurnal_webhook::server::{self, App, TlsFiles};
+use tracing::info;
+
+use crate::runtime::{self, LogFormat};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Serve the mutating admission webhook (`POST /mutate`) over HTTPS, with `/metrics`,
+    /// `/healthz` and `/readyz`, and keep the scale-in order of placed pods.
+    Serve(ServeArgs),
+    /// Generate a CA and a serving certificate for the webhook's Service; print the `caBundle`.
+    Certs(CertsArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ModeArg {
+    /// Refuse pods a virtual node cannot run, naming each field.
+    Deny,
+    /// Admit them with admission warnings.
+    Warn,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Kubeconfig to use outside a cluster; in a cluster the pod's service account is used.
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:9443")]
+    addr: SocketAddr,
+    /// PEM certificate chain (reloaded when the file changes).
+    #[arg(long, value_name = "FILE")]
+    tls_cert: PathBuf,
+    /// PEM private key (reloaded when the file changes).
+    #[arg(long, value_name = "FILE")]
+    tls_key: PathBuf,
+    /// Built-in provider profile: alibabacloud, azure or fargate.
+    #[arg(long, default_value = "alibabacloud", conflicts_with = "profile_file")]
+    profile: String,
+    /// A profile file (YAML; see docs/placement.md) instead of a built-in profile.
+    #[arg(long, value_name = "FILE")]
+    profile_file: Option<PathBuf>,
+    /// What to do with pods a virtual node cannot run.
+    #[arg(long, value_enum, default_value = "deny")]
+    mode: ModeArg,
+    /// How often the deletion costs of placed pods are brought up to date, seconds.
+    #[arg(long, default_value_t = 5)]
+    order_period: u64,
+    /// How often the certificate files are checked for a new certificate, seconds.
+    #[arg(long, default_value_t = 10)]
+    cert_check_period: u64,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, clap::Args)]
+struct CertsArgs {
+    /// The webhook's Service name.
+    #[arg(long)]
+    service: String,
+    /// The Service's namespace.
+    #[arg(long, short)]
+    namespace: String,
+    /// Extra names or IP addresses for the certificate (e.g. 127.0.0.1 for a webhook outside the
+    /// cluster).
+    #[arg(long = "extra-name", value_name = "NAME")]
+    extra_names: Vec<String>,
+    /// Where to write ca.crt, tls.crt and tls.key.
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
+    /// Validity, days.
+    #[arg(long, default_value_t = 365)]
+    days: i64,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.command {
+        Command::Serve(a) => serve(a),
+        Command::Certs(a) => certs(&a),
+    }
+}
+
+fn load_profile(name: &str, file: Option<&PathBuf>) -> anyhow::Result<Profile> {
+    match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            Ok(Profile::from_yaml(&text, &path.display().to_string())?)
+        }
+        None => Profile::builtin(name).with_context(|| {
+            format!("--profile {name:?}: built-in profiles are {}", Profile::builtin_names().join(", "))
+        }),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    runtime::init_logging(args.log_format);
+    let profile = load_profile(&args.profile, args.profile_file.as_ref())?;
+    let mode = match args.mode {
+        ModeArg::Deny => Mode::Deny,
+        ModeArg::Warn => Mode::Warn,
+    };
+    for f in [&args.tls_cert, &args.tls_key] {
+        anyhow::ensure!(f.is_file(), "{}: no such file (see `diurnal webhook certs`)", f.display());
+    }
+    runtime::block_on(async move {
+        let client = runtime::kube_client(args.kubeconfig.as_deref()).await?;
+        let listener =
+            std::net::TcpListener::bind(args.addr).with_context(|| format!("binding --addr {}", args.addr))?;
+        info!(addr = %args.addr, profile = %profile.name, ?mode, "diurnal webhook starting; loading caches");
+        let cluster = Arc::new(Cluster::start(&client).await);
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(Metrics::new(&mut registry));
+        let order = tokio::spawn(diurnal_webhook::costs::run(
+            client.clone(),
+            cluster.clone(),
+            profile.clone(),
+            metrics.clone(),
+            Duration::from_secs(args.order_period.max(1)),
+        ));
+        let app = App { profile: Arc::new(profile), mode, workloads: cluster, metrics };
+        // The caches are loaded before the server starts: once it answers, it is ready.
+        let health = diurnal_serving::router(Arc::new(registry), Arc::new(|| Ok(())));
+        let tls = TlsFiles { cert: args.tls_cert.clone(), key: args.tls_key.clone() };
+        let result = server::serve(
+            server::router(app, health),
+            listener,
+            tls,
+            Duration::from_secs(args.cert_check_period.max(1)),
+            runtime::shutdown_signal(),
+        )
+        .await;
+        order.abort();
+        result.context("serving the webhook")?;
+        info!("diurnal webhook stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn certs(args: &CertsArgs) -> anyhow::Result<ExitCode> {
+    let mut names = diurnal_webhook::certs::service_names(&args.service, &args.namespace);
+    names.extend(args.extra_names.iter().cloned());
+    let bundle = diurnal_webhook::certs::generate(&names, args.days)?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    for (file, pem) in [("ca.crt", &bundle.ca_cert), ("tls.crt", &bundle.cert), ("tls.key", &bundle.key)] {
+        let path = args.out.join(file);
+        std::fs::write(&path, pem).with_context(|| format!("writing {}", path.display()))?;
+    }
+    eprintln!(
+        "wrote ca.crt, tls.crt and tls.key to {} for {}; the caBundle for the webhook configuration:",
+        args.out.display(),
+        names.join(", ")
+    );
+    println!("{}", base64::engine::general_purpose::STANDARD.encode(bundle.ca_cert));
+    Ok(ExitCode::SUCCESS)
+}

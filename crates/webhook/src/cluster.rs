@@ -1,0 +1,285 @@
+//! What the webhook knows of the cluster: watched caches of ReplicaSets, StatefulSets, placed pods
+//! and nodes, and the baseline slots it has handed out but not yet seen.
+//!
+//! **How the baseline is not overshot.** Counting the workload's live pods labelled
+//! `diurnal.dev/placement=regular` is not enough on its own: the ReplicaSet controller creates
+//! pods in bursts, and a pod admitted a millisecond ago is not in the watch cache yet. So each
+//! `Regular` decision also records a *reservation* under the request's uid, and the same uid goes
+//! on the pod (annotation [`ADMISSION_UID_ANNOTATION`]); a reservation counts until its pod shows
+//! up in the cache (then the pod counts) or for [`RESERVATION_TTL`] (the creation failed after
+//! admission). Count-and-reserve happens under one lock, so within one webhook process the
+//! baseline is never overshot. With N webhook replicas, each keeps its own reservations: at most
+//! N − 1 extra pods can be pinned to regular nodes in one burst — by design there is no shared
+//! lock on the admission path (a slow admission webhook stalls every pod creation). The scale-in
+//! order (`crate::costs`) removes extras first when the workload scales in.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use diurnal_placement::{PLACEMENT_LABEL, Placement, Profile, Taint};
+use futures::StreamExt as _;
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt as _, watcher};
+use kube::{Client, ResourceExt as _};
+
+use crate::admit::Workload;
+
+/// Annotation carrying the admission request uid of a pod placed on a regular node.
+pub const ADMISSION_UID_ANNOTATION: &str = "diurnal.dev/admission-uid";
+/// How long a reservation counts without its pod appearing.
+pub const RESERVATION_TTL: Duration = Duration::from_secs(30);
+
+/// A workload: kind, namespace, name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkloadKey {
+    /// `Deployment`, `StatefulSet` or `ReplicaSet`.
+    pub kind: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl std::fmt::Display for WorkloadKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// The caches and the reservations.
+pub struct Cluster {
+    client: Client,
+    replica_sets: Store<ReplicaSet>,
+    stateful_sets: Store<StatefulSet>,
+    pods: Store<Pod>,
+    nodes: Store<Node>,
+    reservations: Mutex<HashMap<WorkloadKey, Vec<(String, Instant)>>>,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster").field("pods", &self.pods.state().len()).finish_non_exhaustive()
+    }
+}
+
+fn controller(refs: &[OwnerReference]) -> Option<&OwnerReference> {
+    refs.iter().find(|r| r.controller == Some(true))
+}
+
+fn live(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && !matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+}
+
+impl Cluster {
+    /// Starts the watches (all namespaces) and returns once their first lists are in.
+    pub async fn start(client: &Client) -> Self {
+        fn watch<K>(api: Api<K>, config: watcher::Config) -> Store<K>
+        where
+            K: kube::Resource<DynamicType = ()>
+                + Clone
+                + std::fmt::Debug
+                + serde::de::DeserializeOwned
+                + Send
+                + Sync
+                + 'static,
+        {
+            let (reader, writer) = reflector::store();
+            let stream = watcher(api, config).default_backoff().reflect(writer).applied_objects();
+            tokio::spawn(async move {
+                futures::pin_mut!(stream);
+                while let Some(event) = stream.next().await {
+                    if let Err(e) = event {
+                        tracing::warn!(error = %e, "watch error; retrying");
+                    }
+                }
+            });
+            reader
+        }
+        let placed = watcher::Config::default().labels(PLACEMENT_LABEL);
+        let me = Self {
+            client: client.clone(),
+            replica_sets: watch(Api::all(client.clone()), watcher::Config::default()),
+            stateful_sets: watch(Api::all(client.clone()), watcher::Config::default()),
+            pods: watch(Api::all(client.clone()), placed),
+            nodes: watch(Api::all(client.clone()), watcher::Config::default()),
+            reservations: Mutex::new(HashMap::new()),
+        };
+        let _ = me.replica_sets.wait_until_ready().await;
+        let _ = me.stateful_sets.wait_until_ready().await;
+        let _ = me.pods.wait_until_ready().await;
+        let _ = me.nodes.wait_until_ready().await;
+        me
+    }
+
+    /// A cluster view over caches filled elsewhere (tests fill them by hand).
+    pub fn from_stores(
+        client: Client,
+        replica_sets: Store<ReplicaSet>,
+        stateful_sets: Store<StatefulSet>,
+        pods: Store<Pod>,
+        nodes: Store<Node>,
+    ) -> Self {
+        Self { client, replica_sets, stateful_sets, pods, nodes, reservations: Mutex::new(HashMap::new()) }
+    }
+
+    /// The workload a pod's controller belongs to, and its annotations.
+    pub fn workload_of(
+        &self,
+        namespace: &str,
+        owners: &[OwnerReference],
+    ) -> Option<(WorkloadKey, BTreeMap<String, String>)> {
+        let owner = controller(owners)?;
+        let key = |kind: &str, name: &str| WorkloadKey {
+            kind: kind.to_owned(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        };
+        match owner.kind.as_str() {
+            "ReplicaSet" => {
+                let rs = self.replica_sets.get(&reflector::ObjectRef::new(&owner.name).within(namespace))?;
+                let top = controller(rs.owner_references())
+                    .filter(|o| o.kind == "Deployment")
+                    .map_or_else(|| key("ReplicaSet", &owner.name), |d| key("Deployment", &d.name));
+                Some((top, rs.annotations().clone()))
+            }
+            "StatefulSet" => {
+                let sts =
+                    self.stateful_sets.get(&reflector::ObjectRef::new(&owner.name).within(namespace))?;
+                Some((key("StatefulSet", &owner.name), sts.annotations().clone()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Like [`Self::workload_of`], asking the API server when the cache has not seen the owner yet
+    /// (the ReplicaSet controller creates pods right after the Deployment controller created it).
+    pub async fn resolve(
+        &self,
+        namespace: &str,
+        owners: &[OwnerReference],
+    ) -> Option<(WorkloadKey, BTreeMap<String, String>)> {
+        if let Some(found) = self.workload_of(namespace, owners) {
+            return Some(found);
+        }
+        let owner = controller(owners)?;
+        let key = |kind: &str, name: &str| WorkloadKey {
+            kind: kind.to_owned(),
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        };
+        let fetch = async {
+            match owner.kind.as_str() {
+                "ReplicaSet" => {
+                    let rs = Api::<ReplicaSet>::namespaced(self.client.clone(), namespace)
+                        .get(&owner.name)
+                        .await
+                        .ok()?;
+                    let top = controller(rs.owner_references())
+                        .filter(|o| o.kind == "Deployment")
+                        .map_or_else(|| key("ReplicaSet", &owner.name), |d| key("Deployment", &d.name));
+                    Some((top, rs.annotations().clone()))
+                }
+                "StatefulSet" => {
+                    let sts = Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
+                        .get(&owner.name)
+                        .await
+                        .ok()?;
+                    Some((key("StatefulSet", &owner.name), sts.annotations().clone()))
+                }
+                _ => None,
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(1), fetch).await.ok().flatten()
+    }
+
+    fn workload_key_of_pod(&self, pod: &Pod) -> Option<WorkloadKey> {
+        self.workload_of(pod.namespace().as_deref().unwrap_or_default(), pod.owner_references())
+            .map(|(k, _)| k)
+    }
+
+    /// Under the reservation lock: counts the workload's regular pods (live, in the cache) and
+    /// open reservations, lets `decide` place the pod, and reserves a slot when it went to a
+    /// regular node.
+    pub fn place_with_reservation<F>(
+        &self,
+        key: &WorkloadKey,
+        annotations: BTreeMap<String, String>,
+        request_uid: &str,
+        decide: F,
+    ) -> Option<Placement>
+    where
+        F: FnOnce(&Workload) -> Option<Placement>,
+    {
+        let mut reservations = self.reservations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut seen_uids = HashSet::new();
+        let mut regular = 0u32;
+        for pod in self.pods.state() {
+            if pod.namespace().as_deref() != Some(key.namespace.as_str()) || !live(&pod) {
+                continue;
+            }
+            if pod.labels().get(PLACEMENT_LABEL).map(String::as_str) != Some("regular") {
+                continue;
+            }
+            if self.workload_key_of_pod(&pod).as_ref() != Some(key) {
+                continue;
+            }
+            regular += 1;
+            if let Some(uid) = pod.annotations().get(ADMISSION_UID_ANNOTATION) {
+                seen_uids.insert(uid.clone());
+            }
+        }
+        let now = Instant::now();
+        let open = reservations.entry(key.clone()).or_default();
+        open.retain(|(uid, at)| !seen_uids.contains(uid) && now.duration_since(*at) < RESERVATION_TTL);
+        let workload = Workload {
+            id: key.to_string(),
+            annotations,
+            regular_pinned: regular + u32::try_from(open.len()).unwrap_or(u32::MAX),
+        };
+        let placement = decide(&workload);
+        if placement == Some(Placement::Regular) {
+            open.push((request_uid.to_owned(), now));
+        }
+        if open.is_empty() {
+            reservations.remove(key);
+        }
+        placement
+    }
+
+    /// Placed pods (live), grouped by workload, each with whether it is on (or headed to) a
+    /// virtual node of `profile`.
+    pub fn placed_pods(&self, profile: &Profile) -> BTreeMap<WorkloadKey, Vec<(std::sync::Arc<Pod>, bool)>> {
+        let mut out: BTreeMap<WorkloadKey, Vec<_>> = BTreeMap::new();
+        for pod in self.pods.state() {
+            if !live(&pod) {
+                continue;
+            }
+            let Some(key) = self.workload_key_of_pod(&pod) else { continue };
+            let on_virtual = match pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
+                Some(node) => self.is_virtual_node(profile, node),
+                None => pod.labels().get(PLACEMENT_LABEL).map(String::as_str) == Some("burst"),
+            };
+            out.entry(key).or_default().push((pod, on_virtual));
+        }
+        out
+    }
+
+    fn is_virtual_node(&self, profile: &Profile, name: &str) -> bool {
+        let Some(node) = self.nodes.get(&reflector::ObjectRef::new(name)) else { return false };
+        let taints: Vec<Taint> = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| Taint { key: t.key, value: t.value, effect: t.effect })
+            .collect();
+        profile.is_virtual_node(node.labels(), &taints)
+    }
+}

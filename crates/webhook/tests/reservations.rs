@@ -1,0 +1,145 @@
+//! The baseline under concurrent admissions, and the scale-in order, over hand-filled caches.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use diurnal_placement::{BurstMode, Placement, PlacementPolicy, Profile, place};
+use diurnal_webhook::cluster::{ADMISSION_UID_ANNOTATION, Cluster, WorkloadKey};
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::runtime::reflector::{self, store::Writer};
+use kube::runtime::watcher::Event;
+
+fn client() -> kube::Client {
+    let (service, _handle) =
+        tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<kube::client::Body>>();
+    kube::Client::new(service, "default")
+}
+
+fn rs() -> ReplicaSet {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web-abc", "namespace": "shop",
+            "annotations": {"diurnal.dev/baseline-replicas": "3", "diurnal.dev/burst": "virtual"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "d1", "controller": true}]},
+    }))
+    .unwrap()
+}
+
+fn pod(name: &str, placement: &str, uid_annotation: Option<&str>, node: Option<&str>, created: &str) -> Pod {
+    let mut annotations = serde_json::Map::new();
+    if let Some(uid) = uid_annotation {
+        annotations.insert(ADMISSION_UID_ANNOTATION.into(), uid.into());
+    }
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "shop", "creationTimestamp": created,
+            "labels": {"diurnal.dev/placement": placement}, "annotations": annotations,
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-abc", "uid": "r1", "controller": true}]},
+        "spec": {"containers": [{"name": "a"}], "nodeName": node},
+    }))
+    .unwrap()
+}
+
+fn node(name: &str, is_virtual: bool) -> Node {
+    let labels =
+        if is_virtual { serde_json::json!({"type": "virtual-kubelet"}) } else { serde_json::json!({}) };
+    serde_json::from_value(serde_json::json!({"metadata": {"name": name, "labels": labels}})).unwrap()
+}
+
+fn filled<K>(objects: Vec<K>) -> reflector::Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    let mut writer: Writer<K> = Writer::default();
+    let reader = writer.as_reader();
+    writer.apply_watcher_event(&Event::Init);
+    for o in objects {
+        writer.apply_watcher_event(&Event::InitApply(o));
+    }
+    writer.apply_watcher_event(&Event::InitDone);
+    reader
+}
+
+fn cluster(pods: Vec<Pod>) -> Cluster {
+    Cluster::from_stores(
+        client(),
+        filled(vec![rs()]),
+        filled::<StatefulSet>(vec![]),
+        filled(pods),
+        filled(vec![node("regular-0", false), node("vk", true)]),
+    )
+}
+
+fn key() -> WorkloadKey {
+    WorkloadKey { kind: "Deployment".into(), namespace: "shop".into(), name: "web".into() }
+}
+
+fn annotations() -> BTreeMap<String, String> {
+    rs().metadata.annotations.unwrap()
+}
+
+fn decide(w: &diurnal_webhook::admit::Workload) -> Placement {
+    let policy = PlacementPolicy::from_annotations(&w.annotations).unwrap().unwrap();
+    place(&policy, w.regular_pinned)
+}
+
+#[tokio::test]
+async fn a_pods_replica_set_resolves_to_its_deployment() {
+    let c = cluster(vec![]);
+    let owners = pod("p", "regular", None, None, "2026-01-01T00:00:00Z").metadata.owner_references.unwrap();
+    let (k, a) = c.workload_of("shop", &owners).unwrap();
+    assert_eq!((k, a), (key(), annotations()));
+    assert!(c.workload_of("other", &owners).is_none());
+}
+
+#[tokio::test]
+async fn concurrent_admissions_in_one_process_never_overshoot_the_baseline() {
+    let c = Arc::new(cluster(vec![]));
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                c.place_with_reservation(&key(), annotations(), &format!("uid-{i}"), |w| Some(decide(w)))
+            })
+        })
+        .collect();
+    let placements: Vec<Placement> = threads.into_iter().map(|t| t.join().unwrap().unwrap()).collect();
+    let regular = placements.iter().filter(|p| **p == Placement::Regular).count();
+    assert_eq!(regular, 3, "{placements:?}");
+    assert!(
+        placements.iter().all(|p| *p == Placement::Regular || *p == Placement::Burst(BurstMode::Virtual))
+    );
+}
+
+#[tokio::test]
+async fn a_reservation_retires_when_its_pod_is_seen_and_the_pod_counts_instead() {
+    // Two regular pods in the cache, one of them admitted as uid-1 (still reserved here).
+    let c = cluster(vec![
+        pod("a", "regular", Some("uid-1"), Some("regular-0"), "2026-01-01T00:00:00Z"),
+        pod("b", "regular", None, Some("regular-0"), "2026-01-01T00:01:00Z"),
+        pod("c", "burst", None, Some("vk"), "2026-01-01T00:02:00Z"),
+    ]);
+    // uid-1 was reserved before its pod showed up: not counted twice.
+    let first = c.place_with_reservation(&key(), annotations(), "uid-1", |_| Some(Placement::Regular));
+    assert_eq!(first, Some(Placement::Regular));
+    let mut seen = 0;
+    c.place_with_reservation(&key(), annotations(), "uid-2", |w| {
+        seen = w.regular_pinned;
+        Some(Placement::Burst(BurstMode::Virtual))
+    });
+    assert_eq!(seen, 2, "pods a and b; uid-1's reservation retired by pod a");
+}
+
+#[tokio::test]
+async fn the_scale_in_order_puts_virtual_pods_first() {
+    let c = cluster(vec![
+        pod("a", "regular", None, Some("regular-0"), "2026-01-01T00:00:00Z"),
+        pod("b", "regular", None, Some("regular-0"), "2026-01-01T00:01:00Z"),
+        pod("c", "burst", None, Some("vk"), "2026-01-01T00:02:00Z"),
+        pod("d", "burst", None, None, "2026-01-01T00:03:00Z"),
+    ]);
+    let profile = Profile::builtin("alibabacloud").unwrap();
+    let mut pending = diurnal_webhook::costs::pending(&c, &profile);
+    pending.sort_by_key(|(_, _, cost)| *cost);
+    let names: Vec<&str> = pending.iter().map(|(_, n, _)| n.as_str()).collect();
+    assert_eq!(names, ["d", "c", "b", "a"]);
+}

@@ -1,0 +1,231 @@
+//! Hybrid placement end to end: `diurnal webhook serve` (with only deploy/rbac/webhook.yaml's
+//! permissions, certificates from `diurnal webhook certs`) registered as a mutating webhook with
+//! the real API server; kube-scheduler places the pods on kwok's fake regular nodes and the fake
+//! virtual node; kube-controller-manager scales the ReplicaSet in by deletion cost.
+
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use diurnal_e2e::{
+    apply_file, cluster_or_skip, diurnal_bin, namespace, repo_root, service_account_kubeconfig, wait_for,
+};
+use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt as _};
+
+struct Webhook {
+    child: Child,
+    port: u16,
+    ca_bundle: String,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Webhook {
+    async fn start(client: &Client, ns: &str) -> Self {
+        apply_file(client, &repo_root().join("deploy/rbac/webhook.yaml"), false).await.unwrap();
+        let kubeconfig = service_account_kubeconfig(client, "diurnal-system", "diurnal-webhook").await;
+        let dir = repo_root().join(format!("target/e2e-logs/webhook-{ns}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = Command::new(diurnal_bin())
+            .args(["webhook", "certs", "--service", "diurnal-webhook", "--namespace", "diurnal-system"])
+            .args(["--extra-name", "127.0.0.1", "--out"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "certs: {}", String::from_utf8_lossy(&out.stderr));
+        let ca_bundle = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = dir.join("webhook.log");
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(diurnal_bin())
+            .args(["webhook", "serve", "--addr", &format!("127.0.0.1:{port}"), "--order-period", "1"])
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--tls-cert")
+            .arg(dir.join("tls.crt"))
+            .arg("--tls-key")
+            .arg(dir.join("tls.key"))
+            .env("RUST_LOG", "info,diurnal_webhook=debug")
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let me = Self { child, port, ca_bundle, log };
+        wait_for(Duration::from_secs(30), "the webhook to listen", || {
+            let port = me.port;
+            async move { std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()) }
+        })
+        .await;
+        me
+    }
+
+    /// Registers the webhook for pods of `ns` only (`failurePolicy: Fail` here, so that a broken
+    /// webhook fails the test instead of silently leaving pods unplaced).
+    async fn register(&self, client: &Client, ns: &str) -> String {
+        let name = format!("diurnal-placement-{ns}");
+        let config: MutatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name},
+            "webhooks": [{
+                "name": "placement.diurnal.dev",
+                "clientConfig": {"url": format!("https://127.0.0.1:{}/mutate", self.port), "caBundle": self.ca_bundle},
+                "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+                "failurePolicy": "Fail",
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": 5,
+            }],
+        }))
+        .unwrap();
+        Api::<MutatingWebhookConfiguration>::all(client.clone())
+            .create(&PostParams::default(), &config)
+            .await
+            .unwrap();
+        name
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+async fn create_deployment(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    replicas: i32,
+    burst: &str,
+    baseline: u32,
+    cpu: &str,
+) {
+    let d: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "annotations": {
+            "diurnal.dev/baseline-replicas": baseline.to_string(), "diurnal.dev/burst": burst}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1",
+                    "resources": {"requests": {"cpu": cpu}}}]}},
+        },
+    }))
+    .unwrap();
+    Api::<Deployment>::namespaced(client.clone(), ns).create(&PostParams::default(), &d).await.unwrap();
+}
+
+/// (pods on regular nodes, pods on the virtual node), counting live scheduled pods of `app`;
+/// `None` until `expected` pods are scheduled.
+async fn split(client: &Client, ns: &str, app: &str, expected: usize) -> Option<(usize, usize)> {
+    let pods = Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&ListParams::default().labels(&format!("app={app}")))
+        .await
+        .ok()?;
+    let live: Vec<&Pod> = pods.items.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
+    let nodes: Vec<&str> = live.iter().filter_map(|p| p.spec.as_ref()?.node_name.as_deref()).collect();
+    if live.len() != expected || nodes.len() != expected {
+        return None;
+    }
+    let on_virtual = nodes.iter().filter(|n| **n == "virtual-kubelet").count();
+    Some((expected - on_virtual, on_virtual))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_baseline_lands_on_regular_nodes_bursts_on_the_virtual_node_and_goes_first() {
+    let client = cluster_or_skip!();
+    let ns = namespace(&client, "placement").await;
+    let webhook = Webhook::start(&client, &ns).await;
+    let config = webhook.register(&client, &ns).await;
+
+    // 8 replicas, baseline 3, burst virtual: exactly 3 on regular nodes, 5 on the virtual node.
+    create_deployment(&client, &ns, "web", 8, "virtual", 3, "100m").await;
+    let got = wait_for(Duration::from_secs(60), "8 web pods scheduled", || {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move { split(&client, &ns, "web", 8).await }
+    })
+    .await;
+    assert_eq!(got, (3, 5), "regular, virtual\n{}", webhook.log_text());
+
+    // The scale-in order: every pod carries its deletion cost, virtual ones the lowest.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    wait_for(Duration::from_secs(30), "deletion costs on all 8 pods", || {
+        let pods = pods.clone();
+        async move {
+            let list = pods.list(&ListParams::default().labels("app=web")).await.ok()?;
+            let costs: Vec<(bool, i32)> = list
+                .items
+                .iter()
+                .map(|p| {
+                    let on_virtual =
+                        p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("virtual-kubelet");
+                    let cost =
+                        p.annotations().get("controller.kubernetes.io/pod-deletion-cost")?.parse().ok()?;
+                    Some((on_virtual, cost))
+                })
+                .collect::<Option<_>>()?;
+            let max_virtual = costs.iter().filter(|c| c.0).map(|c| c.1).max()?;
+            let min_regular = costs.iter().filter(|c| !c.0).map(|c| c.1).min()?;
+            (costs.len() == 8 && max_virtual < min_regular).then_some(())
+        }
+    })
+    .await;
+
+    // Scale to 4: the virtual pods go first — 3 regular and 1 virtual remain.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deployments
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .unwrap();
+    let got = wait_for(Duration::from_secs(60), "4 web pods left", || {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move { split(&client, &ns, "web", 4).await }
+    })
+    .await;
+    assert_eq!(got, (3, 1), "regular, virtual after scaling in");
+
+    // Overflow: 1.5 CPU pods fill the two 4-CPU regular nodes (2 each), the rest go virtual.
+    create_deployment(&client, &ns, "batch", 6, "overflow", 1, "1500m").await;
+    let got = wait_for(Duration::from_secs(60), "6 batch pods scheduled", || {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move { split(&client, &ns, "batch", 6).await }
+    })
+    .await;
+    assert_eq!(got, (4, 2), "overflow uses regular nodes while they have room");
+
+    // A pod headed to the virtual node with a hostPath volume is refused, naming the field.
+    let bad: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "logs-on-host"},
+        "spec": {
+            "nodeSelector": {"type": "virtual-kubelet"},
+            "tolerations": [{"key": "virtual-kubelet.io/provider", "operator": "Exists"}],
+            "containers": [{"name": "app", "image": "registry.invalid/app:1"}],
+            "volumes": [{"name": "logs", "hostPath": {"path": "/var/log"}}],
+        },
+    }))
+    .unwrap();
+    let err = pods.create(&PostParams::default(), &bad).await.unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "spec.volumes[0].hostPath: hostPath volumes are not mounted on alibabacloud virtual nodes (ECI)"
+        ),
+        "{err}"
+    );
+    assert!(pods.get_opt("logs-on-host").await.unwrap().is_none());
+
+    Api::<MutatingWebhookConfiguration>::all(client.clone())
+        .delete(&config, &DeleteParams::default())
+        .await
+        .unwrap();
+}
