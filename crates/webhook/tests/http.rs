@@ -1,0 +1,301 @@
+//! The webhook server in process: what the API server (or anything else) may send it, and the
+//! TLS listener with its certificate hot reload.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine as _;
+use diurnal_placement::{Placement, Profile};
+use diurnal_webhook::admit::{Mode, Workload};
+use diurnal_webhook::cluster::WorkloadKey;
+use diurnal_webhook::metrics::Metrics;
+use diurnal_webhook::server::{self, App, Resolved, Workloads};
+use http_body_util::BodyExt as _;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use tower::ServiceExt as _;
+
+/// One opted-in workload (`Deployment/shop/web`, baseline 1, burst virtual) behind ReplicaSet
+/// `web-1`; counts the regular placements it hands out.
+#[derive(Default)]
+struct Fake {
+    regular: Mutex<u32>,
+}
+
+impl Workloads for Fake {
+    fn resolve<'a>(
+        &'a self,
+        namespace: &'a str,
+        owners: &'a [OwnerReference],
+    ) -> Pin<Box<dyn Future<Output = Resolved> + Send + 'a>> {
+        Box::pin(async move {
+            let owner = owners.iter().find(|o| o.controller == Some(true))?;
+            (namespace == "shop" && owner.name == "web-1").then(|| {
+                let key =
+                    WorkloadKey { kind: "Deployment".into(), namespace: "shop".into(), name: "web".into() };
+                let annotations = BTreeMap::from([
+                    ("diurnal.dev/baseline-replicas".to_owned(), "1".to_owned()),
+                    ("diurnal.dev/burst".to_owned(), "virtual".to_owned()),
+                ]);
+                (key, annotations)
+            })
+        })
+    }
+
+    fn place(
+        &self,
+        key: &WorkloadKey,
+        annotations: BTreeMap<String, String>,
+        _uid: &str,
+        decide: &mut dyn FnMut(&Workload) -> Option<Placement>,
+    ) -> Option<Placement> {
+        let mut regular = self.regular.lock().unwrap();
+        let placement = decide(&Workload { id: key.to_string(), annotations, regular_pinned: *regular });
+        if placement == Some(Placement::Regular) {
+            *regular += 1;
+        }
+        placement
+    }
+}
+
+fn app(mode: Mode) -> Router {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Arc::new(Metrics::new(&mut registry));
+    let app = App {
+        profile: Arc::new(Profile::builtin("alibabacloud").unwrap()),
+        mode,
+        workloads: Arc::new(Fake::default()),
+        metrics,
+    };
+    server::router(app, diurnal_serving::router(Arc::new(registry), Arc::new(|| Ok(()))))
+}
+
+fn review(object: &serde_json::Value, kind: &str, operation: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "0b6d-1", "kind": {"group": "", "version": "v1", "kind": kind},
+            "resource": {"group": "", "version": "v1", "resource": "pods"},
+            "namespace": "shop", "operation": operation, "userInfo": {"username": "test"},
+            "object": object,
+        },
+    }))
+    .unwrap()
+}
+
+fn web_pod(volumes: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"generateName": "web-1-", "namespace": "shop", "labels": {"app": "web"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-1", "uid": "u", "controller": true}]},
+        "spec": {"containers": [{"name": "app", "image": "app:1"}], "volumes": volumes},
+    })
+}
+
+async fn post(router: &Router, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+    let request =
+        Request::post("/mutate").header("content-type", "application/json").body(Body::from(body)).unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    (status, response.into_body().collect().await.unwrap().to_bytes().to_vec())
+}
+
+async fn answer(router: &Router, body: Vec<u8>) -> serde_json::Value {
+    let (status, bytes) = post(router, body).await;
+    assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&bytes));
+    serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["response"].clone()
+}
+
+fn patched(object: &serde_json::Value, response: &serde_json::Value) -> serde_json::Value {
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(response["patch"].as_str().unwrap()).unwrap();
+    let patch: json_patch::Patch = serde_json::from_slice(&bytes).unwrap();
+    let mut doc = object.clone();
+    json_patch::patch(&mut doc, &patch).unwrap();
+    doc
+}
+
+#[tokio::test]
+async fn the_first_pod_is_pinned_to_regular_nodes_and_the_next_bursts() {
+    let router = app(Mode::Deny);
+    let pod = web_pod(&serde_json::json!([]));
+    let first = answer(&router, review(&pod, "Pod", "CREATE")).await;
+    assert_eq!((first["uid"].as_str(), first["allowed"].as_bool()), (Some("0b6d-1"), Some(true)));
+    let placed = patched(&pod, &first);
+    assert_eq!(placed["metadata"]["labels"]["diurnal.dev/placement"], "regular");
+    assert_eq!(placed["metadata"]["annotations"]["diurnal.dev/admission-uid"], "0b6d-1");
+    assert_eq!(placed["metadata"]["labels"]["app"], "web", "existing labels kept");
+    let term = &placed["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        ["nodeSelectorTerms"][0];
+    assert_eq!(
+        term["matchExpressions"][0],
+        serde_json::json!({"key": "type", "operator": "NotIn", "values": ["virtual-kubelet"]})
+    );
+
+    let second = patched(&pod, &answer(&router, review(&pod, "Pod", "CREATE")).await);
+    assert_eq!(second["metadata"]["labels"]["diurnal.dev/placement"], "burst");
+    assert_eq!(second["spec"]["tolerations"][0]["key"], "virtual-kubelet.io/provider");
+}
+
+#[tokio::test]
+async fn a_burst_pod_with_a_host_path_is_denied_naming_the_field_or_warned() {
+    let pod = web_pod(&serde_json::json!([{"name": "logs", "hostPath": {"path": "/var/log"}}]));
+    let deny = app(Mode::Deny);
+    answer(&deny, review(&pod, "Pod", "CREATE")).await; // the baseline's pod: regular, fine
+    let refused = answer(&deny, review(&pod, "Pod", "CREATE")).await;
+    assert_eq!(refused["allowed"], false);
+    let message = refused["status"]["message"].as_str().unwrap();
+    assert!(message.contains("spec.volumes[0].hostPath: hostPath volumes are not mounted"), "{message}");
+    assert!(refused.get("patch").is_none());
+
+    let warn = app(Mode::Warn);
+    answer(&warn, review(&pod, "Pod", "CREATE")).await;
+    let warned = answer(&warn, review(&pod, "Pod", "CREATE")).await;
+    assert_eq!(warned["allowed"], true);
+    assert!(warned["warnings"][0].as_str().unwrap().contains("hostPath"), "{warned}");
+}
+
+#[tokio::test]
+async fn other_requests_pass_unchanged() {
+    let router = app(Mode::Deny);
+    let pod = web_pod(&serde_json::json!([]));
+    for (kind, operation) in [("Pod", "UPDATE"), ("Pod", "DELETE"), ("ConfigMap", "CREATE")] {
+        let r = answer(&router, review(&pod, kind, operation)).await;
+        assert_eq!(r["allowed"], true, "{kind} {operation}");
+        assert!(r.get("patch").is_none(), "{kind} {operation}");
+    }
+    // A pod of a workload that did not opt in, and a bare pod.
+    let mut other = web_pod(&serde_json::json!([]));
+    other["metadata"]["ownerReferences"][0]["name"] = "api-7".into();
+    let r = answer(&router, review(&other, "Pod", "CREATE")).await;
+    assert!(r["allowed"].as_bool().unwrap() && r.get("patch").is_none());
+    other["metadata"].as_object_mut().unwrap().remove("ownerReferences");
+    let r = answer(&router, review(&other, "Pod", "CREATE")).await;
+    assert!(r["allowed"].as_bool().unwrap() && r.get("patch").is_none());
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_bodies_get_clean_errors_and_the_server_keeps_serving() {
+    let router = app(Mode::Deny);
+    let cases: Vec<(Vec<u8>, StatusCode)> = vec![
+        (b"".to_vec(), StatusCode::BAD_REQUEST),
+        (b"{".to_vec(), StatusCode::BAD_REQUEST),
+        (b"\xff\xfe not utf-8".to_vec(), StatusCode::BAD_REQUEST),
+        (
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":1}}"#.to_vec(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            {
+                let mut truncated = review(&serde_json::json!({}), "Pod", "CREATE");
+                truncated.pop();
+                truncated
+            },
+            StatusCode::BAD_REQUEST,
+        ),
+        (vec![b' '; server::MAX_BODY + 1], StatusCode::PAYLOAD_TOO_LARGE),
+    ];
+    for (body, status) in cases {
+        let (got, text) = post(&router, body).await;
+        assert_eq!(got, status, "{}", String::from_utf8_lossy(&text));
+    }
+    // The object is not a pod at all: admitted unchanged rather than blocked.
+    let r =
+        answer(&router, review(&serde_json::json!({"spec": {"containers": "nope"}}), "Pod", "CREATE")).await;
+    assert_eq!(r["allowed"], true);
+    // And the server still works.
+    let ok = answer(&router, review(&web_pod(&serde_json::json!([])), "Pod", "CREATE")).await;
+    assert!(ok["patch"].is_string());
+    let metrics =
+        router.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    let text = String::from_utf8(metrics.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.contains("diurnal_webhook_admissions_total{outcome=\"malformed\"} 6"), "{text}");
+    assert!(text.contains("diurnal_webhook_admissions_total{outcome=\"placed_regular\"} 1"), "{text}");
+}
+
+mod tls {
+    use std::time::Instant;
+
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+
+    use super::*;
+
+    type Https =
+        Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Body>;
+
+    fn client(ca_pem: &str) -> Https {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()).unwrap();
+        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_only()
+            .enable_http1()
+            .build();
+        Client::builder(TokioExecutor::new()).build(connector)
+    }
+
+    async fn healthz(client: &Https, port: u16) -> Result<StatusCode, String> {
+        let uri = format!("https://127.0.0.1:{port}/healthz");
+        client.get(uri.parse().unwrap()).await.map(|r| r.status()).map_err(|e| format!("{e:?}"))
+    }
+
+    #[tokio::test]
+    async fn a_rotated_certificate_is_served_without_a_restart() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = std::env::temp_dir().join(format!("diurnal-webhook-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = server::TlsFiles { cert: dir.join("tls.crt"), key: dir.join("tls.key") };
+        let names = vec!["127.0.0.1".to_owned()];
+        let first = diurnal_webhook::certs::generate(&names, 1).unwrap();
+        std::fs::write(&files.cert, &first.cert).unwrap();
+        std::fs::write(&files.key, &first.key).unwrap();
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(server::serve(
+            app(Mode::Deny),
+            listener,
+            files.clone(),
+            Duration::from_millis(100),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let old_ca = client(&first.ca_cert);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while healthz(&old_ca, port).await != Ok(StatusCode::OK) {
+            assert!(Instant::now() < deadline, "the TLS server never answered");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        // cert-manager writes a new certificate from a new CA in place.
+        tokio::time::sleep(Duration::from_millis(1100)).await; // a visibly newer mtime
+        let second = diurnal_webhook::certs::generate(&names, 1).unwrap();
+        std::fs::write(&files.key, &second.key).unwrap();
+        std::fs::write(&files.cert, &second.cert).unwrap();
+        let new_ca = client(&second.ca_cert);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while healthz(&new_ca, port).await != Ok(StatusCode::OK) {
+            assert!(Instant::now() < deadline, "the new certificate was never served");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(healthz(&client(&first.ca_cert), port).await.is_err(), "the old certificate is retired");
+        let _ = stop.send(());
+        served.await.unwrap().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
