@@ -1,0 +1,194 @@
+//! Admission latency under load (a benchmark, not a unit test: `--ignored`, numbers in
+//! BENCHMARKS.md):
+//!
+//! `cargo test -p diurnal-webhook --release --test load -- --ignored --nocapture`
+//!
+//! The real TLS server (`server::serve`, rustls, loopback) and the real cluster view
+//! (`Cluster`, the baseline count and reservations) over caches holding 2,000 placed pods of 100
+//! opted-in workloads; 16 keep-alive HTTPS clients in the same process send 500 pod-creation
+//! reviews per second in total for 10 s, for pods of those workloads. Latency is measured at the
+//! client, request sent to response read.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use diurnal_placement::Profile;
+use diurnal_webhook::admit::Mode;
+use diurnal_webhook::cluster::Cluster;
+use diurnal_webhook::metrics::Metrics;
+use diurnal_webhook::server::{self, App};
+use http_body_util::BodyExt as _;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::runtime::reflector::{Store, store::Writer};
+use kube::runtime::watcher::Event;
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject as _;
+
+const WORKLOADS: usize = 100;
+const PODS_PER_WORKLOAD: usize = 20;
+const RATE: u64 = 500;
+const SECONDS: u64 = 10;
+const CLIENTS: u64 = 16;
+
+fn filled<K: kube::Resource<DynamicType = ()> + Clone + 'static>(objects: Vec<K>) -> Store<K> {
+    let mut writer: Writer<K> = Writer::default();
+    let reader = writer.as_reader();
+    writer.apply_watcher_event(&Event::Init);
+    for o in objects {
+        writer.apply_watcher_event(&Event::InitApply(o));
+    }
+    writer.apply_watcher_event(&Event::InitDone);
+    reader
+}
+
+fn cluster() -> Cluster {
+    let (service, _handle) =
+        tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<kube::client::Body>>();
+    let client = kube::Client::new(service, "default");
+    let replica_sets: Vec<ReplicaSet> = (0..WORKLOADS)
+        .map(|w| {
+            serde_json::from_value(serde_json::json!({"metadata": {"name": format!("web{w}-1"), "namespace": "shop",
+                "annotations": {"diurnal.dev/baseline-replicas": "5", "diurnal.dev/burst": "virtual"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": format!("web{w}"), "uid": "d", "controller": true}]}}))
+            .unwrap()
+        })
+        .collect();
+    let pods: Vec<Pod> = (0..WORKLOADS * PODS_PER_WORKLOAD)
+        .map(|i| {
+            let (w, n) = (i / PODS_PER_WORKLOAD, i % PODS_PER_WORKLOAD);
+            let placement = if n < 5 { "regular" } else { "burst" };
+            serde_json::from_value(serde_json::json!({"metadata": {"name": format!("web{w}-1-{n}"), "namespace": "shop",
+                "labels": {"diurnal.dev/placement": placement},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("web{w}-1"), "uid": "r", "controller": true}]},
+                "spec": {"containers": [{"name": "a"}]}}))
+            .unwrap()
+        })
+        .collect();
+    Cluster::from_stores(
+        client,
+        filled(replica_sets),
+        filled::<StatefulSet>(vec![]),
+        filled(pods),
+        filled::<Node>(vec![]),
+    )
+}
+
+fn review(i: u64) -> Vec<u8> {
+    let w = i % WORKLOADS as u64;
+    serde_json::to_vec(&serde_json::json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {"uid": format!("req-{i}"), "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"}, "namespace": "shop",
+            "operation": "CREATE", "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+            "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": format!("web{w}-1-"), "namespace": "shop",
+                "labels": {"app": format!("web{w}")},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("web{w}-1"), "uid": "r", "controller": true}]},
+                "spec": {"containers": [{"name": "app", "image": "app:1", "resources": {"requests": {"cpu": "500m"}}}],
+                    "volumes": [{"name": "kube-api-access", "projected": {"sources": [{"serviceAccountToken": {"path": "token"}}]}}]}},
+        },
+    }))
+    .unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a benchmark: run with --release --ignored --nocapture"]
+async fn admission_latency_at_500_requests_per_second_over_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = std::env::temp_dir().join(format!("diurnal-webhook-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bundle = diurnal_webhook::certs::generate(&["127.0.0.1".to_owned()], 1).unwrap();
+    let files = server::TlsFiles { cert: dir.join("tls.crt"), key: dir.join("tls.key") };
+    std::fs::write(&files.cert, &bundle.cert).unwrap();
+    std::fs::write(&files.key, &bundle.key).unwrap();
+
+    let mut registry = prometheus_client::registry::Registry::default();
+    let app = App {
+        profile: Arc::new(Profile::builtin("alibabacloud").unwrap()),
+        mode: Mode::Deny,
+        workloads: Arc::new(cluster()),
+        metrics: Arc::new(Metrics::new(&mut registry)),
+    };
+    let router = server::router(app, diurnal_serving::router(Arc::new(registry), Arc::new(|| Ok(()))));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(server::serve(router, listener, files, Duration::from_secs(10), std::future::pending()));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(bundle.ca_cert.as_bytes()).unwrap()).unwrap();
+    let tls = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let uri: http::Uri = format!("https://127.0.0.1:{port}/mutate").parse().unwrap();
+
+    let start = Instant::now() + Duration::from_millis(100);
+    let per_client = RATE * SECONDS / CLIENTS;
+    let interval = Duration::from_micros(1_000_000 * CLIENTS / RATE);
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls.clone())
+                .https_only()
+                .enable_http1()
+                .build();
+            let client: Client<_, Body> = Client::builder(TokioExecutor::new()).build(connector);
+            let uri = uri.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(usize::try_from(per_client).unwrap());
+                let mut errors = 0u64;
+                // Clients start staggered across one interval, so the total rate is even.
+                let offset = interval * u32::try_from(c).unwrap() / u32::try_from(CLIENTS).unwrap();
+                for n in 0..per_client {
+                    tokio::time::sleep_until((start + offset + interval * u32::try_from(n).unwrap()).into())
+                        .await;
+                    let body = review(c * per_client + n);
+                    let request = http::Request::post(uri.clone())
+                        .header("content-type", "application/json")
+                        .body(Body::from(body))
+                        .unwrap();
+                    let sent = Instant::now();
+                    match client.request(request).await {
+                        Ok(response) if response.status() == 200 => {
+                            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+                            latencies.push(sent.elapsed());
+                            assert!(bytes.windows(7).any(|w| w == b"\"patch\""), "every review is placed");
+                        }
+                        _ => errors += 1,
+                    }
+                }
+                (latencies, errors)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        all.extend(l);
+        errors += e;
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    #[allow(clippy::cast_precision_loss)]
+    let achieved = all.len() as f64 / elapsed.as_secs_f64();
+    let (p50, p99, max) = (percentile(&all, 0.50), percentile(&all, 0.99), *all.last().unwrap());
+    println!(
+        "requests {} in {:.1} s ({achieved:.0}/s), errors {errors}; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        all.len(),
+        elapsed.as_secs_f64(),
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3,
+        max.as_secs_f64() * 1e3
+    );
+    assert_eq!(errors, 0);
+    assert!(p99 <= Duration::from_millis(5), "p99 {p99:?} over the 5 ms goal");
+    let _ = std::fs::remove_dir_all(&dir);
+}
