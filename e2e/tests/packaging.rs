@@ -34,7 +34,15 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
     let client = cluster_or_skip!();
     install_crd(&client).await;
     apply_file(&client, &repo_root().join("e2e/tests/fixtures/diurnal-system.yaml"), false).await.unwrap();
-    let variants: [&[&str]; 4] = [
+    // A real CA bundle for the webhook configuration, as `diurnal webhook certs` prints it.
+    let certs = std::process::Command::new(diurnal_e2e::diurnal_bin())
+        .args(["webhook", "certs", "--service", "diurnal-webhook", "--namespace", "diurnal-system", "--out"])
+        .arg(repo_root().join("target/e2e-logs/packaging-certs"))
+        .output()
+        .unwrap();
+    assert!(certs.status.success(), "{}", String::from_utf8_lossy(&certs.stderr));
+    let ca_bundle = format!("webhook.caBundle={}", String::from_utf8(certs.stdout).unwrap().trim());
+    let variants: [&[&str]; 5] = [
         &[],
         &["--set", "networkPolicy.enabled=true", "--set", "controller.watchNamespace=shop"],
         &[
@@ -50,6 +58,18 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
             "networkPolicy.enabled=true",
         ],
         &["--set", "trigger.enabled=true", "--set", "trigger.watchNamespace=diurnal-system"],
+        &[
+            "--set",
+            "webhook.enabled=true",
+            "--set",
+            "webhook.certManager.enabled=false",
+            "--set",
+            "webhook.existingSecret=diurnal-webhook-tls",
+            "--set",
+            &ca_bundle,
+            "--set",
+            "networkPolicy.enabled=true",
+        ],
     ];
     for (i, args) in variants.into_iter().enumerate() {
         let path = repo_root().join(format!("target/e2e-logs/rendered-{i}.yaml"));
@@ -61,7 +81,7 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
         if i == 1 {
             assert!(applied.iter().any(|a| a.starts_with("NetworkPolicy/")), "{applied:?}");
         }
-        if i >= 2 {
+        if i == 2 || i == 3 {
             for expected in
                 ["Deployment/diurnal-trigger", "Service/diurnal-trigger", "ServiceAccount/diurnal-trigger"]
             {
