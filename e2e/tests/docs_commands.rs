@@ -283,7 +283,7 @@ impl Session {
     /// install's objects (not its namespace) go first, the chart is installed as shown and its
     /// trigger and controller must become available, and then the plain install comes back.
     fn helm_install(&self, install: &str) -> String {
-        let plain = ["deploy/rbac/controller.yaml", "deploy/rbac/trigger.yaml"];
+        let plain = ["deploy/rbac/controller.yaml", "deploy/rbac/trigger.yaml", "deploy/rbac/webhook.yaml"];
         let mut objects = String::new();
         for file in plain {
             let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
