@@ -9,6 +9,8 @@
 //! reviews per second in total for 10 s, for pods of those workloads. Latency is measured at the
 //! client, request sent to response read.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,8 +25,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::runtime::reflector::{Store, store::Writer};
-use kube::runtime::watcher::Event;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject as _;
 
@@ -34,21 +34,8 @@ const RATE: u64 = 500;
 const SECONDS: u64 = 10;
 const CLIENTS: u64 = 16;
 
-fn filled<K: kube::Resource<DynamicType = ()> + Clone + 'static>(objects: Vec<K>) -> Store<K> {
-    let mut writer: Writer<K> = Writer::default();
-    let reader = writer.as_reader();
-    writer.apply_watcher_event(&Event::Init);
-    for o in objects {
-        writer.apply_watcher_event(&Event::InitApply(o));
-    }
-    writer.apply_watcher_event(&Event::InitDone);
-    reader
-}
-
 fn cluster() -> Cluster {
-    let (service, _handle) =
-        tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<kube::client::Body>>();
-    let client = kube::Client::new(service, "default");
+    let client = common::offline_client();
     let replica_sets: Vec<ReplicaSet> = (0..WORKLOADS)
         .map(|w| {
             serde_json::from_value(serde_json::json!({"metadata": {"name": format!("web{w}-1"), "namespace": "shop",
@@ -70,10 +57,10 @@ fn cluster() -> Cluster {
         .collect();
     Cluster::from_stores(
         client,
-        filled(replica_sets),
-        filled::<StatefulSet>(vec![]),
-        filled(pods),
-        filled::<Node>(vec![]),
+        common::filled(replica_sets),
+        common::filled::<StatefulSet>(vec![]),
+        common::filled(pods),
+        common::filled::<Node>(vec![]),
     )
 }
 

@@ -1,5 +1,7 @@
 //! The baseline under concurrent admissions, and the scale-in order, over hand-filled caches.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -7,13 +9,9 @@ use diurnal_placement::{BurstMode, Placement, PlacementPolicy, Profile, place};
 use diurnal_webhook::cluster::{ADMISSION_UID_ANNOTATION, Cluster, WorkloadKey};
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::runtime::reflector::{self, store::Writer};
-use kube::runtime::watcher::Event;
 
 fn client() -> kube::Client {
-    let (service, _handle) =
-        tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<kube::client::Body>>();
-    kube::Client::new(service, "default")
+    common::offline_client()
 }
 
 fn rs() -> ReplicaSet {
@@ -45,27 +43,13 @@ fn node(name: &str, is_virtual: bool) -> Node {
     serde_json::from_value(serde_json::json!({"metadata": {"name": name, "labels": labels}})).unwrap()
 }
 
-fn filled<K>(objects: Vec<K>) -> reflector::Store<K>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + 'static,
-{
-    let mut writer: Writer<K> = Writer::default();
-    let reader = writer.as_reader();
-    writer.apply_watcher_event(&Event::Init);
-    for o in objects {
-        writer.apply_watcher_event(&Event::InitApply(o));
-    }
-    writer.apply_watcher_event(&Event::InitDone);
-    reader
-}
-
 fn cluster(pods: Vec<Pod>) -> Cluster {
     Cluster::from_stores(
         client(),
-        filled(vec![rs()]),
-        filled::<StatefulSet>(vec![]),
-        filled(pods),
-        filled(vec![node("regular-0", false), node("vk", true)]),
+        common::filled(vec![rs()]),
+        common::filled::<StatefulSet>(vec![]),
+        common::filled(pods),
+        common::filled(vec![node("regular-0", false), node("vk", true)]),
     )
 }
 

@@ -1,0 +1,25 @@
+//! Helpers shared by the webhook's integration tests: caches filled by hand and a client that
+//! never reaches an API server.
+
+use kube::runtime::reflector::Store;
+use kube::runtime::reflector::store::Writer;
+use kube::runtime::watcher::Event;
+
+/// A cache holding exactly `objects`, as after a watch's initial list.
+pub fn filled<K: kube::Resource<DynamicType = ()> + Clone + 'static>(objects: Vec<K>) -> Store<K> {
+    let mut writer: Writer<K> = Writer::default();
+    let reader = writer.as_reader();
+    writer.apply_watcher_event(&Event::Init);
+    for o in objects {
+        writer.apply_watcher_event(&Event::InitApply(o));
+    }
+    writer.apply_watcher_event(&Event::InitDone);
+    reader
+}
+
+/// A client whose requests go nowhere (the tests' caches answer everything). Needs a runtime.
+pub fn offline_client() -> kube::Client {
+    let (service, _handle) =
+        tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<kube::client::Body>>();
+    kube::Client::new(service, "default")
+}
