@@ -195,6 +195,38 @@ async fn the_baseline_lands_on_regular_nodes_bursts_on_the_virtual_node_and_goes
     .await;
     assert_eq!(got, (3, 1), "regular, virtual after scaling in");
 
+    // A rollout (what a redeploy trigger does): the new ReplicaSet gets its own baseline — counted
+    // across the Deployment, the old ReplicaSet's regular pods would send every new pod to the
+    // virtual node, and the baseline would be gone once the old pods are.
+    deployments
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"template": {"metadata": {"annotations": {
+                "diurnal.dev/test-rollout": "1"}}}}})),
+        )
+        .await
+        .unwrap();
+    wait_for(Duration::from_secs(90), "the rollout to finish", || {
+        let deployments = deployments.clone();
+        async move {
+            let d = deployments.get("web").await.ok()?;
+            let status = d.status?;
+            let done = status.observed_generation >= d.metadata.generation
+                && status.updated_replicas == Some(4)
+                && status.replicas == Some(4)
+                && status.available_replicas == Some(4);
+            done.then_some(())
+        }
+    })
+    .await;
+    let got = wait_for(Duration::from_secs(60), "4 rolled web pods", || {
+        let (client, ns) = (client.clone(), ns.clone());
+        async move { split(&client, &ns, "web", 4).await }
+    })
+    .await;
+    assert_eq!(got, (3, 1), "regular, virtual after a rollout\n{}", webhook.log_text());
+
     // Overflow: 1.5 CPU pods fill the two 4-CPU regular nodes (2 each), the rest go virtual.
     create_deployment(&client, &ns, "batch", 6, "overflow", 1, "1500m").await;
     let got = wait_for(Duration::from_secs(60), "6 batch pods scheduled", || {

@@ -72,13 +72,18 @@ mod tests {
         let flag = ready.clone();
         let router = router(
             Arc::new(registry),
-            Arc::new(move || if flag.load(Ordering::Relaxed) { Ok(()) } else { Err("caches not loaded yet") }),
+            Arc::new(
+                move || if flag.load(Ordering::Relaxed) { Ok(()) } else { Err("caches not loaded yet") },
+            ),
         );
         let (status, body) = get(&router, "/metrics").await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains("things_total 1") && body.ends_with("# EOF\n"), "{body}");
         assert_eq!(get(&router, "/healthz").await, (StatusCode::OK, "ok".to_owned()));
-        assert_eq!(get(&router, "/readyz").await, (StatusCode::SERVICE_UNAVAILABLE, "caches not loaded yet".to_owned()));
+        assert_eq!(
+            get(&router, "/readyz").await,
+            (StatusCode::SERVICE_UNAVAILABLE, "caches not loaded yet".to_owned())
+        );
         ready.store(true, Ordering::Relaxed);
         assert_eq!(get(&router, "/readyz").await.0, StatusCode::OK);
     }

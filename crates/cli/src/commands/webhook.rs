@@ -104,7 +104,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn load_profile(name: &str, file: Option<&PathBuf>) -> anyhow::Result<Profile> {
     match file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             Ok(Profile::from_yaml(&text, &path.display().to_string())?)
         }
         None => Profile::builtin(name).with_context(|| {
@@ -125,8 +126,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     runtime::block_on(async move {
         let client = runtime::kube_client(args.kubeconfig.as_deref()).await?;
-        let listener =
-            std::net::TcpListener::bind(args.addr).with_context(|| format!("binding --addr {}", args.addr))?;
+        let listener = std::net::TcpListener::bind(args.addr)
+            .with_context(|| format!("binding --addr {}", args.addr))?;
         info!(addr = %args.addr, profile = %profile.name, ?mode, "diurnal webhook starting; loading caches");
         let cluster = Arc::new(Cluster::start(&client).await);
         let mut registry = prometheus_client::registry::Registry::default();
