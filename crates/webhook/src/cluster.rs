@@ -1,7 +1,14 @@
 //! What the webhook knows of the cluster: watched caches of ReplicaSets, StatefulSets, placed pods
 //! and nodes, and the baseline slots it has handed out but not yet seen.
 //!
-//! **How the baseline is not overshot.** Counting the workload's live pods labelled
+//! **Which pods count.** The baseline is counted per pod controller — the ReplicaSet (or
+//! StatefulSet) in the pod's owner references — not per Deployment: in a rollout the new
+//! ReplicaSet gets its own baseline. Counted across the Deployment, the old ReplicaSet's regular
+//! pods would send every new pod to the virtual node, and the baseline would be gone once the old
+//! pods are. The price is that, during a rollout, regular nodes hold up to the old and the new
+//! ReplicaSet's baselines (as they would without diurnal).
+//!
+//! **How the baseline is not overshot.** Counting the controller's live pods labelled
 //! `diurnal.dev/placement=regular` is not enough on its own: the ReplicaSet controller creates
 //! pods in bursts, and a pod admitted a millisecond ago is not in the watch cache yet. So each
 //! `Regular` decision also records a *reservation* under the request's uid, and the same uid goes
@@ -34,10 +41,11 @@ pub const ADMISSION_UID_ANNOTATION: &str = "diurnal.dev/admission-uid";
 /// How long a reservation counts without its pod appearing.
 pub const RESERVATION_TTL: Duration = Duration::from_secs(30);
 
-/// A workload: kind, namespace, name.
+/// The controller whose pods share a baseline: kind (`ReplicaSet` or `StatefulSet`), namespace,
+/// name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WorkloadKey {
-    /// `Deployment`, `StatefulSet` or `ReplicaSet`.
+    /// `ReplicaSet` or `StatefulSet`.
     pub kind: String,
     /// Namespace.
     pub namespace: String,
@@ -69,6 +77,19 @@ impl std::fmt::Debug for Cluster {
 
 fn controller(refs: &[OwnerReference]) -> Option<&OwnerReference> {
     refs.iter().find(|r| r.controller == Some(true))
+}
+
+/// The key of the pod's controller, from its owner references alone (no lookup): only
+/// `apps/v1` ReplicaSets and StatefulSets are workloads diurnal places.
+pub fn controller_key(namespace: &str, owners: &[OwnerReference]) -> Option<WorkloadKey> {
+    let owner = controller(owners)?;
+    let workload =
+        owner.api_version.starts_with("apps/") && matches!(owner.kind.as_str(), "ReplicaSet" | "StatefulSet");
+    workload.then(|| WorkloadKey {
+        kind: owner.kind.clone(),
+        namespace: namespace.to_owned(),
+        name: owner.name.clone(),
+    })
 }
 
 fn live(pod: &Pod) -> bool {
@@ -128,37 +149,32 @@ impl Cluster {
         Self { client, replica_sets, stateful_sets, pods, nodes, reservations: Mutex::new(HashMap::new()) }
     }
 
-    /// The workload a pod's controller belongs to, and its annotations.
+    /// The pod's controller and its annotations (a Deployment's are copied onto its
+    /// ReplicaSets by Kubernetes), from the caches.
     pub fn workload_of(
         &self,
         namespace: &str,
         owners: &[OwnerReference],
     ) -> Option<(WorkloadKey, BTreeMap<String, String>)> {
-        let owner = controller(owners)?;
-        let key = |kind: &str, name: &str| WorkloadKey {
-            kind: kind.to_owned(),
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
+        let key = controller_key(namespace, owners)?;
+        let annotations = match key.kind.as_str() {
+            "ReplicaSet" => self
+                .replica_sets
+                .get(&reflector::ObjectRef::new(&key.name).within(namespace))?
+                .annotations()
+                .clone(),
+            _ => self
+                .stateful_sets
+                .get(&reflector::ObjectRef::new(&key.name).within(namespace))?
+                .annotations()
+                .clone(),
         };
-        match owner.kind.as_str() {
-            "ReplicaSet" => {
-                let rs = self.replica_sets.get(&reflector::ObjectRef::new(&owner.name).within(namespace))?;
-                let top = controller(rs.owner_references())
-                    .filter(|o| o.kind == "Deployment")
-                    .map_or_else(|| key("ReplicaSet", &owner.name), |d| key("Deployment", &d.name));
-                Some((top, rs.annotations().clone()))
-            }
-            "StatefulSet" => {
-                let sts =
-                    self.stateful_sets.get(&reflector::ObjectRef::new(&owner.name).within(namespace))?;
-                Some((key("StatefulSet", &owner.name), sts.annotations().clone()))
-            }
-            _ => None,
-        }
+        Some((key, annotations))
     }
 
-    /// Like [`Self::workload_of`], asking the API server when the cache has not seen the owner yet
-    /// (the ReplicaSet controller creates pods right after the Deployment controller created it).
+    /// Like [`Self::workload_of`], asking the API server (for at most a second) when the cache
+    /// has not seen the controller yet: the ReplicaSet controller creates pods right after the
+    /// Deployment controller created the ReplicaSet.
     pub async fn resolve(
         &self,
         namespace: &str,
@@ -167,50 +183,45 @@ impl Cluster {
         if let Some(found) = self.workload_of(namespace, owners) {
             return Some(found);
         }
-        let owner = controller(owners)?;
-        let key = |kind: &str, name: &str| WorkloadKey {
-            kind: kind.to_owned(),
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
-        };
+        let key = controller_key(namespace, owners)?;
         let fetch = async {
-            match owner.kind.as_str() {
+            let annotations = match key.kind.as_str() {
                 "ReplicaSet" => {
-                    let rs = Api::<ReplicaSet>::namespaced(self.client.clone(), namespace)
-                        .get(&owner.name)
+                    Api::<ReplicaSet>::namespaced(self.client.clone(), namespace)
+                        .get(&key.name)
                         .await
-                        .ok()?;
-                    let top = controller(rs.owner_references())
-                        .filter(|o| o.kind == "Deployment")
-                        .map_or_else(|| key("ReplicaSet", &owner.name), |d| key("Deployment", &d.name));
-                    Some((top, rs.annotations().clone()))
+                        .ok()?
+                        .metadata
+                        .annotations
                 }
-                "StatefulSet" => {
-                    let sts = Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
-                        .get(&owner.name)
+                _ => {
+                    Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
+                        .get(&key.name)
                         .await
-                        .ok()?;
-                    Some((key("StatefulSet", &owner.name), sts.annotations().clone()))
+                        .ok()?
+                        .metadata
+                        .annotations
                 }
-                _ => None,
-            }
+            };
+            Some(annotations.unwrap_or_default())
         };
-        tokio::time::timeout(Duration::from_secs(1), fetch).await.ok().flatten()
+        let annotations = tokio::time::timeout(Duration::from_secs(1), fetch).await.ok().flatten()?;
+        Some((key, annotations))
     }
 
-    fn workload_key_of_pod(&self, pod: &Pod) -> Option<WorkloadKey> {
-        self.workload_of(pod.namespace().as_deref().unwrap_or_default(), pod.owner_references())
-            .map(|(k, _)| k)
+    fn workload_key_of_pod(pod: &Pod) -> Option<WorkloadKey> {
+        controller_key(pod.namespace().as_deref().unwrap_or_default(), pod.owner_references())
     }
 
-    /// Under the reservation lock: counts the workload's regular pods (live, in the cache) and
-    /// open reservations, lets `decide` place the pod, and reserves a slot when it went to a
-    /// regular node.
+    /// Under the reservation lock: counts the controller's regular pods (live, in the cache) and
+    /// open reservations, lets `decide` place the pod, and reserves a slot under `reserve_as` (the
+    /// admission request's uid) when it went to a regular node. A dry run (`reserve_as: None`)
+    /// decides without reserving: no pod will follow it.
     pub fn place_with_reservation<F>(
         &self,
         key: &WorkloadKey,
         annotations: BTreeMap<String, String>,
-        request_uid: &str,
+        reserve_as: Option<&str>,
         decide: F,
     ) -> Option<Placement>
     where
@@ -226,7 +237,7 @@ impl Cluster {
             if pod.labels().get(PLACEMENT_LABEL).map(String::as_str) != Some("regular") {
                 continue;
             }
-            if self.workload_key_of_pod(&pod).as_ref() != Some(key) {
+            if Self::workload_key_of_pod(&pod).as_ref() != Some(key) {
                 continue;
             }
             regular += 1;
@@ -243,8 +254,8 @@ impl Cluster {
             regular_pinned: regular + u32::try_from(open.len()).unwrap_or(u32::MAX),
         };
         let placement = decide(&workload);
-        if placement == Some(Placement::Regular) {
-            open.push((request_uid.to_owned(), now));
+        if let (Some(Placement::Regular), Some(uid)) = (placement, reserve_as) {
+            open.push((uid.to_owned(), now));
         }
         if open.is_empty() {
             reservations.remove(key);
@@ -260,7 +271,7 @@ impl Cluster {
             if !live(&pod) {
                 continue;
             }
-            let Some(key) = self.workload_key_of_pod(&pod) else { continue };
+            let Some(key) = Self::workload_key_of_pod(&pod) else { continue };
             let on_virtual = match pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
                 Some(node) => self.is_virtual_node(profile, node),
                 None => pod.labels().get(PLACEMENT_LABEL).map(String::as_str) == Some("burst"),

@@ -47,12 +47,13 @@ pub trait Workloads: Send + Sync {
         namespace: &'a str,
         owners: &'a [OwnerReference],
     ) -> Pin<Box<dyn Future<Output = Resolved> + Send + 'a>>;
-    /// Counts and reserves under one lock (see [`Cluster::place_with_reservation`]).
+    /// Counts and reserves under one lock (see [`Cluster::place_with_reservation`]; `reserve_as`
+    /// is `None` for a dry run).
     fn place(
         &self,
         key: &WorkloadKey,
         annotations: BTreeMap<String, String>,
-        request_uid: &str,
+        reserve_as: Option<&str>,
         decide: &mut dyn FnMut(&Workload) -> Option<Placement>,
     ) -> Option<Placement>;
 }
@@ -70,10 +71,10 @@ impl Workloads for Cluster {
         &self,
         key: &WorkloadKey,
         annotations: BTreeMap<String, String>,
-        request_uid: &str,
+        reserve_as: Option<&str>,
         decide: &mut dyn FnMut(&Workload) -> Option<Placement>,
     ) -> Option<Placement> {
-        self.place_with_reservation(key, annotations, request_uid, decide)
+        self.place_with_reservation(key, annotations, reserve_as, decide)
     }
 }
 
@@ -147,7 +148,9 @@ async fn mutate(State(app): State<App>, body: Bytes) -> Response {
     let verdict = match app.workloads.resolve(&namespace, &owners).await {
         Some((key, annotations)) => {
             let mut verdict = None;
-            app.workloads.place(&key, annotations, &request.uid, &mut |w| {
+            // A dry run (`kubectl apply --dry-run=server`) creates no pod: it must not hold a slot.
+            let reserve_as = (!request.dry_run).then_some(request.uid.as_str());
+            app.workloads.place(&key, annotations, reserve_as, &mut |w| {
                 let v = admit(&app.profile, app.mode, &pod, owner_kind, Some(w));
                 let placement = v.placement.filter(|_| v.denied.is_none());
                 verdict = Some(v);

@@ -20,8 +20,8 @@ use http_body_util::BodyExt as _;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use tower::ServiceExt as _;
 
-/// One opted-in workload (`Deployment/shop/web`, baseline 1, burst virtual) behind ReplicaSet
-/// `web-1`; counts the regular placements it hands out.
+/// One opted-in ReplicaSet (`shop/web-1`, baseline 1, burst virtual); counts the regular
+/// placements it reserves.
 #[derive(Default)]
 struct Fake {
     regular: Mutex<u32>,
@@ -37,7 +37,7 @@ impl Workloads for Fake {
             let owner = owners.iter().find(|o| o.controller == Some(true))?;
             (namespace == "shop" && owner.name == "web-1").then(|| {
                 let key =
-                    WorkloadKey { kind: "Deployment".into(), namespace: "shop".into(), name: "web".into() };
+                    WorkloadKey { kind: "ReplicaSet".into(), namespace: "shop".into(), name: "web-1".into() };
                 let annotations = BTreeMap::from([
                     ("diurnal.dev/baseline-replicas".to_owned(), "1".to_owned()),
                     ("diurnal.dev/burst".to_owned(), "virtual".to_owned()),
@@ -51,12 +51,12 @@ impl Workloads for Fake {
         &self,
         key: &WorkloadKey,
         annotations: BTreeMap<String, String>,
-        _uid: &str,
+        reserve_as: Option<&str>,
         decide: &mut dyn FnMut(&Workload) -> Option<Placement>,
     ) -> Option<Placement> {
         let mut regular = self.regular.lock().unwrap();
         let placement = decide(&Workload { id: key.to_string(), annotations, regular_pinned: *regular });
-        if placement == Some(Placement::Regular) {
+        if placement == Some(Placement::Regular) && reserve_as.is_some() {
             *regular += 1;
         }
         placement
@@ -140,6 +140,20 @@ async fn the_first_pod_is_pinned_to_regular_nodes_and_the_next_bursts() {
     let second = patched(&pod, &answer(&router, review(&pod, "Pod", "CREATE")).await);
     assert_eq!(second["metadata"]["labels"]["diurnal.dev/placement"], "burst");
     assert_eq!(second["spec"]["tolerations"][0]["key"], "virtual-kubelet.io/provider");
+}
+
+#[tokio::test]
+async fn a_dry_run_is_placed_without_using_up_the_baseline() {
+    let router = app(Mode::Deny);
+    let pod = web_pod(&serde_json::json!([]));
+    let mut dry: serde_json::Value = serde_json::from_slice(&review(&pod, "Pod", "CREATE")).unwrap();
+    dry["request"]["dryRun"] = true.into();
+    for _ in 0..3 {
+        let r = answer(&router, serde_json::to_vec(&dry).unwrap()).await;
+        assert_eq!(patched(&pod, &r)["metadata"]["labels"]["diurnal.dev/placement"], "regular");
+    }
+    let real = answer(&router, review(&pod, "Pod", "CREATE")).await;
+    assert_eq!(patched(&pod, &real)["metadata"]["labels"]["diurnal.dev/placement"], "regular");
 }
 
 #[tokio::test]

@@ -54,7 +54,7 @@ fn cluster(pods: Vec<Pod>) -> Cluster {
 }
 
 fn key() -> WorkloadKey {
-    WorkloadKey { kind: "Deployment".into(), namespace: "shop".into(), name: "web".into() }
+    WorkloadKey { kind: "ReplicaSet".into(), namespace: "shop".into(), name: "web-abc".into() }
 }
 
 fn annotations() -> BTreeMap<String, String> {
@@ -67,12 +67,47 @@ fn decide(w: &diurnal_webhook::admit::Workload) -> Placement {
 }
 
 #[tokio::test]
-async fn a_pods_replica_set_resolves_to_its_deployment() {
+async fn a_pod_resolves_to_its_replica_set_with_the_deployments_annotations() {
     let c = cluster(vec![]);
     let owners = pod("p", "regular", None, None, "2026-01-01T00:00:00Z").metadata.owner_references.unwrap();
     let (k, a) = c.workload_of("shop", &owners).unwrap();
     assert_eq!((k, a), (key(), annotations()));
-    assert!(c.workload_of("other", &owners).is_none());
+    assert!(c.workload_of("other", &owners).is_none(), "same name, other namespace");
+    let mut not_apps = owners.clone();
+    not_apps[0].api_version = "example.com/v1".into();
+    assert!(c.workload_of("shop", &not_apps).is_none(), "a ReplicaSet kind of another group");
+}
+
+#[tokio::test]
+async fn in_a_rollout_the_new_replica_set_gets_its_own_baseline() {
+    // The old ReplicaSet's three regular pods do not count for the new one's pods.
+    let old = |name: &str| {
+        let mut p = pod(name, "regular", None, Some("regular-0"), "2026-01-01T00:00:00Z");
+        p.metadata.owner_references.as_mut().unwrap()[0].name = "web-old".into();
+        p
+    };
+    let c = cluster(vec![old("o1"), old("o2"), old("o3")]);
+    let mut seen = None;
+    let placed = c.place_with_reservation(&key(), annotations(), Some("uid-1"), |w| {
+        seen = Some(w.regular_pinned);
+        Some(decide(w))
+    });
+    assert_eq!((seen, placed), (Some(0), Some(Placement::Regular)));
+}
+
+#[tokio::test]
+async fn a_dry_run_decides_without_holding_a_slot() {
+    let c = cluster(vec![]);
+    for _ in 0..5 {
+        let placed = c.place_with_reservation(&key(), annotations(), None, |w| Some(decide(w)));
+        assert_eq!(placed, Some(Placement::Regular));
+    }
+    let mut seen = None;
+    c.place_with_reservation(&key(), annotations(), Some("uid-1"), |w| {
+        seen = Some(w.regular_pinned);
+        Some(decide(w))
+    });
+    assert_eq!(seen, Some(0));
 }
 
 #[tokio::test]
@@ -82,7 +117,9 @@ async fn concurrent_admissions_in_one_process_never_overshoot_the_baseline() {
         .map(|i| {
             let c = c.clone();
             std::thread::spawn(move || {
-                c.place_with_reservation(&key(), annotations(), &format!("uid-{i}"), |w| Some(decide(w)))
+                c.place_with_reservation(&key(), annotations(), Some(&format!("uid-{i}")), |w| {
+                    Some(decide(w))
+                })
             })
         })
         .collect();
@@ -103,10 +140,10 @@ async fn a_reservation_retires_when_its_pod_is_seen_and_the_pod_counts_instead()
         pod("c", "burst", None, Some("vk"), "2026-01-01T00:02:00Z"),
     ]);
     // uid-1 was reserved before its pod showed up: not counted twice.
-    let first = c.place_with_reservation(&key(), annotations(), "uid-1", |_| Some(Placement::Regular));
+    let first = c.place_with_reservation(&key(), annotations(), Some("uid-1"), |_| Some(Placement::Regular));
     assert_eq!(first, Some(Placement::Regular));
     let mut seen = 0;
-    c.place_with_reservation(&key(), annotations(), "uid-2", |w| {
+    c.place_with_reservation(&key(), annotations(), Some("uid-2"), |w| {
         seen = w.regular_pinned;
         Some(Placement::Burst(BurstMode::Virtual))
     });
