@@ -4,7 +4,8 @@
 //!
 //! Nothing a caller sends makes it fail a pod creation by accident: a body that is not an
 //! `AdmissionReview` is a 400 (the API server then applies the configuration's
-//! `failurePolicy: Ignore`), a body over [`MAX_BODY`] a 413, and an internal error — the pod
+//! `failurePolicy: Ignore`), a body over [`MAX_BODY`] a 413, one not received within
+//! [`BODY_TIMEOUT`] a 408, and an internal error — the pod
 //! cannot be decoded, a lookup fails — is answered "allowed, unchanged" and logged.
 
 use std::collections::BTreeMap;
@@ -16,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -35,6 +36,11 @@ use crate::review;
 /// Largest `AdmissionReview` accepted: the API server's own request limit is 3 MiB, and a review
 /// carries one object.
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// How long a request body may take to arrive. The API server sends a review in one go and gives
+/// up after the configuration's `timeoutSeconds` (2 s shipped); this only stops a client that
+/// stalls halfway from holding a connection forever.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A resolved workload: its key and annotations.
 pub type Resolved = Option<(WorkloadKey, BTreeMap<String, String>)>;
@@ -102,11 +108,7 @@ impl std::fmt::Debug for App {
 
 /// `/mutate` and the health routes.
 pub fn router(app: App, health: Router) -> Router {
-    Router::new()
-        .route("/mutate", post(mutate))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(app)
-        .merge(health)
+    Router::new().route("/mutate", post(mutate)).with_state(app).merge(health)
 }
 
 fn json(status: StatusCode, body: Vec<u8>) -> Response {
@@ -117,8 +119,31 @@ fn controller_kind(owners: &[OwnerReference]) -> Option<&str> {
     owners.iter().find(|o| o.controller == Some(true)).map(|o| o.kind.as_str())
 }
 
-async fn mutate(State(app): State<App>, body: Bytes) -> Response {
+/// Reads the body within [`MAX_BODY`] and [`BODY_TIMEOUT`], or says why not.
+async fn read_body(request: axum::extract::Request) -> Result<Bytes, (StatusCode, String)> {
+    let too_large = || (StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {MAX_BODY} bytes"));
+    // A declared length over the limit is refused before a byte of it is read.
+    let declared =
+        request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(request.into_body(), MAX_BODY)).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(_)) => Err(too_large()),
+        Err(_) => Err((StatusCode::REQUEST_TIMEOUT, "request body not received in time".to_owned())),
+    }
+}
+
+async fn mutate(State(app): State<App>, request: axum::extract::Request) -> Response {
     let started = Instant::now();
+    let body = match read_body(request).await {
+        Ok(body) => body,
+        Err(refusal) => {
+            app.metrics.admission("malformed", started.elapsed().as_secs_f64());
+            return refusal.into_response();
+        }
+    };
     let request = match review::parse(&body) {
         Ok(r) => r,
         Err(e) => {

@@ -16,6 +16,7 @@ use diurnal_webhook::admit::{Mode, Workload};
 use diurnal_webhook::cluster::WorkloadKey;
 use diurnal_webhook::metrics::Metrics;
 use diurnal_webhook::server::{self, App, Resolved, Workloads};
+use futures::StreamExt as _;
 use http_body_util::BodyExt as _;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use tower::ServiceExt as _;
@@ -232,8 +233,26 @@ async fn malformed_and_oversized_bodies_get_clean_errors_and_the_server_keeps_se
     let metrics =
         router.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
     let text = String::from_utf8(metrics.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
-    assert!(text.contains("diurnal_webhook_admissions_total{outcome=\"malformed\"} 6"), "{text}");
+    assert!(text.contains("diurnal_webhook_admissions_total{outcome=\"malformed\"} 7"), "{text}");
     assert!(text.contains("diurnal_webhook_admissions_total{outcome=\"placed_regular\"} 1"), "{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_stalls_or_announces_too_much_is_refused_without_reading_it() {
+    let router = app(Mode::Deny);
+    // Half a review, then nothing: the connection is not held forever.
+    let half = review(&web_pod(&serde_json::json!([])), "Pod", "CREATE")[..40].to_vec();
+    let stream = futures::stream::iter([Ok::<_, std::io::Error>(half)]).chain(futures::stream::pending());
+    let request = Request::post("/mutate").body(Body::from_stream(stream)).unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    // A declared length over the limit is refused before any of it is sent.
+    let request = Request::post("/mutate")
+        .header("content-length", (server::MAX_BODY + 1).to_string())
+        .body(Body::from_stream(futures::stream::pending::<Result<Vec<u8>, std::io::Error>>()))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 mod tls {
