@@ -138,6 +138,32 @@ async fn split(client: &Client, ns: &str, app: &str, expected: usize) -> Option<
     Some((expected - on_virtual, on_virtual))
 }
 
+/// Waits until each of the `expected` pods matching `selector` has a deletion cost, every
+/// virtual-node pod's lower than every regular pod's.
+async fn wait_for_deletion_costs(pods: &Api<Pod>, selector: &str, expected: usize) {
+    wait_for(Duration::from_secs(30), "deletion costs on every pod", || {
+        let (pods, selector) = (pods.clone(), selector.to_owned());
+        async move {
+            let list = pods.list(&ListParams::default().labels(&selector)).await.ok()?;
+            let costs: Vec<(bool, i32)> = list
+                .items
+                .iter()
+                .map(|p| {
+                    let on_virtual =
+                        p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("virtual-kubelet");
+                    let cost =
+                        p.annotations().get("controller.kubernetes.io/pod-deletion-cost")?.parse().ok()?;
+                    Some((on_virtual, cost))
+                })
+                .collect::<Option<_>>()?;
+            let max_virtual = costs.iter().filter(|c| c.0).map(|c| c.1).max()?;
+            let min_regular = costs.iter().filter(|c| !c.0).map(|c| c.1).min()?;
+            (costs.len() == expected && max_virtual < min_regular).then_some(())
+        }
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_baseline_lands_on_regular_nodes_bursts_on_the_virtual_node_and_goes_first() {
     let client = cluster_or_skip!();
@@ -156,27 +182,7 @@ async fn the_baseline_lands_on_regular_nodes_bursts_on_the_virtual_node_and_goes
 
     // The scale-in order: every pod carries its deletion cost, virtual ones the lowest.
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    wait_for(Duration::from_secs(30), "deletion costs on all 8 pods", || {
-        let pods = pods.clone();
-        async move {
-            let list = pods.list(&ListParams::default().labels("app=web")).await.ok()?;
-            let costs: Vec<(bool, i32)> = list
-                .items
-                .iter()
-                .map(|p| {
-                    let on_virtual =
-                        p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some("virtual-kubelet");
-                    let cost =
-                        p.annotations().get("controller.kubernetes.io/pod-deletion-cost")?.parse().ok()?;
-                    Some((on_virtual, cost))
-                })
-                .collect::<Option<_>>()?;
-            let max_virtual = costs.iter().filter(|c| c.0).map(|c| c.1).max()?;
-            let min_regular = costs.iter().filter(|c| !c.0).map(|c| c.1).min()?;
-            (costs.len() == 8 && max_virtual < min_regular).then_some(())
-        }
-    })
-    .await;
+    wait_for_deletion_costs(&pods, "app=web", 8).await;
 
     // Scale to 4: the virtual pods go first — 3 regular and 1 virtual remain.
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
