@@ -30,6 +30,7 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, ResourceExt as _};
@@ -62,8 +63,8 @@ impl std::fmt::Display for WorkloadKey {
 /// The caches and the reservations.
 pub struct Cluster {
     client: Client,
-    replica_sets: Store<ReplicaSet>,
-    stateful_sets: Store<StatefulSet>,
+    replica_sets: Store<PartialObjectMeta<ReplicaSet>>,
+    stateful_sets: Store<PartialObjectMeta<StatefulSet>>,
     pods: Store<Pod>,
     nodes: Store<Node>,
     reservations: Mutex<HashMap<WorkloadKey, Vec<(String, Instant)>>>,
@@ -92,6 +93,26 @@ pub fn controller_key(namespace: &str, owners: &[OwnerReference]) -> Option<Work
     })
 }
 
+/// A cache kept by `events` (retried with backoff, errors logged), each object trimmed by `trim`
+/// before it is stored.
+fn cache<K, S>(events: S, trim: fn(&mut K)) -> Store<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + Send + Sync + 'static,
+    S: futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = events.default_backoff().modify(trim).reflect(writer);
+    tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        while let Some(event) = stream.next().await {
+            if let Err(e) = event {
+                tracing::warn!(error = %e, "watch error; retrying");
+            }
+        }
+    });
+    reader
+}
+
 fn live(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_none()
         && !matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
@@ -99,36 +120,35 @@ fn live(pod: &Pod) -> bool {
 
 impl Cluster {
     /// Starts the watches (all namespaces) and returns once their first lists are in.
+    ///
+    /// Only what the decisions read is kept, so that a large cluster fits the webhook's memory:
+    /// ReplicaSets and StatefulSets as metadata only (a ReplicaSet carries a whole pod template,
+    /// and every Deployment keeps up to ten), only placed pods, nodes without their status (the
+    /// image list alone can be tens of kilobytes), nothing's managed fields.
     pub async fn start(client: &Client) -> Self {
-        fn watch<K>(api: Api<K>, config: watcher::Config) -> Store<K>
-        where
-            K: kube::Resource<DynamicType = ()>
-                + Clone
-                + std::fmt::Debug
-                + serde::de::DeserializeOwned
-                + Send
-                + Sync
-                + 'static,
-        {
-            let (reader, writer) = reflector::store();
-            let stream = watcher(api, config).default_backoff().reflect(writer).applied_objects();
-            tokio::spawn(async move {
-                futures::pin_mut!(stream);
-                while let Some(event) = stream.next().await {
-                    if let Err(e) = event {
-                        tracing::warn!(error = %e, "watch error; retrying");
-                    }
-                }
-            });
-            reader
-        }
         let placed = watcher::Config::default().labels(PLACEMENT_LABEL);
+        let all = watcher::Config::default;
         let me = Self {
             client: client.clone(),
-            replica_sets: watch(Api::all(client.clone()), watcher::Config::default()),
-            stateful_sets: watch(Api::all(client.clone()), watcher::Config::default()),
-            pods: watch(Api::all(client.clone()), placed),
-            nodes: watch(Api::all(client.clone()), watcher::Config::default()),
+            replica_sets: cache(
+                watcher(Api::<PartialObjectMeta<ReplicaSet>>::all(client.clone()), all()),
+                |rs| {
+                    rs.metadata.managed_fields = None;
+                },
+            ),
+            stateful_sets: cache(
+                watcher(Api::<PartialObjectMeta<StatefulSet>>::all(client.clone()), all()),
+                |s| {
+                    s.metadata.managed_fields = None;
+                },
+            ),
+            pods: cache(watcher(Api::all(client.clone()), placed), |pod: &mut Pod| {
+                pod.metadata.managed_fields = None;
+            }),
+            nodes: cache(watcher(Api::all(client.clone()), all()), |node: &mut Node| {
+                node.metadata.managed_fields = None;
+                node.status = None;
+            }),
             reservations: Mutex::new(HashMap::new()),
         };
         let _ = me.replica_sets.wait_until_ready().await;
@@ -141,8 +161,8 @@ impl Cluster {
     /// A cluster view over caches filled elsewhere (tests fill them by hand).
     pub fn from_stores(
         client: Client,
-        replica_sets: Store<ReplicaSet>,
-        stateful_sets: Store<StatefulSet>,
+        replica_sets: Store<PartialObjectMeta<ReplicaSet>>,
+        stateful_sets: Store<PartialObjectMeta<StatefulSet>>,
         pods: Store<Pod>,
         nodes: Store<Node>,
     ) -> Self {

@@ -57,8 +57,8 @@ fn cluster() -> Cluster {
         .collect();
     Cluster::from_stores(
         client,
-        common::filled(replica_sets),
-        common::filled::<StatefulSet>(vec![]),
+        common::metadata_of(replica_sets),
+        common::metadata_of::<StatefulSet>(vec![]),
         common::filled(pods),
         common::filled::<Node>(vec![]),
     )

@@ -46,8 +46,8 @@ fn node(name: &str, is_virtual: bool) -> Node {
 fn cluster(pods: Vec<Pod>) -> Cluster {
     Cluster::from_stores(
         client(),
-        common::filled(vec![rs()]),
-        common::filled::<StatefulSet>(vec![]),
+        common::metadata_of(vec![rs()]),
+        common::metadata_of::<StatefulSet>(vec![]),
         common::filled(pods),
         common::filled(vec![node("regular-0", false), node("vk", true)]),
     )

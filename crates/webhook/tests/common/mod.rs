@@ -1,6 +1,7 @@
 //! Helpers shared by the webhook's integration tests: caches filled by hand and a client that
 //! never reaches an API server.
 
+use kube::core::{PartialObjectMeta, PartialObjectMetaExt as _};
 use kube::runtime::reflector::Store;
 use kube::runtime::reflector::store::Writer;
 use kube::runtime::watcher::Event;
@@ -15,6 +16,15 @@ pub fn filled<K: kube::Resource<DynamicType = ()> + Clone + 'static>(objects: Ve
     }
     writer.apply_watcher_event(&Event::InitDone);
     reader
+}
+
+/// A metadata-only cache holding the metadata of `objects`, as the webhook keeps ReplicaSets and
+/// StatefulSets.
+pub fn metadata_of<K>(objects: Vec<K>) -> Store<PartialObjectMeta<K>>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    filled(objects.into_iter().map(|o| o.meta().clone().into_response_partial::<K>()).collect())
 }
 
 /// A client whose requests go nowhere (the tests' caches answer everything). Needs a runtime.
