@@ -63,3 +63,44 @@ fn time_now() -> std::time::SystemTime {
     // A minute back: clocks of the API server and this machine may differ slightly.
     std::time::SystemTime::now() - std::time::Duration::from_secs(60)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rustls::client::WebPkiServerVerifier;
+    use rustls::client::danger::ServerCertVerifier as _;
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+
+    use super::*;
+
+    /// Verifies `bundle`'s serving certificate for `name` the way a TLS client trusting only
+    /// the bundle's CA does (chain, validity, server-auth usage, subject alternative names).
+    fn verify(bundle: &Bundle, name: &str) -> Result<(), rustls::Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_slice(bundle.ca_cert.as_bytes()).unwrap()).unwrap();
+        let verifier =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider).build().unwrap();
+        let leaf = CertificateDer::from_pem_slice(bundle.cert.as_bytes()).unwrap();
+        let name = ServerName::try_from(name.to_owned()).unwrap();
+        verifier.verify_server_cert(&leaf, &[], &name, &[], UnixTime::now()).map(|_| ())
+    }
+
+    #[test]
+    fn the_serving_certificate_is_trusted_through_the_ca_for_every_service_name_and_no_other() {
+        let mut names = service_names("diurnal-webhook", "diurnal-system");
+        names.push("127.0.0.1".to_owned());
+        let bundle = generate(&names, 30).unwrap();
+        for name in &names {
+            verify(&bundle, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        assert_eq!(names[2], "diurnal-webhook.diurnal-system.svc", "the name the API server dials");
+        assert!(verify(&bundle, "other.diurnal-system.svc").is_err());
+        // Another CA's bundle does not vouch for it.
+        let other = generate(&names, 30).unwrap();
+        let mixed = Bundle { ca_cert: other.ca_cert, ..bundle };
+        assert!(verify(&mixed, &names[2]).is_err());
+    }
+}
