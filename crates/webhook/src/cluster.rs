@@ -22,7 +22,9 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use diurnal_placement::{PLACEMENT_LABEL, Placement, Profile, Taint};
 use futures::StreamExt as _;
@@ -266,8 +268,14 @@ impl Cluster {
             }
         }
         let now = Instant::now();
+        // Expired reservations of every controller go, not only this one's: after a rollout the
+        // old ReplicaSet sees no more admissions, and its entries would otherwise stay forever.
+        reservations.retain(|_, open| {
+            open.retain(|(_, at)| now.duration_since(*at) < RESERVATION_TTL);
+            !open.is_empty()
+        });
         let open = reservations.entry(key.clone()).or_default();
-        open.retain(|(uid, at)| !seen_uids.contains(uid) && now.duration_since(*at) < RESERVATION_TTL);
+        open.retain(|(uid, _)| !seen_uids.contains(uid));
         let workload = Workload {
             id: key.to_string(),
             annotations,
@@ -281,6 +289,12 @@ impl Cluster {
             reservations.remove(key);
         }
         placement
+    }
+
+    /// How many reservations are held (their pods not seen yet), over all controllers.
+    pub fn reservations_held(&self) -> usize {
+        let reservations = self.reservations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        reservations.values().map(Vec::len).sum()
     }
 
     /// Placed pods (live), grouped by workload, each with whether it is on (or headed to) a

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use diurnal_placement::{BurstMode, Placement, PlacementPolicy, Profile, place};
-use diurnal_webhook::cluster::{ADMISSION_UID_ANNOTATION, Cluster, WorkloadKey};
+use diurnal_webhook::cluster::{ADMISSION_UID_ANNOTATION, Cluster, RESERVATION_TTL, WorkloadKey};
 use k8s_openapi::api::apps::v1::{ReplicaSet, StatefulSet};
 use k8s_openapi::api::core::v1::{Node, Pod};
 
@@ -108,6 +108,22 @@ async fn a_dry_run_decides_without_holding_a_slot() {
         Some(decide(w))
     });
     assert_eq!(seen, Some(0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn reservations_expire_even_for_a_replica_set_that_sees_no_more_admissions() {
+    let c = cluster(vec![]);
+    c.place_with_reservation(&key(), annotations(), Some("uid-1"), |w| Some(decide(w)));
+    c.place_with_reservation(&key(), annotations(), Some("uid-2"), |w| Some(decide(w)));
+    assert_eq!(c.reservations_held(), 2);
+    tokio::time::advance(RESERVATION_TTL - std::time::Duration::from_secs(1)).await;
+    let other = WorkloadKey { name: "web-new".into(), ..key() };
+    c.place_with_reservation(&other, annotations(), Some("uid-3"), |w| Some(decide(w)));
+    assert_eq!(c.reservations_held(), 3, "still within the TTL");
+    tokio::time::advance(std::time::Duration::from_secs(2)).await;
+    // Only the new ReplicaSet is admitting now (a rollout); the old one's slots still go.
+    c.place_with_reservation(&other, annotations(), Some("uid-4"), |w| Some(decide(w)));
+    assert_eq!(c.reservations_held(), 2, "uid-3 and uid-4");
 }
 
 #[tokio::test]
