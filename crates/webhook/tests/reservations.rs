@@ -116,7 +116,7 @@ async fn reservations_expire_even_for_a_replica_set_that_sees_no_more_admissions
     c.place_with_reservation(&key(), annotations(), Some("uid-1"), |w| Some(decide(w)));
     c.place_with_reservation(&key(), annotations(), Some("uid-2"), |w| Some(decide(w)));
     assert_eq!(c.reservations_held(), 2);
-    tokio::time::advance(RESERVATION_TTL - std::time::Duration::from_secs(1)).await;
+    tokio::time::advance(RESERVATION_TTL.saturating_sub(std::time::Duration::from_secs(1))).await;
     let other = WorkloadKey { name: "web-new".into(), ..key() };
     c.place_with_reservation(&other, annotations(), Some("uid-3"), |w| Some(decide(w)));
     assert_eq!(c.reservations_held(), 3, "still within the TTL");
