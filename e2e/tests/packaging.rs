@@ -105,5 +105,20 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
                 "confined to a namespace: {applied:?}"
             );
         }
+        if i == 4 {
+            for expected in [
+                "Deployment/diurnal-webhook",
+                "Service/diurnal-webhook",
+                "PodDisruptionBudget/diurnal-webhook",
+                "MutatingWebhookConfiguration/diurnal-webhook",
+                "ClusterRole/diurnal-webhook",
+                "ClusterRoleBinding/diurnal-webhook",
+                "NetworkPolicy/diurnal-webhook",
+            ] {
+                assert!(applied.iter().any(|a| a == expected), "{expected}: {applied:?}");
+            }
+            // Without cert-manager: no cert-manager objects (their CRDs are absent here anyway).
+            assert!(!applied.iter().any(|a| a.starts_with("Certificate/") || a.starts_with("Issuer/")));
+        }
     }
 }
