@@ -105,7 +105,7 @@ async fn create_deployment(
     replicas: i32,
     burst: &str,
     baseline: u32,
-    cpu: &str,
+    resources: serde_json::Value,
 ) {
     let d: Deployment = serde_json::from_value(serde_json::json!({
         "metadata": {"name": name, "annotations": {
@@ -115,7 +115,7 @@ async fn create_deployment(
             "selector": {"matchLabels": {"app": name}},
             "template": {"metadata": {"labels": {"app": name}},
                 "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1",
-                    "resources": {"requests": {"cpu": cpu}}}]}},
+                    "resources": resources}]}},
         },
     }))
     .unwrap();
@@ -172,7 +172,8 @@ async fn the_baseline_lands_on_regular_nodes_bursts_on_the_virtual_node_and_goes
     let config = webhook.register(&client, &ns).await;
 
     // 8 replicas, baseline 3, burst virtual: exactly 3 on regular nodes, 5 on the virtual node.
-    create_deployment(&client, &ns, "web", 8, "virtual", 3, "100m").await;
+    create_deployment(&client, &ns, "web", 8, "virtual", 3, serde_json::json!({"requests": {"cpu": "100m"}}))
+        .await;
     let got = wait_for(Duration::from_secs(60), "8 web pods scheduled", || {
         let (client, ns) = (client.clone(), ns.clone());
         async move { split(&client, &ns, "web", 8).await }
@@ -233,8 +234,19 @@ async fn the_baseline_lands_on_regular_nodes_bursts_on_the_virtual_node_and_goes
     .await;
     assert_eq!(got, (3, 1), "regular, virtual after a rollout\n{}", webhook.log_text());
 
-    // Overflow: 1.5 CPU pods fill the two 4-CPU regular nodes (2 each), the rest go virtual.
-    create_deployment(&client, &ns, "batch", 6, "overflow", 1, "1500m").await;
+    // Overflow: pods needing one of the 2 test slots each regular node has (an extended resource
+    // nothing else in the suite asks for) fill the regular nodes first, the rest go virtual.
+    let slot = serde_json::json!({"e2e.diurnal.dev/slot": "1"});
+    create_deployment(
+        &client,
+        &ns,
+        "batch",
+        6,
+        "overflow",
+        1,
+        serde_json::json!({"requests": slot, "limits": slot}),
+    )
+    .await;
     let got = wait_for(Duration::from_secs(60), "6 batch pods scheduled", || {
         let (client, ns) = (client.clone(), ns.clone());
         async move { split(&client, &ns, "batch", 6).await }

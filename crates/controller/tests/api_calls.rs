@@ -2,79 +2,12 @@
 //! (The style of kube-rs controller-rs `fixtures.rs`: a tower-test mock stands in for the API
 //! server; a call that never comes, or one too many, fails the test.)
 
-use std::time::Duration;
-
 use diurnal_api::ScaleTargetRef;
 use diurnal_controller::target::{FireError, Targets};
-use http::{Request, Response};
+use diurnal_testing::{Call, get, merge_patch, mock_client, not_found, serve};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use kube::Client;
-use kube::client::Body;
 use kube::runtime::{reflector, watcher};
 use serde_json::{Value, json};
-use tower_test::mock::{self, Handle};
-
-type ApiHandle = Handle<Request<Body>, Response<Body>>;
-
-/// One expected call and the answer to give.
-struct Call {
-    method: &'static str,
-    path: &'static str,
-    content_type: Option<&'static str>,
-    body: Option<Value>,
-    status: u16,
-    answer: Value,
-}
-
-fn get(path: &'static str, answer: Value) -> Call {
-    Call { method: "GET", path, content_type: None, body: None, status: 200, answer }
-}
-
-fn merge_patch(path: &'static str, body: Value, answer: Value) -> Call {
-    Call {
-        method: "PATCH",
-        path,
-        content_type: Some("application/merge-patch+json"),
-        body: Some(body),
-        status: 200,
-        answer,
-    }
-}
-
-fn not_found(method: &'static str, path: &'static str) -> Call {
-    let answer = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"});
-    Call { method, path, content_type: None, body: None, status: 404, answer }
-}
-
-/// Answers `calls` in order, asserting each request; then asserts no further request comes.
-async fn serve(mut handle: ApiHandle, calls: Vec<Call>) {
-    for call in calls {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(2), handle.next_request())
-            .await
-            .unwrap_or_else(|_| panic!("expected {} {} but no request came", call.method, call.path))
-            .expect("client alive");
-        assert_eq!(request.method().as_str(), call.method, "method of {}", call.path);
-        assert_eq!(request.uri().path(), call.path);
-        if let Some(ct) = call.content_type {
-            assert_eq!(request.headers().get("content-type").unwrap(), ct, "content type of {}", call.path);
-        }
-        let bytes = request.into_body().collect_bytes().await.unwrap();
-        if let Some(expected) = call.body {
-            let got: Value = serde_json::from_slice(&bytes).unwrap();
-            assert_eq!(got, expected, "body of {} {}", call.method, call.path);
-        }
-        let response = Response::builder()
-            .status(call.status)
-            .body(Body::from(serde_json::to_vec(&call.answer).unwrap()))
-            .unwrap();
-        send.send_response(response);
-    }
-    if let Ok(Some((request, _))) =
-        tokio::time::timeout(Duration::from_millis(200), handle.next_request()).await
-    {
-        panic!("unexpected extra request {} {}", request.method(), request.uri());
-    }
-}
 
 fn scale(replicas: i32) -> Value {
     json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web", "namespace": "shop"},
@@ -109,8 +42,7 @@ async fn run(
     target: ScaleTargetRef,
     size: i32,
 ) -> Result<String, FireError> {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    let client = Client::new(service, "default");
+    let (client, handle) = mock_client();
     let store = hpas.map(|objects| {
         let (reader, mut writer) = reflector::store::<HorizontalPodAutoscaler>();
         for obj in objects {
@@ -269,9 +201,9 @@ async fn a_refused_patch_is_a_scale_failure() {
 }
 
 async fn prefetch_then_apply(calls: Vec<Call>, size: i32) -> String {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let (client, handle) = mock_client();
     let server = tokio::spawn(serve(handle, calls));
-    let targets = Targets::new(Client::new(service, "default"), None);
+    let targets = Targets::new(client, None);
     let web = target("apps/v1", "Deployment", "web");
     targets.prefetch("shop", &web).await;
     let message = targets.apply("shop", &web, size, &|| {}).await.unwrap();

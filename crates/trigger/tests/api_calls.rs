@@ -2,92 +2,20 @@
 //! in order (the style of kube-rs controller-rs `fixtures.rs`: a tower-test mock stands in for
 //! the API server; a call that never comes, or one too many, fails the test).
 
-use std::time::Duration;
-
 use base64::Engine as _;
+use diurnal_testing::{MERGE, call, mock_client, not_found, serve};
 use diurnal_trigger::image::{ImagePattern, ImageRef};
 use diurnal_trigger::model::{Action, Intent, Trigger, Workload, WorkloadKind};
 use diurnal_trigger::rollout::KubeRollout;
 use diurnal_trigger::server::{Caller, RolloutError};
 use diurnal_trigger::store::{NewTrigger, Store, StoreError};
 use diurnal_trigger::token::TokenHash;
-use http::{Request, Response};
-use kube::Client;
-use kube::client::Body;
 use serde_json::{Value, json};
-use tower_test::mock::{self, Handle};
-
-type ApiHandle = Handle<Request<Body>, Response<Body>>;
-
-/// One expected call and the answer to give.
-struct Call {
-    method: &'static str,
-    path: String,
-    content_type: Option<&'static str>,
-    body: Option<Value>,
-    status: u16,
-    answer: Value,
-}
-
-fn call(
-    method: &'static str,
-    path: &str,
-    content_type: Option<&'static str>,
-    body: Option<Value>,
-    answer: Value,
-) -> Call {
-    Call { method, path: path.to_owned(), content_type, body, status: 200, answer }
-}
-
-fn not_found(method: &'static str, path: &str) -> Call {
-    let answer = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"});
-    Call { method, path: path.to_owned(), content_type: None, body: None, status: 404, answer }
-}
-
-/// Answers `calls` in order, asserting each request, and returns the bodies received; then
-/// asserts no further request comes.
-async fn serve(mut handle: ApiHandle, calls: Vec<Call>) -> Vec<Value> {
-    let mut bodies = Vec::new();
-    for call in calls {
-        let (request, send) = tokio::time::timeout(Duration::from_secs(2), handle.next_request())
-            .await
-            .unwrap_or_else(|_| panic!("expected {} {} but no request came", call.method, call.path))
-            .expect("client alive");
-        assert_eq!(request.method().as_str(), call.method, "method of {}", call.path);
-        assert_eq!(request.uri().path(), call.path);
-        if let Some(ct) = call.content_type {
-            assert_eq!(request.headers().get("content-type").unwrap(), ct, "content type of {}", call.path);
-        }
-        let bytes = request.into_body().collect_bytes().await.unwrap();
-        let got: Value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
-        if let Some(expected) = call.body {
-            assert_eq!(got, expected, "body of {} {}", call.method, call.path);
-        }
-        bodies.push(got);
-        let response = Response::builder()
-            .status(call.status)
-            .body(Body::from(serde_json::to_vec(&call.answer).unwrap()))
-            .unwrap();
-        send.send_response(response);
-    }
-    if let Ok(Some((request, _))) =
-        tokio::time::timeout(Duration::from_millis(200), handle.next_request()).await
-    {
-        panic!("unexpected extra request {} {}", request.method(), request.uri());
-    }
-    bodies
-}
-
-fn mock_client() -> (Client, ApiHandle) {
-    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
-    (Client::new(service, "default"), handle)
-}
 
 const DEPLOY: &str = "/apis/apps/v1/namespaces/shop/deployments/web";
 const STS: &str = "/apis/apps/v1/namespaces/shop/statefulsets/db";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/shop/events";
 const SECRETS: &str = "/api/v1/namespaces/shop/secrets";
-const MERGE: Option<&str> = Some("application/merge-patch+json");
 const STRATEGIC: Option<&str> = Some("application/strategic-merge-patch+json");
 
 fn deployment(containers: &[&str]) -> Value {

@@ -29,7 +29,5 @@ where
 
 /// A client whose requests go nowhere (the tests' caches answer everything). Needs a runtime.
 pub fn offline_client() -> kube::Client {
-    let (service, _handle) =
-        tower_test::mock::pair::<http::Request<kube::client::Body>, http::Response<kube::client::Body>>();
-    kube::Client::new(service, "default")
+    diurnal_testing::mock_client().0
 }
