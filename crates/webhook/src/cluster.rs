@@ -15,10 +15,16 @@
 //! on the pod (annotation [`ADMISSION_UID_ANNOTATION`]); a reservation counts until its pod shows
 //! up in the cache (then the pod counts) or for [`RESERVATION_TTL`] (the creation failed after
 //! admission). Count-and-reserve happens under one lock, so within one webhook process the
-//! baseline is never overshot. With N webhook replicas, each keeps its own reservations: at most
-//! N − 1 extra pods can be pinned to regular nodes in one burst — by design there is no shared
-//! lock on the admission path (a slow admission webhook stalls every pod creation). The scale-in
-//! order (`crate::costs`) removes extras first when the workload scales in.
+//! baseline is never overshot.
+//!
+//! **With N webhook replicas** each keeps its own reservations, and a pod another replica pinned
+//! counts only once this replica's watch shows it (usually milliseconds later). So extras come
+//! only from creations concurrent within that window — the ReplicaSet controller creates pods in
+//! batches of 1, 2, 4, 8 … — and each replica fills at most the slots it sees missing: at most
+//! (N − 1) × the slots missing when a batch starts, (N − 1) × baseline in the worst case. By
+//! design there is no shared lock on the admission path (a slow admission webhook stalls every pod
+//! creation). The scale-in order (`crate::costs`) removes the newest regular pods right after the
+//! virtual ones.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;

@@ -148,6 +148,29 @@ async fn concurrent_admissions_in_one_process_never_overshoot_the_baseline() {
 }
 
 #[tokio::test]
+async fn two_replicas_that_have_not_seen_each_others_pods_can_each_fill_the_baseline_but_no_more() {
+    // The documented worst case with N = 2: neither replica's watch has shown a pod yet, so each
+    // fills the whole baseline (3) from its own reservations: 3 extras, (N - 1) x baseline.
+    let (a, b) = (cluster(vec![]), cluster(vec![]));
+    let mut regular = 0;
+    for i in 0..8 {
+        let replica = if i % 2 == 0 { &a } else { &b };
+        let placed = replica
+            .place_with_reservation(&key(), annotations(), Some(&format!("uid-{i}")), |w| Some(decide(w)));
+        regular += usize::from(placed == Some(Placement::Regular));
+    }
+    assert_eq!(regular, 6);
+    // Once a replica's watch shows the baseline, it pins nothing more.
+    let seen = cluster(
+        (0..3)
+            .map(|i| pod(&format!("p{i}"), "regular", None, Some("regular-0"), "2026-01-01T00:00:00Z"))
+            .collect(),
+    );
+    let placed = seen.place_with_reservation(&key(), annotations(), Some("uid-9"), |w| Some(decide(w)));
+    assert_eq!(placed, Some(Placement::Burst(BurstMode::Virtual)));
+}
+
+#[tokio::test]
 async fn a_reservation_retires_when_its_pod_is_seen_and_the_pod_counts_instead() {
     // Two regular pods in the cache, one of them admitted as uid-1 (still reserved here).
     let c = cluster(vec![
