@@ -186,6 +186,11 @@ async fn mutate(State(app): State<App>, request: axum::extract::Request) -> Resp
         None => admit(&app.profile, app.mode, &pod, owner_kind, None),
     };
     let outcome = verdict.outcome();
+    if let Some(message) = &verdict.denied {
+        // A refusal is what someone will ask about ("why did my pods not start?"): logged at info.
+        let pod_name = pod.metadata.name.as_deref().or(pod.metadata.generate_name.as_deref()).unwrap_or("");
+        info!(uid = %request.uid, %namespace, pod = pod_name, %message, "pod refused");
+    }
     let response = respond(&request, &pod, verdict);
     app.metrics.admission(outcome, started.elapsed().as_secs_f64());
     debug!(uid = %request.uid, %namespace, outcome, "admission");
