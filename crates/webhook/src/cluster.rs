@@ -68,6 +68,23 @@ impl std::fmt::Display for WorkloadKey {
     }
 }
 
+/// How long an admission waits for the API server when the cache lacks the pod's controller:
+/// well within the webhook configuration's 2 s timeout.
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A pod's controller and its annotations, `None` when the pod has no workload diurnal places.
+pub type Resolved = Result<Option<(WorkloadKey, BTreeMap<String, String>)>, LookupError>;
+
+/// The pod's controller could not be read; the pod is admitted unplaced.
+#[derive(Debug, thiserror::Error)]
+#[error("reading {key}: {reason}")]
+pub struct LookupError {
+    /// The controller.
+    pub key: WorkloadKey,
+    /// What went wrong.
+    pub reason: String,
+}
+
 /// The caches and the reservations.
 pub struct Cluster {
     client: Client,
@@ -200,41 +217,36 @@ impl Cluster {
         Some((key, annotations))
     }
 
-    /// Like [`Self::workload_of`], asking the API server (for at most a second) when the cache
-    /// has not seen the controller yet: the ReplicaSet controller creates pods right after the
-    /// Deployment controller created the ReplicaSet.
-    pub async fn resolve(
-        &self,
-        namespace: &str,
-        owners: &[OwnerReference],
-    ) -> Option<(WorkloadKey, BTreeMap<String, String>)> {
+    /// Like [`Self::workload_of`], asking the API server (metadata only, for at most
+    /// [`LOOKUP_TIMEOUT`]) when the cache has not seen the controller yet: the ReplicaSet
+    /// controller creates pods right after the Deployment controller created the ReplicaSet.
+    /// `Ok(None)`: the pod has no ReplicaSet or StatefulSet controller, or it does not exist.
+    pub async fn resolve(&self, namespace: &str, owners: &[OwnerReference]) -> Resolved {
         if let Some(found) = self.workload_of(namespace, owners) {
-            return Some(found);
+            return Ok(Some(found));
         }
-        let key = controller_key(namespace, owners)?;
+        let Some(key) = controller_key(namespace, owners) else { return Ok(None) };
         let fetch = async {
-            let annotations = match key.kind.as_str() {
+            match key.kind.as_str() {
                 "ReplicaSet" => {
-                    Api::<ReplicaSet>::namespaced(self.client.clone(), namespace)
-                        .get(&key.name)
+                    Api::<PartialObjectMeta<ReplicaSet>>::namespaced(self.client.clone(), namespace)
+                        .get_opt(&key.name)
                         .await
-                        .ok()?
-                        .metadata
-                        .annotations
+                        .map(|o| o.map(|o| o.metadata))
                 }
-                _ => {
-                    Api::<StatefulSet>::namespaced(self.client.clone(), namespace)
-                        .get(&key.name)
-                        .await
-                        .ok()?
-                        .metadata
-                        .annotations
-                }
-            };
-            Some(annotations.unwrap_or_default())
+                _ => Api::<PartialObjectMeta<StatefulSet>>::namespaced(self.client.clone(), namespace)
+                    .get_opt(&key.name)
+                    .await
+                    .map(|o| o.map(|o| o.metadata)),
+            }
         };
-        let annotations = tokio::time::timeout(Duration::from_secs(1), fetch).await.ok().flatten()?;
-        Some((key, annotations))
+        let failed = |reason: String| LookupError { key: key.clone(), reason };
+        match tokio::time::timeout(LOOKUP_TIMEOUT, fetch).await {
+            Ok(Ok(Some(meta))) => Ok(Some((key.clone(), meta.annotations.unwrap_or_default()))),
+            Ok(Ok(None)) => Ok(None),
+            Ok(Err(e)) => Err(failed(e.to_string())),
+            Err(_) => Err(failed(format!("no answer within {} s", LOOKUP_TIMEOUT.as_secs()))),
+        }
     }
 
     fn workload_key_of_pod(pod: &Pod) -> Option<WorkloadKey> {

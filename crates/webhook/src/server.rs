@@ -42,8 +42,7 @@ pub const MAX_BODY: usize = 3 * 1024 * 1024;
 /// stalls halfway from holding a connection forever.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A resolved workload: its key and annotations.
-pub type Resolved = Option<(WorkloadKey, BTreeMap<String, String>)>;
+pub use crate::cluster::Resolved;
 
 /// Where the server learns about workloads: the watched cluster, or a fake in tests.
 pub trait Workloads: Send + Sync {
@@ -170,8 +169,9 @@ async fn mutate(State(app): State<App>, request: axum::extract::Request) -> Resp
     let namespace = request.namespace.clone().or_else(|| pod.metadata.namespace.clone()).unwrap_or_default();
     let owners = pod.metadata.owner_references.clone().unwrap_or_default();
     let owner_kind = controller_kind(&owners);
+    let mut lookup_failed = false;
     let verdict = match app.workloads.resolve(&namespace, &owners).await {
-        Some((key, annotations)) => {
+        Ok(Some((key, annotations))) => {
             let mut verdict = None;
             // A dry run (`kubectl apply --dry-run=server`) creates no pod: it must not hold a slot.
             let reserve_as = (!request.dry_run).then_some(request.uid.as_str());
@@ -183,9 +183,16 @@ async fn mutate(State(app): State<App>, request: axum::extract::Request) -> Resp
             });
             verdict.unwrap_or_else(|| admit(&app.profile, app.mode, &pod, owner_kind, None))
         }
-        None => admit(&app.profile, app.mode, &pod, owner_kind, None),
+        Ok(None) => admit(&app.profile, app.mode, &pod, owner_kind, None),
+        Err(e) => {
+            // Never block a pod creation on our own failure: admitted unplaced (still validated if
+            // its own spec sends it to a virtual node).
+            warn!(uid = %request.uid, %namespace, error = %e, "workload lookup failed; the pod is admitted unplaced");
+            lookup_failed = true;
+            admit(&app.profile, app.mode, &pod, owner_kind, None)
+        }
     };
-    let outcome = verdict.outcome();
+    let outcome = if lookup_failed && verdict.denied.is_none() { "error" } else { verdict.outcome() };
     if let Some(message) = &verdict.denied {
         // A refusal is what someone will ask about ("why did my pods not start?"): logged at info.
         let pod_name = pod.metadata.name.as_deref().or(pod.metadata.generate_name.as_deref()).unwrap_or("");

@@ -13,7 +13,7 @@ use axum::http::{Request, StatusCode};
 use base64::Engine as _;
 use diurnal_placement::{Placement, Profile};
 use diurnal_webhook::admit::{Mode, Workload};
-use diurnal_webhook::cluster::WorkloadKey;
+use diurnal_webhook::cluster::{LookupError, WorkloadKey};
 use diurnal_webhook::metrics::Metrics;
 use diurnal_webhook::server::{self, App, Resolved, Workloads};
 use futures::StreamExt as _;
@@ -21,8 +21,8 @@ use http_body_util::BodyExt as _;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use tower::ServiceExt as _;
 
-/// One opted-in ReplicaSet (`shop/web-1`, baseline 1, burst virtual); counts the regular
-/// placements it reserves.
+/// One opted-in ReplicaSet (`shop/web-1`, baseline 1, burst virtual) whose placements it counts,
+/// and one (`shop/unreadable-1`) whose lookup fails.
 #[derive(Default)]
 struct Fake {
     regular: Mutex<u32>,
@@ -35,16 +35,23 @@ impl Workloads for Fake {
         owners: &'a [OwnerReference],
     ) -> Pin<Box<dyn Future<Output = Resolved> + Send + 'a>> {
         Box::pin(async move {
-            let owner = owners.iter().find(|o| o.controller == Some(true))?;
-            (namespace == "shop" && owner.name == "web-1").then(|| {
-                let key =
-                    WorkloadKey { kind: "ReplicaSet".into(), namespace: "shop".into(), name: "web-1".into() };
-                let annotations = BTreeMap::from([
-                    ("diurnal.dev/baseline-replicas".to_owned(), "1".to_owned()),
-                    ("diurnal.dev/burst".to_owned(), "virtual".to_owned()),
-                ]);
-                (key, annotations)
-            })
+            let Some(owner) = owners.iter().find(|o| o.controller == Some(true)) else { return Ok(None) };
+            let key = WorkloadKey {
+                kind: "ReplicaSet".into(),
+                namespace: namespace.into(),
+                name: owner.name.clone(),
+            };
+            match (namespace, owner.name.as_str()) {
+                ("shop", "web-1") => {
+                    let annotations = BTreeMap::from([
+                        ("diurnal.dev/baseline-replicas".to_owned(), "1".to_owned()),
+                        ("diurnal.dev/burst".to_owned(), "virtual".to_owned()),
+                    ]);
+                    Ok(Some((key, annotations)))
+                }
+                ("shop", "unreadable-1") => Err(LookupError { key, reason: "connection refused".into() }),
+                _ => Ok(None),
+            }
         })
     }
 
@@ -192,6 +199,20 @@ async fn other_requests_pass_unchanged() {
     other["metadata"].as_object_mut().unwrap().remove("ownerReferences");
     let r = answer(&router, review(&other, "Pod", "CREATE")).await;
     assert!(r["allowed"].as_bool().unwrap() && r.get("patch").is_none());
+}
+
+#[tokio::test]
+async fn a_failed_workload_lookup_admits_the_pod_unplaced_and_counts_an_error() {
+    let router = app(Mode::Deny);
+    let mut pod = web_pod(&serde_json::json!([]));
+    pod["metadata"]["ownerReferences"][0]["name"] = "unreadable-1".into();
+    let r = answer(&router, review(&pod, "Pod", "CREATE")).await;
+    assert_eq!(r["allowed"], true);
+    assert!(r.get("patch").is_none(), "{r}");
+    let metrics =
+        router.clone().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+    let text = String::from_utf8(metrics.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    assert!(text.contains("diurnal_webhook_admissions_total{outcome=\"error\"} 1"), "{text}");
 }
 
 #[tokio::test]

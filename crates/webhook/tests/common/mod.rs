@@ -1,6 +1,8 @@
 //! Helpers shared by the webhook's integration tests: caches filled by hand and a client that
 //! never reaches an API server.
 
+#![allow(dead_code)] // each test binary uses some of these helpers
+
 use kube::core::{PartialObjectMeta, PartialObjectMetaExt as _};
 use kube::runtime::reflector::Store;
 use kube::runtime::reflector::store::Writer;
