@@ -4,6 +4,10 @@
 //! It runs in every webhook replica without leader election: the costs are a deterministic
 //! function of the watched pods and nodes, so replicas agree, and a pod whose annotation already
 //! holds the right value is not patched. Two replicas racing write the same value.
+//!
+//! StatefulSet pods get no cost: the StatefulSet controller ignores it and always removes the
+//! highest ordinal first — which already is the order wanted, as the baseline is placed on the
+//! first ordinals, created first.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +25,9 @@ use crate::metrics::Metrics;
 pub fn pending(cluster: &Cluster, profile: &Profile) -> Vec<(String, String, i32)> {
     let mut out = Vec::new();
     for (key, pods) in cluster.placed_pods(profile) {
+        if key.kind != "ReplicaSet" {
+            continue;
+        }
         let facts: Vec<PodFacts> = pods
             .iter()
             .map(|(pod, on_virtual)| PodFacts {

@@ -196,6 +196,12 @@ async fn the_scale_in_order_puts_virtual_pods_first() {
         pod("b", "regular", None, Some("regular-0"), "2026-01-01T00:01:00Z"),
         pod("c", "burst", None, Some("vk"), "2026-01-01T00:02:00Z"),
         pod("d", "burst", None, None, "2026-01-01T00:03:00Z"),
+        {
+            // A StatefulSet's pod: its controller ignores deletion costs, so none is written.
+            let mut p = pod("db-0", "regular", None, Some("regular-0"), "2026-01-01T00:00:00Z");
+            p.metadata.owner_references.as_mut().unwrap()[0].kind = "StatefulSet".into();
+            p
+        },
     ]);
     let profile = Profile::builtin("alibabacloud").unwrap();
     let mut pending = diurnal_webhook::costs::pending(&c, &profile);
