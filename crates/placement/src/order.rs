@@ -19,24 +19,35 @@ pub struct PodFacts {
     pub created: Timestamp,
 }
 
-/// Deletion costs for one workload's pods, by pod name: regular pods get `1..=n` by age (the
-/// oldest highest), virtual pods `-m..=-1` by age (the newest lowest) — so every virtual pod goes
-/// before every regular pod. Values are small and stable: a pod's cost changes only when the
-/// set of pods does, which keeps the patches few.
+/// Start of the cost clock: 2020-01-01T00:00:00Z.
+const EPOCH_SECONDS: i64 = 1_577_836_800;
+/// Seconds of creation time the costs distinguish (31 years; later pods share the last value).
+const SPAN: i64 = 1_000_000_000;
+
+/// Deletion costs for one workload's pods, by pod name, newest first within each kind, regular
+/// pods first. Each cost depends only on the pod itself — its creation second and whether it is on
+/// a virtual node — so adding or removing a pod changes no other pod's cost and the loop patches
+/// only new pods (ranks would shift every pod at each scale-out):
+///
+/// - regular pods: `1_000_000_001 + (SPAN − s)`, where `s` is the creation time in seconds since
+///   2020 — the older, the higher (the baseline goes last); always above 1 000 000 000;
+/// - virtual pods: `−(s + 1)` — the newer, the lower; always negative.
+///
+/// So every virtual pod goes before every regular pod, and within each the newest first. Pods
+/// created in the same second tie (the ReplicaSet controller then falls back to its own order).
 pub fn deletion_costs(pods: &[PodFacts]) -> Vec<(String, i32)> {
-    let mut regular: Vec<&PodFacts> = pods.iter().filter(|p| !p.on_virtual).collect();
-    let mut virtual_pods: Vec<&PodFacts> = pods.iter().filter(|p| p.on_virtual).collect();
-    // Newest first, ties by name so the order is total.
-    let newest_first =
-        |a: &&PodFacts, b: &&PodFacts| b.created.cmp(&a.created).then_with(|| a.name.cmp(&b.name));
-    regular.sort_by(newest_first);
-    virtual_pods.sort_by(newest_first);
-    let rank = |i: usize| i32::try_from(i + 1).unwrap_or(i32::MAX);
-    let mut out: Vec<(String, i32)> = Vec::with_capacity(pods.len());
-    out.extend(regular.iter().enumerate().map(|(i, p)| (p.name.clone(), rank(i))));
-    let m = virtual_pods.len();
-    out.extend(virtual_pods.iter().enumerate().map(|(i, p)| (p.name.clone(), -rank(m - 1 - i))));
-    out
+    let mut sorted: Vec<&PodFacts> = pods.iter().collect();
+    sorted.sort_by(|a, b| {
+        a.on_virtual.cmp(&b.on_virtual).then(b.created.cmp(&a.created)).then(a.name.cmp(&b.name))
+    });
+    sorted
+        .into_iter()
+        .map(|p| {
+            let s = (p.created.as_second() - EPOCH_SECONDS).clamp(0, SPAN);
+            let cost = if p.on_virtual { -(s + 1) } else { 1_000_000_001 + (SPAN - s) };
+            (p.name.clone(), i32::try_from(cost).expect("costs stay within ±2 100 000 001"))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -47,8 +58,10 @@ mod tests {
 
     use super::*;
 
+    /// A pod created `created_s` seconds after the cost clock starts (2020-01-01).
     fn facts(name: &str, on_virtual: bool, created_s: i64) -> PodFacts {
-        PodFacts { name: name.to_owned(), on_virtual, created: Timestamp::from_second(created_s).unwrap() }
+        let created = Timestamp::from_second(EPOCH_SECONDS + created_s).unwrap();
+        PodFacts { name: name.to_owned(), on_virtual, created }
     }
 
     #[test]
@@ -65,8 +78,22 @@ mod tests {
         order.sort_by_key(|(_, c)| **c);
         let names: Vec<&str> = order.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(names, ["vk-new", "vk-old", "reg-new", "reg-old"]);
-        assert_eq!(costs["reg-old"], 2);
-        assert_eq!(costs["vk-new"], -2);
+        // From the creation second alone.
+        assert_eq!(costs["reg-old"], 2_000_000_001 - 100);
+        assert_eq!(costs["vk-new"], -401);
+    }
+
+    #[test]
+    fn a_pods_cost_does_not_depend_on_the_other_pods() {
+        let alone = deletion_costs(&[facts("a", false, 500)]);
+        let with_others =
+            deletion_costs(&[facts("b", false, 900), facts("a", false, 500), facts("v", true, 10)]);
+        assert_eq!(with_others.iter().find(|(n, _)| n == "a"), alone.first());
+        assert_eq!(i64::from(alone[0].1), 1_000_000_001 + (SPAN - 500));
+        assert_eq!(with_others.iter().find(|(n, _)| n == "v").unwrap().1, -11);
+        // Order of the output: regular pods first, newest first.
+        let names: Vec<&str> = with_others.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["b", "a", "v"]);
     }
 
     proptest! {

@@ -91,7 +91,8 @@ async fn the_scale_in_order_patches_only_the_pods_whose_cost_changes() {
     let c = Arc::new(cluster(
         client.clone(),
         vec![
-            pod("a", "regular", "regular-0", "2026-01-01T00:00:00Z", Some("2")), // already right
+            // Costs come from the creation second alone (docs: placement order): `a` already has its.
+            pod("a", "regular", "regular-0", "2026-01-01T00:00:00Z", Some("1810611201")),
             pod("b", "regular", "regular-0", "2026-01-01T00:01:00Z", None),
             pod("c", "burst", "vk", "2026-01-01T00:02:00Z", Some("5")),
             pod("d", "burst", "vk", "2026-01-01T00:03:00Z", None),
@@ -100,9 +101,9 @@ async fn the_scale_in_order_patches_only_the_pods_whose_cost_changes() {
     let cost =
         |v: &str| json!({"metadata": {"annotations": {"controller.kubernetes.io/pod-deletion-cost": v}}});
     let calls = vec![
-        merge_patch("/api/v1/namespaces/shop/pods/b", cost("1"), json!({})),
-        merge_patch("/api/v1/namespaces/shop/pods/d", cost("-2"), json!({})),
-        merge_patch("/api/v1/namespaces/shop/pods/c", cost("-1"), json!({})),
+        merge_patch("/api/v1/namespaces/shop/pods/b", cost("1810611141"), json!({})),
+        merge_patch("/api/v1/namespaces/shop/pods/d", cost("-189388981"), json!({})),
+        merge_patch("/api/v1/namespaces/shop/pods/c", cost("-189388921"), json!({})),
     ];
     let api = tokio::spawn(serve(handle, calls));
     let mut registry = prometheus_client::registry::Registry::default();
