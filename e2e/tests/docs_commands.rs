@@ -35,6 +35,7 @@ struct Session {
     path: String,
     env: Vec<(String, String)>,
     prometheus: Option<String>,
+    prometheus_server: Option<diurnal_testing::prometheus::Prometheus>,
     last_trigger_id: Option<String>,
     children: Vec<Child>,
 }
@@ -104,6 +105,7 @@ impl Session {
             path,
             env: Vec::new(),
             prometheus: None,
+            prometheus_server: None,
             last_trigger_id: None,
             children: Vec::new(),
         }
@@ -187,8 +189,7 @@ impl Session {
     /// A real Prometheus holding a month of `http_requests_total` up to now, for the
     /// `--prometheus http://prometheus:9090` commands.
     fn start_prometheus(&mut self) {
-        let installed = |p: &str| Command::new(p).arg("--version").output().is_ok_and(|o| o.status.success());
-        if !(installed("prometheus") && installed("promtool")) {
+        if !diurnal_testing::prometheus::installed() {
             assert!(
                 std::env::var("CI").map_or(true, |v| v != "true"),
                 "prometheus and promtool are required under CI (scripts/install-test-deps installs them)"
@@ -208,31 +209,9 @@ impl Session {
             let _ = writeln!(om, "http_requests_total {total} {t}");
         }
         om.push_str("# EOF\n");
-        let om_path = self.dir.join("requests.om");
-        std::fs::write(&om_path, om).unwrap();
-        let data = self.dir.join("prometheus-data");
-        let out = Command::new("promtool")
-            .args(["tsdb", "create-blocks-from", "openmetrics"])
-            .arg(&om_path)
-            .arg(&data)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
-        let config = self.dir.join("prometheus.yml");
-        std::fs::write(&config, "global: {}\n").unwrap();
-        let port = free_port();
-        let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--storage.tsdb.retention.time=100y")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(self.dir.join("prometheus.log")).unwrap())
-            .spawn()
-            .unwrap();
-        self.children.push(child);
-        wait_until("prometheus ready", Duration::from_secs(60), || http_ok(port, "/-/ready"));
-        self.prometheus = Some(format!("http://127.0.0.1:{port}"));
+        let server = diurnal_testing::prometheus::Prometheus::start(&self.dir.join("prometheus"), &om);
+        self.prometheus = Some(server.url());
+        self.prometheus_server = Some(server);
     }
 
     /// `diurnal trigger serve` and a set-image trigger on the field report's business service:

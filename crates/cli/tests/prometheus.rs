@@ -3,37 +3,12 @@
 //! unless `DIURNAL_REQUIRE_PROMETHEUS` is set.
 
 use std::fmt::Write as _;
-use std::io::{Read as _, Write as _};
-use std::process::{Child, Command as Process, Stdio};
-use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
-/// Kills the server when the test ends, however it ends.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn installed(program: &str) -> bool {
-    Process::new(program).arg("--version").output().is_ok_and(|o| o.status.success())
-}
-
-fn ready(port: u16) -> bool {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
-    let _ = write!(s, "GET /-/ready HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
-    let mut answer = String::new();
-    let _ = s.read_to_string(&mut answer);
-    answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
-}
-
 #[test]
 fn plan_learns_from_a_real_prometheus() {
-    if !(installed("prometheus") && installed("promtool")) {
+    if !diurnal_testing::prometheus::installed() {
         assert!(
             std::env::var_os("DIURNAL_REQUIRE_PROMETHEUS").is_none(),
             "prometheus and promtool are required"
@@ -50,41 +25,12 @@ fn plan_learns_from_a_real_prometheus() {
         let _ = writeln!(om, "demo_rps {value} {}", start + i * 300);
     }
     om.push_str("# EOF\n");
-    let om_path = dir.path().join("demo.om");
-    std::fs::write(&om_path, om).unwrap();
-    let data = dir.path().join("data");
-    let out = Process::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om_path)
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
-
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(&config, "global: {}\n").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let _server = Server(
-        Process::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", data.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--storage.tsdb.retention.time=100y")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ready(port) {
-        assert!(Instant::now() < deadline, "prometheus did not get ready");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let server = diurnal_testing::prometheus::Prometheus::start(dir.path(), &om);
 
     let end = jiff::Timestamp::from_second(start + 35 * 86_400 - 300).unwrap().to_string();
     let out = Command::cargo_bin("diurnal")
         .unwrap()
-        .args(["plan", "--prometheus", &format!("http://127.0.0.1:{port}"), "--query", "demo_rps"])
+        .args(["plan", "--prometheus", &server.url(), "--query", "demo_rps"])
         .args(["--range", "35d", "--step", "5m", "--end", &end, "--time-zone", "UTC"])
         .args(["--holdout-days", "7", "--requests-per-pod", "10"])
         .output()

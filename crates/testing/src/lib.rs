@@ -2,6 +2,10 @@
 //! `fixtures.rs`: a tower-test mock stands in for the API server, each expected call is checked
 //! (method, path, content type, body) and answered in order, and a call that never comes — or one
 //! too many — fails the test. Used as a dev-dependency only.
+//!
+//! [`prometheus`] starts a real, backfilled Prometheus.
+
+pub mod prometheus;
 
 use std::time::Duration;
 
