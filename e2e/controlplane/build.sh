@@ -2,7 +2,8 @@
 # Builds the upstream programs the end-to-end tests run — kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubectl (k8s.io/kubernetes), etcd (go.etcd.io/etcd/server/v3), kwok
 # (sigs.k8s.io/kwok) and helm (helm.sh/helm/v3, to render the chart) — from the Go modules pinned
-# in the folders beside this script.
+# in the folders beside this script — and collects the third-party CRDs listed in
+# `third-party-crds` (cert-manager, Prometheus Operator) from their modules into crds/.
 #
 #   e2e/controlplane/build.sh          build, or reuse target/controlplane/<version>/ when current
 #   e2e/controlplane/build.sh --path   print the binaries' folder (building first if needed)
@@ -20,6 +21,28 @@ stamp="$(cat "$here/build.sh" "$here"/*/go.mod "$here"/*/go.sum | sha256sum | cu
 current() {
   [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$stamp" ]] || return 1
   for p in "${programs[@]}"; do [[ -x "$out/$p" ]] || return 1; done
+}
+
+# Copies the files of each pinned module in third-party-crds into $out/crds/, refusing a module
+# whose go.sum hash differs from the pin. Stamped on its own: a new pin does not rebuild programs.
+collect_crds() {
+  local crds="$out/crds" crd_stamp
+  crd_stamp="$(sha256sum < "$here/third-party-crds" | cut -d' ' -f1)"
+  [[ -f "$crds/.stamp" && "$(cat "$crds/.stamp")" == "$crd_stamp" ]] && return 0
+  rm -rf "$crds.partial" && mkdir -p "$crds.partial"
+  grep -v '^#' "$here/third-party-crds" | while read -r module pinned sum files; do
+    [[ -n "$module" ]] || continue
+    info="$(cd / && GOTOOLCHAIN=local GOFLAGS= go mod download -json "$module@$pinned")"
+    got="$(sed -n 's/^\t"Sum": "\(.*\)",$/\1/p' <<<"$info")"
+    dir="$(sed -n 's/^\t"Dir": "\(.*\)",$/\1/p' <<<"$info")"
+    if [[ "$got" != "$sum" ]]; then
+      echo "error: e2e/controlplane/third-party-crds: $module@$pinned has hash '$got', pinned '$sum'" >&2
+      exit 1
+    fi
+    for f in $files; do cp "$dir/$f" "$crds.partial/"; done
+  done
+  echo "$crd_stamp" > "$crds.partial/.stamp"
+  rm -rf "$crds" && mv "$crds.partial" "$crds"
 }
 
 if ! current; then
@@ -45,7 +68,12 @@ if ! current; then
   echo "$stamp" > "$staging/.stamp"
   rm -rf "$out" && mv "$staging" "$out"
   echo "== control plane built in $((SECONDS - start)) s"
+  # The Go build cache (4 GB after this build) only speeds up a rebuild after a pin change; a CI
+  # machine is better off with the disk.
+  if [[ "${CI:-}" == "true" ]]; then go clean -cache; fi
 fi
+
+collect_crds
 
 if [[ "${1:-}" == "--path" ]]; then
   echo "$out"

@@ -123,23 +123,49 @@ fn unique_suffix() -> String {
 
 /// Installs the CRD exactly as `diurnal crd` prints it and waits until it is Established.
 pub async fn install_crd(client: &Client) {
-    let yaml = run_diurnal(&["crd"]);
-    let crd: CustomResourceDefinition = yaml_doc(&yaml);
+    install_crds(client, &run_diurnal(&["crd"]), "diurnal crd").await;
+}
+
+/// Installs the third-party CRDs the chart's optional objects need (cert-manager's `Certificate`
+/// and `Issuer`, the Prometheus Operator's `ServiceMonitor`), as `e2e/controlplane/build.sh`
+/// collected them from the projects' Go modules, and waits until they are Established.
+pub async fn install_third_party_crds(client: &Client) {
+    let version = std::fs::read_to_string(repo_root().join("e2e/controlplane/VERSION")).unwrap();
+    let dir = repo_root().join("target/controlplane").join(version.trim()).join("crds");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e} (e2e/controlplane/build.sh collects them)", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "{}: no CRDs", dir.display());
+    for path in files {
+        install_crds(client, &std::fs::read_to_string(&path).unwrap(), &path.display().to_string()).await;
+    }
+}
+
+/// Applies every CustomResourceDefinition in `text` (server-side apply) and waits until each
+/// is Established.
+async fn install_crds(client: &Client, text: &str, source: &str) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let name = crd.metadata.name.clone().unwrap();
-    api.patch(&name, &PatchParams::apply("diurnal-e2e").force(), &Patch::Apply(&crd))
-        .await
-        .expect("apply CRD");
-    wait_for(Duration::from_secs(30), "CRD Established", || {
-        let api = api.clone();
-        let name = name.clone();
-        async move {
-            let crd = api.get(&name).await.ok()?;
-            let conditions = crd.status?.conditions?;
-            conditions.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
-        }
-    })
-    .await;
+    for doc in diurnal_api::manifest::parse_documents(text, source).expect("valid YAML") {
+        let crd: CustomResourceDefinition =
+            serde_json::from_value(doc.value).unwrap_or_else(|e| panic!("{source}: not a CRD: {e}"));
+        let name = crd.metadata.name.clone().unwrap();
+        api.patch(&name, &PatchParams::apply("diurnal-e2e").force(), &Patch::Apply(&crd))
+            .await
+            .unwrap_or_else(|e| panic!("{source}: applying CRD {name}: {e}"));
+        wait_for(Duration::from_secs(30), &format!("CRD {name} Established"), || {
+            let api = api.clone();
+            let name = name.clone();
+            async move {
+                let crd = api.get(&name).await.ok()?;
+                let conditions = crd.status?.conditions?;
+                conditions.iter().any(|c| c.type_ == "Established" && c.status == "True").then_some(())
+            }
+        })
+        .await;
+    }
 }
 
 /// Parses the single YAML document of `text` (comments and a leading `---` allowed).

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use diurnal_e2e::{apply_file, cluster_or_skip, install_crd, repo_root};
+use diurnal_e2e::{apply_file, cluster_or_skip, install_crd, install_third_party_crds, repo_root};
 
 fn render(args: &[&str]) -> String {
     let out = Command::new(repo_root().join("scripts/render-manifests"))
@@ -29,10 +29,25 @@ fn the_plain_manifests_are_the_charts_rendering() {
     );
 }
 
+/// One way to install the chart: its `--set` values, objects it must render and kinds or
+/// components it must not.
+struct Variant {
+    set: Vec<String>,
+    present: &'static [&'static str],
+    absent: &'static [&'static str],
+}
+
+fn variant(set: &[&str], present: &'static [&'static str], absent: &'static [&'static str]) -> Variant {
+    Variant { set: set.iter().flat_map(|s| ["--set".to_owned(), (*s).to_owned()]).collect(), present, absent }
+}
+
 #[tokio::test]
 async fn every_rendered_object_is_accepted_by_the_api_server() {
     let client = cluster_or_skip!();
     install_crd(&client).await;
+    // cert-manager's and the Prometheus Operator's CRDs, from their Go modules: the chart's
+    // Certificate, Issuer and ServiceMonitor objects are checked against their real schemas.
+    install_third_party_crds(&client).await;
     apply_file(&client, &repo_root().join("e2e/tests/fixtures/diurnal-system.yaml"), false).await.unwrap();
     // A real CA bundle for the webhook configuration, as `diurnal webhook certs` prints it.
     let certs = std::process::Command::new(diurnal_e2e::diurnal_bin())
@@ -42,71 +57,51 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
         .unwrap();
     assert!(certs.status.success(), "{}", String::from_utf8_lossy(&certs.stderr));
     let ca_bundle = format!("webhook.caBundle={}", String::from_utf8(certs.stdout).unwrap().trim());
-    let variants: [&[&str]; 5] = [
-        &[],
-        &["--set", "networkPolicy.enabled=true", "--set", "controller.watchNamespace=shop"],
-        &[
-            "--set",
-            "trigger.enabled=true",
-            "--set",
-            "trigger.replicas=2",
-            "--set",
-            "trigger.ingress.enabled=true",
-            "--set",
-            "trigger.ingress.host=hooks.example.com",
-            "--set",
-            "networkPolicy.enabled=true",
-        ],
-        &["--set", "trigger.enabled=true", "--set", "trigger.watchNamespace=diurnal-system"],
-        &[
-            "--set",
-            "webhook.enabled=true",
-            "--set",
-            "webhook.certManager.enabled=false",
-            "--set",
-            "webhook.existingSecret=diurnal-webhook-tls",
-            "--set",
-            &ca_bundle,
-            "--set",
-            "networkPolicy.enabled=true",
-        ],
-    ];
-    for (i, args) in variants.into_iter().enumerate() {
-        let path = repo_root().join(format!("target/e2e-logs/rendered-{i}.yaml"));
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, render(args)).unwrap();
-        let applied = apply_file(&client, &path, true).await.unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
-        assert!(applied.iter().any(|a| a == "Deployment/diurnal-controller"), "{applied:?}");
-        assert!(applied.iter().any(|a| a == "ClusterRole/diurnal-controller"), "{applied:?}");
-        if i == 1 {
-            assert!(applied.iter().any(|a| a.starts_with("NetworkPolicy/")), "{applied:?}");
-        }
-        if i == 2 || i == 3 {
-            for expected in
-                ["Deployment/diurnal-trigger", "Service/diurnal-trigger", "ServiceAccount/diurnal-trigger"]
-            {
-                assert!(applied.iter().any(|a| a == expected), "{expected}: {applied:?}");
-            }
-        }
-        if i == 2 {
-            for expected in [
+    let variants = [
+        variant(
+            &[],
+            &["Deployment/diurnal-controller", "ClusterRole/diurnal-controller"],
+            &["NetworkPolicy/"],
+        ),
+        variant(
+            &["networkPolicy.enabled=true", "controller.watchNamespace=shop"],
+            &["Deployment/diurnal-controller", "NetworkPolicy/diurnal-controller"],
+            &["-trigger", "-webhook"],
+        ),
+        variant(
+            &[
+                "trigger.enabled=true",
+                "trigger.replicas=2",
+                "trigger.ingress.enabled=true",
+                "trigger.ingress.host=hooks.example.com",
+                "networkPolicy.enabled=true",
+            ],
+            &[
+                "Deployment/diurnal-trigger",
+                "Service/diurnal-trigger",
+                "ServiceAccount/diurnal-trigger",
                 "Ingress/diurnal-trigger",
                 "PodDisruptionBudget/diurnal-trigger",
                 "ClusterRole/diurnal-trigger",
                 "NetworkPolicy/diurnal-trigger",
-            ] {
-                assert!(applied.iter().any(|a| a == expected), "{expected}: {applied:?}");
-            }
-            assert!(!applied.iter().any(|a| a.contains("webhook")), "the webhook is off: {applied:?}");
-        }
-        if i == 3 {
-            assert!(
-                applied.iter().any(|a| a == "Role/diurnal-trigger"),
-                "confined to a namespace: {applied:?}"
-            );
-        }
-        if i == 4 {
-            for expected in [
+            ],
+            &["-webhook"],
+        ),
+        // Confined to a namespace: a Role, no ClusterRole.
+        variant(
+            &["trigger.enabled=true", "trigger.watchNamespace=diurnal-system"],
+            &["Deployment/diurnal-trigger", "ServiceAccount/diurnal-trigger", "Role/diurnal-trigger"],
+            &["ClusterRole/diurnal-trigger"],
+        ),
+        variant(
+            &[
+                "webhook.enabled=true",
+                "webhook.certManager.enabled=false",
+                "webhook.existingSecret=diurnal-webhook-tls",
+                &ca_bundle,
+                "networkPolicy.enabled=true",
+            ],
+            &[
                 "Deployment/diurnal-webhook",
                 "Service/diurnal-webhook",
                 "PodDisruptionBudget/diurnal-webhook",
@@ -114,11 +109,115 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
                 "ClusterRole/diurnal-webhook",
                 "ClusterRoleBinding/diurnal-webhook",
                 "NetworkPolicy/diurnal-webhook",
-            ] {
-                assert!(applied.iter().any(|a| a == expected), "{expected}: {applied:?}");
-            }
-            // Without cert-manager: no cert-manager objects (their CRDs are absent here anyway).
-            assert!(!applied.iter().any(|a| a.starts_with("Certificate/") || a.starts_with("Issuer/")));
+            ],
+            &["Certificate/", "Issuer/", "ServiceMonitor/"],
+        ),
+        // Every component, certificates from cert-manager (the chart's default), ServiceMonitors.
+        variant(
+            &["webhook.enabled=true", "trigger.enabled=true", "serviceMonitor.enabled=true"],
+            &[
+                "Certificate/diurnal-webhook",
+                "Issuer/diurnal-webhook-selfsigned",
+                "MutatingWebhookConfiguration/diurnal-webhook",
+                "ServiceMonitor/diurnal-controller",
+                "ServiceMonitor/diurnal-trigger",
+                "ServiceMonitor/diurnal-webhook",
+            ],
+            &["NetworkPolicy/"],
+        ),
+    ];
+    for (i, v) in variants.iter().enumerate() {
+        let args: Vec<&str> = v.set.iter().map(String::as_str).collect();
+        let rendered = render(&args);
+        let path = repo_root().join(format!("target/e2e-logs/rendered-{i}.yaml"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &rendered).unwrap();
+        let applied = apply_file(&client, &path, true).await.unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+        for expected in v.present {
+            assert!(applied.iter().any(|a| a == expected), "{args:?}: no {expected} in {applied:?}");
+        }
+        for unexpected in v.absent {
+            assert!(!applied.iter().any(|a| a.contains(unexpected)), "{args:?}: {unexpected} in {applied:?}");
+        }
+        if rendered.contains("kind: ServiceMonitor") {
+            service_monitors_find_their_ports(&rendered);
         }
     }
+}
+
+/// What the API server cannot check: each ServiceMonitor selects exactly one rendered Service,
+/// which has the port the monitor scrapes, and the certificate the webhook's Deployment mounts
+/// is the one cert-manager writes.
+fn service_monitors_find_their_ports(rendered: &str) {
+    use serde_json::Value;
+    let docs: Vec<Value> = diurnal_api::manifest::parse_documents(rendered, "rendered")
+        .unwrap()
+        .into_iter()
+        .map(|d| d.value)
+        .collect();
+    let of_kind = |kind: &'static str| docs.iter().filter(move |d| d["kind"] == kind);
+    let mut monitors = 0;
+    for monitor in of_kind("ServiceMonitor") {
+        let name = &monitor["metadata"]["name"];
+        let selector = monitor["spec"]["selector"]["matchLabels"].as_object().unwrap();
+        let services: Vec<&Value> = of_kind("Service")
+            .filter(|svc| selector.iter().all(|(k, v)| &svc["metadata"]["labels"][k] == v))
+            .collect();
+        assert_eq!(services.len(), 1, "ServiceMonitor {name} selects {} Services", services.len());
+        for endpoint in monitor["spec"]["endpoints"].as_array().unwrap() {
+            let port = &endpoint["port"];
+            let ports = services[0]["spec"]["ports"].as_array().unwrap();
+            assert!(
+                ports.iter().any(|p| &p["name"] == port),
+                "ServiceMonitor {name}: no Service port {port}"
+            );
+        }
+        monitors += 1;
+    }
+    assert_eq!(monitors, 3);
+    let certificate = of_kind("Certificate").next().expect("a Certificate");
+    let deployment = of_kind("Deployment").find(|d| d["metadata"]["name"] == "diurnal-webhook").unwrap();
+    let volumes = deployment["spec"]["template"]["spec"]["volumes"].as_array().unwrap();
+    assert!(
+        volumes.iter().any(|v| v["secret"]["secretName"] == certificate["spec"]["secretName"]),
+        "the webhook mounts {volumes:?}, cert-manager writes {}",
+        certificate["spec"]["secretName"]
+    );
+}
+
+/// The chart's README documents every value in values.yaml, and nothing that is not there.
+#[test]
+fn the_chart_readme_documents_every_value() {
+    fn leaves(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+        // Resource and security-context blocks are documented as a whole.
+        let whole = ["resources", "podSecurityContext", "securityContext"];
+        match value.as_object() {
+            Some(map) if !map.is_empty() && !whole.iter().any(|w| prefix.ends_with(w)) => {
+                for (key, v) in map {
+                    let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                    leaves(&path, v, out);
+                }
+            }
+            _ => out.push(prefix.to_owned()),
+        }
+    }
+    let chart = repo_root().join("deploy/helm/diurnal");
+    let values_text = std::fs::read_to_string(chart.join("values.yaml")).unwrap();
+    let values = diurnal_api::manifest::parse_documents(&values_text, "values.yaml").unwrap().remove(0).value;
+    let mut in_values = Vec::new();
+    leaves("", &values, &mut in_values);
+    let readme = std::fs::read_to_string(chart.join("README.md")).unwrap();
+    let documented: Vec<&str> = readme
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .filter_map(|row| row.split(" | ").next())
+        // The first cell's names between backticks (the first backtick is stripped already).
+        .flat_map(|cell| cell.split('`').step_by(2))
+        .filter(|name| !name.is_empty())
+        .collect();
+    let missing: Vec<&String> = in_values.iter().filter(|v| !documented.contains(&v.as_str())).collect();
+    assert!(missing.is_empty(), "deploy/helm/diurnal/README.md does not document {missing:?}");
+    let stale: Vec<&&str> = documented.iter().filter(|d| !in_values.iter().any(|v| v == *d)).collect();
+    assert!(stale.is_empty(), "deploy/helm/diurnal/README.md documents values that do not exist: {stale:?}");
+    assert!(in_values.len() > 50, "{in_values:?}");
 }
