@@ -97,10 +97,11 @@ pub fn strip_comment(text: &str) -> &str {
     text.trim_end()
 }
 
-/// Every command of the README, `docs/` and the examples' READMEs, in that order.
+/// Every command of the README, `docs/`, the examples' READMEs and the chart's README, in that
+/// order.
 pub fn all(repo: &Path) -> Vec<DocCommand> {
     let mut files = vec![repo.join("README.md")];
-    for dir in ["docs", "examples"] {
+    for dir in ["docs", "examples", "deploy"] {
         let mut found = Vec::new();
         collect_markdown(&repo.join(dir), &mut found);
         found.sort();

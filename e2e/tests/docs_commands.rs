@@ -1,5 +1,5 @@
-//! Every command the README, `docs/` and the examples' READMEs show, run as a reader would run it:
-//! in a shell, from a directory holding the repository's `examples/` and `deploy/`, with
+//! Every command the README, `docs/`, the examples' READMEs and the chart's README show, run as
+//! a reader would run it: in a shell, from a directory holding the repository's `examples/` and `deploy/`, with
 //! `~/.kube/config` pointing at the real control plane, `diurnal`, `kubectl-cronhpa`, `kubectl` and
 //! `helm` on `PATH`.
 //!
@@ -312,7 +312,10 @@ impl Session {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_documented_command_runs_as_shown() {
-    let _client = cluster_or_skip!();
+    let client = cluster_or_skip!();
+    // The chart's default webhook certificates come from cert-manager, which a reader installs
+    // first: its CRDs (and the Prometheus Operator's) are in this cluster too.
+    diurnal_e2e::install_third_party_crds(&client).await;
     let commands = docs::all(&repo_root());
     assert!(commands.len() > 20, "the docs show commands: {commands:#?}");
 
