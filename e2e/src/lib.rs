@@ -126,12 +126,17 @@ pub async fn install_crd(client: &Client) {
     install_crds(client, &run_diurnal(&["crd"]), "diurnal crd").await;
 }
 
+/// Where `e2e/controlplane/build.sh` put the upstream programs (helm, kubectl, ...) and CRDs.
+pub fn controlplane_dir() -> PathBuf {
+    let version = std::fs::read_to_string(repo_root().join("e2e/controlplane/VERSION")).unwrap();
+    repo_root().join("target/controlplane").join(version.trim())
+}
+
 /// Installs the third-party CRDs the chart's optional objects need (cert-manager's `Certificate`
 /// and `Issuer`, the Prometheus Operator's `ServiceMonitor`), as `e2e/controlplane/build.sh`
 /// collected them from the projects' Go modules, and waits until they are Established.
 pub async fn install_third_party_crds(client: &Client) {
-    let version = std::fs::read_to_string(repo_root().join("e2e/controlplane/VERSION")).unwrap();
-    let dir = repo_root().join("target/controlplane").join(version.trim()).join("crds");
+    let dir = controlplane_dir().join("crds");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e} (e2e/controlplane/build.sh collects them)", dir.display()))
         .map(|entry| entry.unwrap().path())

@@ -91,7 +91,7 @@ impl Session {
         }
         // `--trace load.csv`: the reader's own trace; the bundled taxi trace has the default columns.
         std::fs::copy(repo_root().join("examples/traces/nyc_taxi.csv"), work.join("load.csv")).unwrap();
-        let controlplane = repo_root().join("target/controlplane/v1.34.4");
+        let controlplane = diurnal_e2e::controlplane_dir();
         let path = format!(
             "{}:{}:{}",
             bin.display(),

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use diurnal_e2e::{apply_file, cluster_or_skip, install_crd, install_third_party_crds, repo_root};
+use diurnal_e2e::{apply_file, cluster_or_skip, install_crd, install_third_party_crds, namespace, repo_root};
 
 fn render(args: &[&str]) -> String {
     let out = Command::new(repo_root().join("scripts/render-manifests"))
@@ -57,16 +57,18 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
         .unwrap();
     assert!(certs.status.success(), "{}", String::from_utf8_lossy(&certs.stderr));
     let ca_bundle = format!("webhook.caBundle={}", String::from_utf8(certs.stdout).unwrap().trim());
+    let shop = namespace(&client, "shop").await;
     let variants = [
         variant(
             &[],
             &["Deployment/diurnal-controller", "ClusterRole/diurnal-controller"],
             &["NetworkPolicy/"],
         ),
+        // Confined to a namespace: a Role there, no ClusterRole.
         variant(
-            &["networkPolicy.enabled=true", "controller.watchNamespace=shop"],
-            &["Deployment/diurnal-controller", "NetworkPolicy/diurnal-controller"],
-            &["-trigger", "-webhook"],
+            &["networkPolicy.enabled=true", &format!("controller.watchNamespace={shop}")],
+            &["Deployment/diurnal-controller", "NetworkPolicy/diurnal-controller", "Role/diurnal-controller"],
+            &["-trigger", "-webhook", "ClusterRole/diurnal-controller"],
         ),
         variant(
             &[

@@ -1,6 +1,9 @@
 //! The controller works with exactly the RBAC shipped in deploy/rbac/controller.yaml.
 
+use std::process::Command;
 use std::time::Duration;
+
+use diurnal_api::CronHorizontalPodAutoscaler;
 
 use diurnal_e2e::{
     Controller, apply_file, cluster_or_skip, create_deployment, create_one_shot, install_crd, namespace,
@@ -47,4 +50,82 @@ async fn the_controller_fires_with_only_its_shipped_rbac() {
     assert!(status.last_result.unwrap().starts_with("Succeed"));
     let log = controller.log_text();
     assert!(!log.contains("Forbidden") && !log.contains("forbidden"), "RBAC denied a call:\n{log}");
+}
+
+/// With `controller.watchNamespace`, the chart grants a Role in that namespace and nothing
+/// cluster-wide; the controller fires with exactly that, and its service account can read no
+/// other namespace's CronHPAs.
+#[tokio::test]
+async fn the_controller_fires_confined_to_one_namespace_by_the_charts_role() {
+    let client = cluster_or_skip!();
+    install_crd(&client).await;
+    // The chart's service account in its own namespace: no other test's binding names it.
+    let release_ns = namespace(&client, "confined-system").await;
+    let ns = namespace(&client, "confined").await;
+    let rendered = Command::new(diurnal_e2e::controlplane_dir().join("helm"))
+        .args(["template", "diurnal", "deploy/helm/diurnal", "--kube-version", "v1.34.4", "--namespace"])
+        .arg(&release_ns)
+        .args(["--set", &format!("controller.watchNamespace={ns}")])
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+    let rendered = String::from_utf8(rendered.stdout).unwrap();
+    // Only the access objects: the controller runs here as a process, not as the chart's pod.
+    let rbac: Vec<&str> = rendered
+        .split("\n---\n")
+        .filter(|doc| {
+            ["ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"]
+                .iter()
+                .any(|kind| doc.contains(&format!("\nkind: {kind}\n")))
+        })
+        .collect();
+    let path = repo_root().join(format!("target/e2e-logs/confined-rbac-{ns}.yaml"));
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, rbac.join("\n---\n")).unwrap();
+    let applied = apply_file(&client, &path, false).await.unwrap();
+    assert!(!applied.iter().any(|a| a.starts_with("Cluster")), "nothing cluster-wide: {applied:?}");
+    assert!(applied.iter().any(|a| a == "Role/diurnal-controller"), "{applied:?}");
+    let kubeconfig = service_account_kubeconfig(&client, &release_ns, "diurnal-controller").await;
+
+    create_deployment(&client, &ns, "web", 1).await;
+    let kubeconfig_arg = kubeconfig.to_string_lossy().to_string();
+    let controller = Controller::start(
+        "confined",
+        &["--kubeconfig", &kubeconfig_arg, "--namespace", &ns, "--lease-namespace", &release_ns],
+    );
+    let fire = next_whole_second(Duration::from_secs(6));
+    create_one_shot(&client, &ns, fire, 3).await;
+    sleep_until(fire).await;
+    wait_for(Duration::from_secs(10), "the fire applied under the namespaced Role", || async {
+        (replicas(&client, &ns, "web").await == 3).then_some(())
+    })
+    .await;
+    let status = wait_for(Duration::from_secs(5), "the status written under the namespaced Role", || async {
+        diurnal_e2e::cronhpa_status(&client, &ns, "web").await.filter(|s| s.last_result.is_some())
+    })
+    .await;
+    assert!(status.last_result.unwrap().starts_with("Succeed"));
+    let log = controller.log_text();
+    assert!(!log.contains("Forbidden") && !log.contains("forbidden"), "RBAC denied a call:\n{log}");
+
+    // The same identity sees nothing outside its namespace.
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    let confined = kube::Client::try_from(config).unwrap();
+    let everywhere: kube::Api<CronHorizontalPodAutoscaler> = kube::Api::all(confined.clone());
+    let elsewhere: kube::Api<CronHorizontalPodAutoscaler> = kube::Api::namespaced(confined, &release_ns);
+    for (what, result) in [
+        ("all namespaces", everywhere.list(&kube::api::ListParams::default()).await),
+        ("the release namespace", elsewhere.list(&kube::api::ListParams::default()).await),
+    ] {
+        match result {
+            Err(kube::Error::Api(e)) if e.code == 403 => {}
+            other => panic!("listing CronHPAs in {what} must be forbidden, got {other:?}"),
+        }
+    }
 }
