@@ -30,7 +30,7 @@ impl Drop for Webhook {
 }
 
 impl Webhook {
-    async fn start(client: &Client, ns: &str) -> Self {
+    async fn start(client: &Client, ns: &str, extra: &[&str]) -> Self {
         apply_file(client, &repo_root().join("deploy/rbac/webhook.yaml"), false).await.unwrap();
         let kubeconfig = service_account_kubeconfig(client, "diurnal-system", "diurnal-webhook").await;
         let dir = repo_root().join(format!("target/e2e-logs/webhook-{ns}"));
@@ -48,6 +48,7 @@ impl Webhook {
         let file = std::fs::File::create(&log).unwrap();
         let child = Command::new(diurnal_bin())
             .args(["webhook", "serve", "--addr", &format!("127.0.0.1:{port}"), "--order-period", "1"])
+            .args(extra)
             .arg("--kubeconfig")
             .arg(&kubeconfig)
             .arg("--tls-cert")
@@ -164,11 +165,26 @@ async fn wait_for_deletion_costs(pods: &Api<Pod>, selector: &str, expected: usiz
     .await;
 }
 
+/// A pod headed to the virtual node that mounts a hostPath volume.
+fn logs_on_host() -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "logs-on-host"},
+        "spec": {
+            "nodeSelector": {"type": "virtual-kubelet"},
+            "tolerations": [{"key": "virtual-kubelet.io/provider", "operator": "Exists"}],
+            "containers": [{"name": "app", "image": "registry.invalid/app:1"}],
+            "volumes": [{"name": "logs", "hostPath": {"path": "/var/log"}}],
+        },
+    })
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_baseline_lands_on_regular_nodes_bursts_on_the_virtual_node_and_goes_first() {
     let client = cluster_or_skip!();
     let ns = namespace(&client, "placement").await;
-    let webhook = Webhook::start(&client, &ns).await;
+    let webhook = Webhook::start(&client, &ns, &[]).await;
     let config = webhook.register(&client, &ns).await;
 
     // 8 replicas, baseline 3, burst virtual: exactly 3 on regular nodes, 5 on the virtual node.
@@ -255,16 +271,7 @@ async fn the_baseline_lands_on_regular_nodes_bursts_on_the_virtual_node_and_goes
     assert_eq!(got, (4, 2), "overflow uses regular nodes while they have room");
 
     // A pod headed to the virtual node with a hostPath volume is refused, naming the field.
-    let bad: Pod = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "logs-on-host"},
-        "spec": {
-            "nodeSelector": {"type": "virtual-kubelet"},
-            "tolerations": [{"key": "virtual-kubelet.io/provider", "operator": "Exists"}],
-            "containers": [{"name": "app", "image": "registry.invalid/app:1"}],
-            "volumes": [{"name": "logs", "hostPath": {"path": "/var/log"}}],
-        },
-    }))
-    .unwrap();
+    let bad: Pod = serde_json::from_value(logs_on_host()).unwrap();
     let err = pods.create(&PostParams::default(), &bad).await.unwrap_err().to_string();
     assert!(
         err.contains(
@@ -273,6 +280,41 @@ async fn the_baseline_lands_on_regular_nodes_bursts_on_the_virtual_node_and_goes
         "{err}"
     );
     assert!(pods.get_opt("logs-on-host").await.unwrap().is_none());
+
+    Api::<MutatingWebhookConfiguration>::all(client.clone())
+        .delete(&config, &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+/// `--mode warn`: the same pod is admitted, and the person creating it sees the reason as an
+/// admission warning (what `kubectl` prints as `Warning: ...`).
+#[tokio::test(flavor = "multi_thread")]
+async fn in_warn_mode_an_incompatible_pod_is_admitted_with_a_warning() {
+    let client = cluster_or_skip!();
+    let ns = namespace(&client, "placement-warn").await;
+    let webhook = Webhook::start(&client, &ns, &["--mode", "warn"]).await;
+    let config = webhook.register(&client, &ns).await;
+
+    let manifest = repo_root().join(format!("target/e2e-logs/webhook-{ns}/logs-on-host.json"));
+    std::fs::write(&manifest, logs_on_host().to_string()).unwrap();
+    let out = Command::new(diurnal_e2e::controlplane_dir().join("kubectl"))
+        .arg("--kubeconfig")
+        .arg(diurnal_e2e::kubeconfig())
+        .args(["create", "--namespace", &ns, "-f"])
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kubectl create: {stderr}\n{}", webhook.log_text());
+    assert!(
+        stderr.contains(
+            "Warning: diurnal: spec.volumes[0].hostPath: hostPath volumes are not mounted on alibabacloud virtual nodes (ECI)"
+        ),
+        "{stderr}"
+    );
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    assert!(pods.get_opt("logs-on-host").await.unwrap().is_some(), "admitted");
 
     Api::<MutatingWebhookConfiguration>::all(client.clone())
         .delete(&config, &DeleteParams::default())
