@@ -78,13 +78,19 @@ fn kubeconfig_str() -> &'static str {
 
 /// A client for the run's cluster, or `None` when end-to-end tests are skipped.
 pub async fn client() -> Option<Client> {
-    let path = kubeconfig_path()?;
+    Some(client_from(&kubeconfig_path()?).await)
+}
+
+/// A client authenticated as the kubeconfig at `path` says (e.g. a
+/// [`service_account_kubeconfig`]).
+pub async fn client_from(path: &Path) -> Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let kc = kube::config::Kubeconfig::read_from(&path).expect("reading the e2e kubeconfig");
+    let kc = kube::config::Kubeconfig::read_from(path)
+        .unwrap_or_else(|e| panic!("reading the kubeconfig {}: {e}", path.display()));
     let config = Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
         .await
-        .expect("e2e kubeconfig");
-    Some(Client::try_from(config).expect("e2e client"))
+        .unwrap_or_else(|e| panic!("the kubeconfig {}: {e}", path.display()));
+    Client::try_from(config).expect("e2e client")
 }
 
 /// The kubeconfig path (for child processes), after [`client`] returned `Some`.

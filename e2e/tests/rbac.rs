@@ -110,13 +110,7 @@ async fn the_controller_fires_confined_to_one_namespace_by_the_charts_role() {
     assert!(!log.contains("Forbidden") && !log.contains("forbidden"), "RBAC denied a call:\n{log}");
 
     // The same identity sees nothing outside its namespace.
-    let config = kube::Config::from_custom_kubeconfig(
-        kube::config::Kubeconfig::read_from(&kubeconfig).unwrap(),
-        &kube::config::KubeConfigOptions::default(),
-    )
-    .await
-    .unwrap();
-    let confined = kube::Client::try_from(config).unwrap();
+    let confined = diurnal_e2e::client_from(&kubeconfig).await;
     let everywhere: kube::Api<CronHorizontalPodAutoscaler> = kube::Api::all(confined.clone());
     let elsewhere: kube::Api<CronHorizontalPodAutoscaler> = kube::Api::namespaced(confined, &release_ns);
     for (what, result) in [
