@@ -139,6 +139,18 @@ async fn split(client: &Client, ns: &str, app: &str, expected: usize) -> Option<
     Some((expected - on_virtual, on_virtual))
 }
 
+/// Waits (at most a minute) until `expected` pods of `app` are scheduled, and returns their
+/// [`split`].
+async fn scheduled_split(
+    client: &Client,
+    ns: &str,
+    app: &str,
+    expected: usize,
+    what: &str,
+) -> (usize, usize) {
+    wait_for(Duration::from_secs(60), what, || split(client, ns, app, expected)).await
+}
+
 /// Waits until each of the `expected` pods matching `selector` has a deletion cost, every
 /// virtual-node pod's lower than every regular pod's.
 async fn wait_for_deletion_costs(pods: &Api<Pod>, selector: &str, expected: usize) {
@@ -190,11 +202,7 @@ async fn the_baseline_lands_on_regular_nodes_bursts_on_the_virtual_node_and_goes
     // 8 replicas, baseline 3, burst virtual: exactly 3 on regular nodes, 5 on the virtual node.
     create_deployment(&client, &ns, "web", 8, "virtual", 3, serde_json::json!({"requests": {"cpu": "100m"}}))
         .await;
-    let got = wait_for(Duration::from_secs(60), "8 web pods scheduled", || {
-        let (client, ns) = (client.clone(), ns.clone());
-        async move { split(&client, &ns, "web", 8).await }
-    })
-    .await;
+    let got = scheduled_split(&client, &ns, "web", 8, "8 web pods scheduled").await;
     assert_eq!(got, (3, 5), "regular, virtual\n{}", webhook.log_text());
 
     // The scale-in order: every pod carries its deletion cost, virtual ones the lowest.
@@ -211,11 +219,7 @@ async fn the_baseline_lands_on_regular_nodes_bursts_on_the_virtual_node_and_goes
         )
         .await
         .unwrap();
-    let got = wait_for(Duration::from_secs(60), "4 web pods left", || {
-        let (client, ns) = (client.clone(), ns.clone());
-        async move { split(&client, &ns, "web", 4).await }
-    })
-    .await;
+    let got = scheduled_split(&client, &ns, "web", 4, "4 web pods left").await;
     assert_eq!(got, (3, 1), "regular, virtual after scaling in");
 
     // A rollout (what a redeploy trigger does): the new ReplicaSet gets its own baseline — counted
@@ -243,11 +247,7 @@ async fn the_baseline_lands_on_regular_nodes_bursts_on_the_virtual_node_and_goes
         }
     })
     .await;
-    let got = wait_for(Duration::from_secs(60), "4 rolled web pods", || {
-        let (client, ns) = (client.clone(), ns.clone());
-        async move { split(&client, &ns, "web", 4).await }
-    })
-    .await;
+    let got = scheduled_split(&client, &ns, "web", 4, "4 rolled web pods").await;
     assert_eq!(got, (3, 1), "regular, virtual after a rollout\n{}", webhook.log_text());
 
     // Overflow: pods needing one of the 2 test slots each regular node has (an extended resource
@@ -263,11 +263,7 @@ async fn the_baseline_lands_on_regular_nodes_bursts_on_the_virtual_node_and_goes
         serde_json::json!({"requests": slot, "limits": slot}),
     )
     .await;
-    let got = wait_for(Duration::from_secs(60), "6 batch pods scheduled", || {
-        let (client, ns) = (client.clone(), ns.clone());
-        async move { split(&client, &ns, "batch", 6).await }
-    })
-    .await;
+    let got = scheduled_split(&client, &ns, "batch", 6, "6 batch pods scheduled").await;
     assert_eq!(got, (4, 2), "overflow uses regular nodes while they have room");
 
     // A pod headed to the virtual node with a hostPath volume is refused, naming the field.

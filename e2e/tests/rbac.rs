@@ -10,6 +10,26 @@ use diurnal_e2e::{
     next_whole_second, replicas, repo_root, service_account_kubeconfig, sleep_until, wait_for,
 };
 
+/// A one-shot CronHPA on `ns`'s Deployment `web` fires under the running controller's identity:
+/// the scale and the status are written, and no call was denied.
+async fn fires_without_a_denied_call(client: &kube::Client, ns: &str, controller: &Controller) {
+    let fire = next_whole_second(Duration::from_secs(6));
+    create_one_shot(client, ns, fire, 3).await;
+    sleep_until(fire).await;
+    wait_for(Duration::from_secs(10), "the fire applied under the controller's identity", || async {
+        (replicas(client, ns, "web").await == 3).then_some(())
+    })
+    .await;
+    let status =
+        wait_for(Duration::from_secs(5), "the status written under the controller's identity", || async {
+            diurnal_e2e::cronhpa_status(client, ns, "web").await.filter(|s| s.last_result.is_some())
+        })
+        .await;
+    assert!(status.last_result.unwrap().starts_with("Succeed"));
+    let log = controller.log_text();
+    assert!(!log.contains("Forbidden") && !log.contains("forbidden"), "RBAC denied a call:\n{log}");
+}
+
 #[tokio::test]
 async fn the_controller_fires_with_only_its_shipped_rbac() {
     let client = cluster_or_skip!();
@@ -36,20 +56,7 @@ async fn the_controller_fires_with_only_its_shipped_rbac() {
             &format!("rbac-{ns}"),
         ],
     );
-    let fire = next_whole_second(Duration::from_secs(6));
-    create_one_shot(&client, &ns, fire, 3).await;
-    sleep_until(fire).await;
-    wait_for(Duration::from_secs(10), "the fire applied under the service account", || async {
-        (replicas(&client, &ns, "web").await == 3).then_some(())
-    })
-    .await;
-    let status = wait_for(Duration::from_secs(5), "the status written under the service account", || async {
-        diurnal_e2e::cronhpa_status(&client, &ns, "web").await.filter(|s| s.last_result.is_some())
-    })
-    .await;
-    assert!(status.last_result.unwrap().starts_with("Succeed"));
-    let log = controller.log_text();
-    assert!(!log.contains("Forbidden") && !log.contains("forbidden"), "RBAC denied a call:\n{log}");
+    fires_without_a_denied_call(&client, &ns, &controller).await;
 }
 
 /// With `controller.watchNamespace`, the chart grants a Role in that namespace and nothing
@@ -94,20 +101,7 @@ async fn the_controller_fires_confined_to_one_namespace_by_the_charts_role() {
         "confined",
         &["--kubeconfig", &kubeconfig_arg, "--namespace", &ns, "--lease-namespace", &release_ns],
     );
-    let fire = next_whole_second(Duration::from_secs(6));
-    create_one_shot(&client, &ns, fire, 3).await;
-    sleep_until(fire).await;
-    wait_for(Duration::from_secs(10), "the fire applied under the namespaced Role", || async {
-        (replicas(&client, &ns, "web").await == 3).then_some(())
-    })
-    .await;
-    let status = wait_for(Duration::from_secs(5), "the status written under the namespaced Role", || async {
-        diurnal_e2e::cronhpa_status(&client, &ns, "web").await.filter(|s| s.last_result.is_some())
-    })
-    .await;
-    assert!(status.last_result.unwrap().starts_with("Succeed"));
-    let log = controller.log_text();
-    assert!(!log.contains("Forbidden") && !log.contains("forbidden"), "RBAC denied a call:\n{log}");
+    fires_without_a_denied_call(&client, &ns, &controller).await;
 
     // The same identity sees nothing outside its namespace.
     let confined = diurnal_e2e::client_from(&kubeconfig).await;
