@@ -41,6 +41,85 @@ fn variant(set: &[&str], present: &'static [&'static str], absent: &'static [&'s
     Variant { set: set.iter().flat_map(|s| ["--set".to_owned(), (*s).to_owned()]).collect(), present, absent }
 }
 
+/// The chart installs the test applies: the controller confined to `shop` in one, the webhook's
+/// certificates as `--set` value `ca_bundle` in another.
+fn variants(shop: &str, ca_bundle: &str) -> Vec<Variant> {
+    vec![
+        variant(&[], &["ClusterRole/diurnal-controller"], &["NetworkPolicy/"]),
+        // Confined to a namespace: a Role there, no ClusterRole.
+        variant(
+            &["networkPolicy.enabled=true", &format!("controller.watchNamespace={shop}")],
+            &["NetworkPolicy/diurnal-controller", "Role/diurnal-controller"],
+            &["-trigger", "-webhook", "ClusterRole/diurnal-controller"],
+        ),
+        variant(
+            &[
+                "trigger.enabled=true",
+                "trigger.replicas=2",
+                "trigger.ingress.enabled=true",
+                "trigger.ingress.host=hooks.example.com",
+                "networkPolicy.enabled=true",
+            ],
+            &[
+                "ClusterRole/diurnal-controller",
+                "Deployment/diurnal-trigger",
+                "Service/diurnal-trigger",
+                "ServiceAccount/diurnal-trigger",
+                "Ingress/diurnal-trigger",
+                "PodDisruptionBudget/diurnal-trigger",
+                "ClusterRole/diurnal-trigger",
+                "NetworkPolicy/diurnal-trigger",
+            ],
+            &["webhook"],
+        ),
+        // Confined to a namespace: a Role, no ClusterRole.
+        variant(
+            &["trigger.enabled=true", "trigger.watchNamespace=diurnal-system"],
+            &[
+                "ClusterRole/diurnal-controller",
+                "Deployment/diurnal-trigger",
+                "ServiceAccount/diurnal-trigger",
+                "Role/diurnal-trigger",
+            ],
+            &["ClusterRole/diurnal-trigger"],
+        ),
+        variant(
+            &[
+                "webhook.enabled=true",
+                "webhook.certManager.enabled=false",
+                "webhook.existingSecret=diurnal-webhook-tls",
+                ca_bundle,
+                "networkPolicy.enabled=true",
+            ],
+            &[
+                "ClusterRole/diurnal-controller",
+                "Deployment/diurnal-webhook",
+                "Service/diurnal-webhook",
+                "PodDisruptionBudget/diurnal-webhook",
+                "MutatingWebhookConfiguration/diurnal-webhook",
+                "ClusterRole/diurnal-webhook",
+                "ClusterRoleBinding/diurnal-webhook",
+                "NetworkPolicy/diurnal-webhook",
+            ],
+            &["Certificate/", "Issuer/", "ServiceMonitor/"],
+        ),
+        // Every component, certificates from cert-manager (the chart's default), ServiceMonitors.
+        variant(
+            &["webhook.enabled=true", "trigger.enabled=true", "serviceMonitor.enabled=true"],
+            &[
+                "ClusterRole/diurnal-controller",
+                "Certificate/diurnal-webhook",
+                "Issuer/diurnal-webhook-selfsigned",
+                "MutatingWebhookConfiguration/diurnal-webhook",
+                "ServiceMonitor/diurnal-controller",
+                "ServiceMonitor/diurnal-trigger",
+                "ServiceMonitor/diurnal-webhook",
+            ],
+            &["NetworkPolicy/"],
+        ),
+    ]
+}
+
 #[tokio::test]
 async fn every_rendered_object_is_accepted_by_the_api_server() {
     let client = cluster_or_skip!();
@@ -58,76 +137,7 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
     assert!(certs.status.success(), "{}", String::from_utf8_lossy(&certs.stderr));
     let ca_bundle = format!("webhook.caBundle={}", String::from_utf8(certs.stdout).unwrap().trim());
     let shop = namespace(&client, "shop").await;
-    let variants = [
-        variant(
-            &[],
-            &["Deployment/diurnal-controller", "ClusterRole/diurnal-controller"],
-            &["NetworkPolicy/"],
-        ),
-        // Confined to a namespace: a Role there, no ClusterRole.
-        variant(
-            &["networkPolicy.enabled=true", &format!("controller.watchNamespace={shop}")],
-            &["Deployment/diurnal-controller", "NetworkPolicy/diurnal-controller", "Role/diurnal-controller"],
-            &["-trigger", "-webhook", "ClusterRole/diurnal-controller"],
-        ),
-        variant(
-            &[
-                "trigger.enabled=true",
-                "trigger.replicas=2",
-                "trigger.ingress.enabled=true",
-                "trigger.ingress.host=hooks.example.com",
-                "networkPolicy.enabled=true",
-            ],
-            &[
-                "Deployment/diurnal-trigger",
-                "Service/diurnal-trigger",
-                "ServiceAccount/diurnal-trigger",
-                "Ingress/diurnal-trigger",
-                "PodDisruptionBudget/diurnal-trigger",
-                "ClusterRole/diurnal-trigger",
-                "NetworkPolicy/diurnal-trigger",
-            ],
-            &["-webhook"],
-        ),
-        // Confined to a namespace: a Role, no ClusterRole.
-        variant(
-            &["trigger.enabled=true", "trigger.watchNamespace=diurnal-system"],
-            &["Deployment/diurnal-trigger", "ServiceAccount/diurnal-trigger", "Role/diurnal-trigger"],
-            &["ClusterRole/diurnal-trigger"],
-        ),
-        variant(
-            &[
-                "webhook.enabled=true",
-                "webhook.certManager.enabled=false",
-                "webhook.existingSecret=diurnal-webhook-tls",
-                &ca_bundle,
-                "networkPolicy.enabled=true",
-            ],
-            &[
-                "Deployment/diurnal-webhook",
-                "Service/diurnal-webhook",
-                "PodDisruptionBudget/diurnal-webhook",
-                "MutatingWebhookConfiguration/diurnal-webhook",
-                "ClusterRole/diurnal-webhook",
-                "ClusterRoleBinding/diurnal-webhook",
-                "NetworkPolicy/diurnal-webhook",
-            ],
-            &["Certificate/", "Issuer/", "ServiceMonitor/"],
-        ),
-        // Every component, certificates from cert-manager (the chart's default), ServiceMonitors.
-        variant(
-            &["webhook.enabled=true", "trigger.enabled=true", "serviceMonitor.enabled=true"],
-            &[
-                "Certificate/diurnal-webhook",
-                "Issuer/diurnal-webhook-selfsigned",
-                "MutatingWebhookConfiguration/diurnal-webhook",
-                "ServiceMonitor/diurnal-controller",
-                "ServiceMonitor/diurnal-trigger",
-                "ServiceMonitor/diurnal-webhook",
-            ],
-            &["NetworkPolicy/"],
-        ),
-    ];
+    let variants = variants(&shop, &ca_bundle);
     for (i, v) in variants.iter().enumerate() {
         let args: Vec<&str> = v.set.iter().map(String::as_str).collect();
         let rendered = render(&args);
@@ -135,6 +145,8 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, &rendered).unwrap();
         let applied = apply_file(&client, &path, true).await.unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+        // The controller is in every variant.
+        assert!(applied.iter().any(|a| a == "Deployment/diurnal-controller"), "{args:?}: {applied:?}");
         for expected in v.present {
             assert!(applied.iter().any(|a| a == expected), "{args:?}: no {expected} in {applied:?}");
         }
