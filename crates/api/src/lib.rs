@@ -9,5 +9,5 @@ pub mod resolve;
 pub mod types;
 
 pub use finding::{Finding, Severity};
-pub use resolve::{Resolution, resolve, resolve_object};
+pub use resolve::{Resolution, future_findings, resolve, resolve_object};
 pub use types::*;

@@ -125,6 +125,15 @@ pub fn resolve(
                 .ok(),
             None => zone.clone(),
         };
+        if let (Some(schedule), Some(job_zone)) = (&schedule, &job_zone)
+            && schedule.next_after(Timestamp::UNIX_EPOCH, job_zone, origin).is_none()
+            && schedule.prev_at_or_before(Timestamp::UNIX_EPOCH, job_zone, origin).is_none()
+        {
+            findings.push(Finding::error(
+                format!("{path}.schedule"),
+                format!("{:?} can never fire: no instant matches it", job.schedule),
+            ));
+        }
         let job_ok = !findings[before..].iter().any(Finding::is_error);
         if let (true, Some(schedule), Some(job_zone)) = (job_ok, schedule, job_zone) {
             jobs.push(JobPlan {
@@ -148,6 +157,28 @@ pub fn resolve(
         spec_index,
         findings,
     }
+}
+
+/// Warnings that depend on the moment of checking: a valid job with no fire after `now` (a past
+/// `@date`) will never fire. `diurnal validate` and the controller both report these.
+pub fn future_findings(
+    spec: &CronHorizontalPodAutoscalerSpec,
+    resolution: &Resolution,
+    now: Timestamp,
+) -> Vec<Finding> {
+    resolution
+        .plan
+        .jobs
+        .iter()
+        .zip(&resolution.spec_index)
+        .filter(|(job, _)| job.schedule.next_after(now, &job.zone, resolution.plan.origin).is_none())
+        .map(|(_, &i)| {
+            Finding::warning(
+                format!("spec.jobs[{i}].schedule"),
+                format!("{:?} has no fire after {now}: this job will not fire again", spec.jobs[i].schedule),
+            )
+        })
+        .collect()
 }
 
 /// The shape of `scaleTargetRef`: a `group/version` (or `v1`), a kind, and a DNS-1123 name.
@@ -329,6 +360,25 @@ mod tests {
         let r = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH);
         assert_eq!(errors(&r).len(), 1);
         assert!(r.findings.iter().any(|f| !f.is_error() && f.path == "spec.jobs[0].targetSize"));
+    }
+
+    #[test]
+    fn schedules_that_can_never_fire_are_errors_and_past_dates_warnings() {
+        for never in ["0 0 0 30W 2 *", "@date 9999-12-31 23:59:59"] {
+            let r = resolve(&spec(vec![job("a", never, 1)]), &TimeZone::UTC, Timestamp::UNIX_EPOCH);
+            assert!(
+                errors(&r).iter().any(|e| e.starts_with("spec.jobs[0].schedule: ") && e.contains("never fire")),
+                "{never}: {:?}",
+                r.findings
+            );
+        }
+        let s = spec(vec![job("past", "@date 2020-01-01 00:00:00", 1), job("daily", "@daily", 1)]);
+        let r = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH);
+        assert!(r.is_valid(), "a past date is valid: {:?}", r.findings);
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let warned: Vec<String> = future_findings(&s, &r, now).into_iter().map(|f| f.to_string()).collect();
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(warned[0].starts_with("spec.jobs[0].schedule: ") && warned[0].contains("will not fire"));
     }
 
     #[test]

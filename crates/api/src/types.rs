@@ -26,7 +26,8 @@ use serde::{Deserialize, Serialize};
     doc = "Scales a workload (or sets an HPA's floor) on cron schedules, with per-object time zones.",
     printcolumn(name = "Target", type_ = "string", json_path = ".spec.scaleTargetRef.name"),
     printcolumn(name = "Zone", type_ = "string", json_path = ".spec.timeZone", priority = "1"),
-    printcolumn(name = "Next", type_ = "date", json_path = ".status.nextScheduleTime"),
+    // `string`, not `date`: kubectl prints a `date` column as an age, `<invalid>` for the future.
+    printcolumn(name = "Next", type_ = "string", json_path = ".status.nextScheduleTime"),
     printcolumn(name = "Last Result", type_ = "string", json_path = ".status.lastResult"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
@@ -134,6 +135,9 @@ pub struct CronHorizontalPodAutoscalerStatus {
     /// Summary of the latest fire, e.g. `Succeed scale-up: 2 -> 5` (for `kubectl get`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_result: Option<String>,
+    /// Validation warnings about the spec (`path: message`), as `diurnal validate` prints them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A job's status entry.
@@ -162,7 +166,8 @@ pub struct JobCondition {
     /// Human-readable detail about the last transition.
     #[serde(default)]
     pub message: String,
-    /// The last fire that was applied (or deliberately skipped: excluded day).
+    /// The last fire that was applied. Fires on excluded days and fires superseded by a later
+    /// one are not recorded here (the message says so), so a restart catches up correctly.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_schedule_time: Option<Time>,
     /// The next fire.
