@@ -3,6 +3,7 @@
 //! writing status and Events ([`runner`]). Only the holder of a Lease fires.
 
 pub mod http;
+pub mod lead;
 pub mod metrics;
 pub mod runner;
 pub mod scheduler;

@@ -26,6 +26,10 @@ pub enum FireResult {
     Excluded,
     /// Failed; will be retried.
     Failed,
+    /// A later fire of the same object was applied instead.
+    Superseded,
+    /// Later than `startingDeadlineSeconds`: not applied.
+    Missed,
 }
 
 /// Labels of the fires counter.

@@ -25,9 +25,10 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::lead;
 use crate::metrics::{FireResult, Metrics, ResultLabels};
-use crate::scheduler::{Due, DueKind, ObjectKey, Outcome, Scheduler};
-use crate::target::{FireError, Targets};
+use crate::scheduler::{Due, DueKind, ObjectKey, Outcome, Scheduler, Settled, SettledFire};
+use crate::target::{FIELD_MANAGER, FireError, Targets};
 
 /// Lease-based leader election settings.
 #[derive(Debug, Clone)]
@@ -81,7 +82,7 @@ const STATUS_BATCH: usize = 256;
 
 struct Shell {
     scheduler: Scheduler,
-    synced: bool,
+    gate: lead::Gate,
     init_keys: HashSet<ObjectKey>,
     ready: Arc<AtomicBool>,
     metrics: Arc<Metrics>,
@@ -90,8 +91,13 @@ struct Shell {
     uids: HashMap<ObjectKey, Box<str>>,
     observed_status: HashMap<ObjectKey, u64>,
     dirty: HashSet<ObjectKey>,
+    /// Status writes handed to the writer and not answered yet.
+    writing: usize,
     status_tx: mpsc::Sender<Vec<(ObjectKey, CronHorizontalPodAutoscalerStatus)>>,
 }
+
+/// The writer's answer for one status write: `false` when it failed and must be written again.
+type Written = (ObjectKey, bool);
 
 fn status_hash(status: Option<&CronHorizontalPodAutoscalerStatus>) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -110,28 +116,19 @@ pub async fn run(
     let cronhpas: Api<CronHorizontalPodAutoscaler> = scoped_api(&client, settings.namespace.as_deref());
     let mut events = watcher(cronhpas, watcher::Config::default()).default_backoff().boxed();
     let hpas = settings.hpa_coordination.then(|| hpa_cache(&client, settings.namespace.as_deref(), &metrics));
+    let mut hpa_ready_rx = hpa_readiness(hpas.as_ref());
     let targets = Arc::new(Targets::new(client.clone(), hpas));
     let limit = Arc::new(Semaphore::new(settings.max_parallel_fires.max(1)));
     let (_always, mut leader_rx, lease_task) = leadership(&client, &settings).await?;
-
-    let (status_tx, status_rx) = mpsc::channel(2);
-    tokio::spawn(write_statuses(client.clone(), status_rx, metrics.clone()));
-    let (events_tx, events_rx) = mpsc::channel(4096);
-    let reporter =
-        Reporter { controller: "diurnal-controller".into(), instance: Some(settings.identity.clone()) };
-    tokio::spawn(publish_events(Recorder::new(client.clone(), reporter), events_rx, metrics.clone()));
-    let mut shell = Shell {
-        scheduler: Scheduler::new(settings.default_zone.clone()),
-        metrics: metrics.clone(),
-        events_tx,
-        uids: HashMap::new(),
-        observed_status: HashMap::new(),
-        dirty: HashSet::new(),
-        status_tx,
+    let (_no_fence, mut fence_rx) = fence_channel(&client, &settings);
+    let (written_tx, mut written_rx) = mpsc::unbounded_channel();
+    let gate = lead::Gate {
+        lease_held: *leader_rx.borrow(),
         synced: false,
-        init_keys: HashSet::new(),
-        ready,
+        hpa_ready: *hpa_ready_rx.borrow(),
+        fence: if settings.lease.is_some() { lead::Fence::Until(None) } else { lead::Fence::Off },
     };
+    let mut shell = Shell::start(&client, &settings, &metrics, ready, gate, written_tx);
     let mut in_flight: JoinSet<Fired> = JoinSet::new();
     let mut last_flush = tokio::time::Instant::now();
     let mut prefetch = tokio::time::interval(PREFETCH_EVERY);
@@ -143,12 +140,14 @@ pub async fn run(
     tokio::pin!(shutdown);
 
     let result = loop {
+        shell.reconcile_lead(&mut in_flight);
         let wake = if shell.scheduler.is_leading() { shell.scheduler.next_wakeup() } else { None };
+        let fence = shell.gate.changes_at(Timestamp::now());
         metrics.queue_size.set(i64::try_from(shell.scheduler.queue_len()).unwrap_or(i64::MAX));
         tokio::select! {
             () = &mut shutdown => break Ok(()),
             event = events.next() => match event {
-                Some(Ok(event)) => shell.on_watch_event(event, *leader_rx.borrow()),
+                Some(Ok(event)) => shell.on_watch_event(event),
                 Some(Err(e)) => {
                     metrics.reconcile_errors.inc();
                     warn!(error = %e, "CronHorizontalPodAutoscaler watch");
@@ -156,18 +155,29 @@ pub async fn run(
                 None => break Err(RunError::WatchEnded),
             },
             changed = leader_rx.changed() => {
-                let lead = changed.is_ok() && *leader_rx.borrow_and_update();
-                info!(leading = lead, identity = %settings.identity, "leadership changed");
-                if shell.synced {
-                    shell.lead(lead);
-                }
+                shell.gate.lease_held = changed.is_ok() && *leader_rx.borrow_and_update();
+                info!(lease_held = shell.gate.lease_held, identity = %settings.identity, "lease changed");
                 if changed.is_err() {
                     warn!("lease manager stopped; gave up the lead");
                     break Ok(());
                 }
             },
+            Ok(()) = fence_rx.changed() => {
+                shell.gate.fence = lead::Fence::Until(*fence_rx.borrow_and_update());
+            },
+            Ok(()) = hpa_ready_rx.changed() => {
+                shell.gate.hpa_ready = *hpa_ready_rx.borrow_and_update();
+                info!("HorizontalPodAutoscaler cache synced");
+            },
+            () = sleep_until(fence) => {
+                warn!(identity = %settings.identity, "no renewal of the Lease seen in time: it may have expired; firing stops");
+            },
             () = sleep_until(wake) => {
-                for due in shell.scheduler.take_due(Timestamp::now()) {
+                let taken = shell.scheduler.take_due(Timestamp::now());
+                for settled in &taken.settled {
+                    shell.settled(settled);
+                }
+                for due in taken.fires {
                     in_flight.spawn(fire(due, targets.clone(), limit.clone(), metrics.clone()));
                 }
             },
@@ -176,6 +186,7 @@ pub async fn run(
                     shell.completed(&due, outcome, reason);
                 }
             },
+            Some(written) = written_rx.recv() => shell.written(written),
             _ = prefetch.tick(), if shell.scheduler.is_leading() => {
                 let horizon = Timestamp::now() + PREFETCH_AHEAD;
                 look_ahead(&shell.scheduler, prefetched_until, horizon, &targets, &prefetch_limit);
@@ -191,7 +202,7 @@ pub async fn run(
         }
     };
 
-    shell.stop(in_flight).await;
+    shell.stop(in_flight, &mut written_rx).await;
     drop(leader_rx);
     if let Some(task) = lease_task
         && let Ok(Ok(manager)) = task.await
@@ -199,6 +210,65 @@ pub async fn run(
         let _ = manager.release().await;
     }
     result
+}
+
+/// The fence of our hold of the Lease ([`lead::watch_fence`]), and without leader election the
+/// sender that keeps its (unused) channel open.
+fn fence_channel(
+    client: &Client,
+    settings: &Settings,
+) -> (Option<watch::Sender<Option<Timestamp>>>, watch::Receiver<Option<Timestamp>>) {
+    if let Some(l) = &settings.lease {
+        (None, lead::watch_fence(client, &l.namespace, &l.name, &settings.identity))
+    } else {
+        let (tx, rx) = watch::channel(None);
+        (Some(tx), rx)
+    }
+}
+
+/// A channel that turns true once the HPA cache has synced (at once without HPA coordination).
+fn hpa_readiness(hpas: Option<&Store<HorizontalPodAutoscaler>>) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(hpas.is_none());
+    if let Some(store) = hpas.cloned() {
+        tokio::spawn(async move {
+            if store.wait_until_ready().await.is_ok() {
+                let _ = tx.send(true);
+            }
+        });
+    }
+    rx
+}
+
+impl Shell {
+    /// The shell, with its status writer and Event publisher started.
+    fn start(
+        client: &Client,
+        settings: &Settings,
+        metrics: &Arc<Metrics>,
+        ready: Arc<AtomicBool>,
+        gate: lead::Gate,
+        written_tx: mpsc::UnboundedSender<Written>,
+    ) -> Self {
+        let (status_tx, status_rx) = mpsc::channel(2);
+        tokio::spawn(write_statuses(client.clone(), status_rx, written_tx, metrics.clone()));
+        let (events_tx, events_rx) = mpsc::channel(4096);
+        let reporter =
+            Reporter { controller: "diurnal-controller".into(), instance: Some(settings.identity.clone()) };
+        tokio::spawn(publish_events(Recorder::new(client.clone(), reporter), events_rx, metrics.clone()));
+        Shell {
+            scheduler: Scheduler::new(settings.default_zone.clone()),
+            metrics: metrics.clone(),
+            events_tx,
+            uids: HashMap::new(),
+            observed_status: HashMap::new(),
+            dirty: HashSet::new(),
+            writing: 0,
+            status_tx,
+            gate,
+            init_keys: HashSet::new(),
+            ready,
+        }
+    }
 }
 
 /// Reads, ahead of time, the size of targets whose fires are due in `(after, until]`.
@@ -219,8 +289,14 @@ fn look_ahead(
 }
 
 impl Shell {
-    /// Graceful stop: lets fires under way finish (bounded), then writes their status.
-    async fn stop(&mut self, mut in_flight: JoinSet<Fired>) {
+    /// Graceful stop: lets fires under way finish (bounded), then writes their status and waits
+    /// until the writer has answered for every write (bounded): a lost `lastScheduleTime` would
+    /// make the next leader apply the fire again.
+    async fn stop(
+        &mut self,
+        mut in_flight: JoinSet<Fired>,
+        written_rx: &mut mpsc::UnboundedReceiver<Written>,
+    ) {
         let shell = self;
         let drain = async {
             while let Some(joined) = in_flight.join_next().await {
@@ -229,14 +305,41 @@ impl Shell {
                 }
             }
         };
-        let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
+        if tokio::time::timeout(Duration::from_secs(10), drain).await.is_err() {
+            warn!("fires still under way at shutdown were abandoned");
+        }
         let write_back = async {
-            while !shell.dirty.is_empty() {
+            while shell.scheduler.is_leading() && (!shell.dirty.is_empty() || shell.writing > 0) {
                 shell.flush();
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::select! {
+                    Some(written) = written_rx.recv() => shell.written(written),
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
             }
         };
-        let _ = tokio::time::timeout(Duration::from_secs(10), write_back).await;
+        if tokio::time::timeout(Duration::from_secs(10), write_back).await.is_err() {
+            warn!(unwritten = shell.dirty.len() + shell.writing, "statuses still unwritten at shutdown");
+        }
+    }
+
+    /// Brings the scheduler's lead in line with the gate. Losing it cancels the fires under way:
+    /// their outcome is unknown, and the next leader catches up from the recorded status.
+    fn reconcile_lead(&mut self, in_flight: &mut JoinSet<Fired>) {
+        let now = Timestamp::now();
+        self.ready.store(self.gate.ready(), Ordering::Relaxed);
+        let want = self.gate.may_lead(now);
+        if want == self.scheduler.is_leading() {
+            return;
+        }
+        info!(leading = want, gate = ?self.gate, "leadership changed");
+        if !want {
+            in_flight.abort_all();
+        }
+        self.scheduler.set_leading(want, now);
+        self.metrics.leader.set(i64::from(want));
+        if want {
+            self.dirty.extend(self.scheduler.keys().cloned());
+        }
     }
 }
 
@@ -308,11 +411,6 @@ async fn leadership(
 
 /// Applies one fire, returning what it came to and, on failure, the Event reason.
 async fn fire(due: Due, targets: Arc<Targets>, limit: Arc<Semaphore>, metrics: Arc<Metrics>) -> Fired {
-    if due.excluded {
-        let message =
-            format!("not scaled: the fire of {} falls on a day excluded by excludeDates", due.fire_at);
-        return (due, Outcome::Excluded(message), None);
-    }
     let _permit = limit.acquire_owned().await;
     let fire_at = due.fire_at;
     let regular = due.kind == DueKind::Regular;
@@ -328,8 +426,8 @@ async fn fire(due: Due, targets: Arc<Targets>, limit: Arc<Semaphore>, metrics: A
         Err(e) => {
             let reason = e.reason();
             let message = match &e {
-                FireError::TargetNotFound(what) => format!("{what} not found; will retry"),
-                other => format!("{other}; will retry"),
+                FireError::TargetNotFound(what) => format!("{what} not found"),
+                other => other.to_string(),
             };
             (due, Outcome::Failed(message), Some(reason))
         }
@@ -337,7 +435,7 @@ async fn fire(due: Due, targets: Arc<Targets>, limit: Arc<Semaphore>, metrics: A
 }
 
 impl Shell {
-    fn on_watch_event(&mut self, event: watcher::Event<CronHorizontalPodAutoscaler>, lease_held: bool) {
+    fn on_watch_event(&mut self, event: watcher::Event<CronHorizontalPodAutoscaler>) {
         let now = Timestamp::now();
         match event {
             watcher::Event::Init => self.init_keys.clear(),
@@ -353,13 +451,9 @@ impl Shell {
                     self.remove(&key);
                 }
                 self.init_keys = HashSet::new();
-                if !self.synced {
-                    self.synced = true;
-                    self.ready.store(true, Ordering::Relaxed);
+                if !self.gate.synced {
+                    self.gate.synced = true;
                     info!(objects = self.scheduler.len(), "initial list done");
-                    if lease_held {
-                        self.lead(true);
-                    }
                 }
             }
             watcher::Event::Apply(obj) => self.upsert(&obj, now),
@@ -372,13 +466,16 @@ impl Shell {
         let key = ObjectKey::of(obj);
         self.uids.insert(key.clone(), obj.metadata.uid.as_deref().unwrap_or_default().into());
         self.observed_status.insert(key.clone(), status_hash(obj.status.as_ref()));
-        let changed = scheduler.upsert(obj, now);
-        if changed {
+        let report = scheduler.upsert(obj, now);
+        if report.changed {
             debug!(object = %key, "planned");
-            if scheduler.is_leading() {
-                for (job, message) in scheduler.invalid_jobs(&key) {
-                    self.event(&key, EventType::Warning, "InvalidSchedule", &format!("job {job}: {message}"));
-                }
+        }
+        if scheduler.is_leading() {
+            for (job, message) in &report.invalid {
+                self.event(&key, EventType::Warning, "InvalidSchedule", &format!("job {job}: {message}"));
+            }
+            for warning in &report.warnings {
+                self.event(&key, EventType::Warning, "ScheduleWarning", warning);
             }
         }
         self.dirty.insert(key);
@@ -392,18 +489,9 @@ impl Shell {
         self.metrics.forget(key);
     }
 
-    fn lead(&mut self, leading: bool) {
-        self.scheduler.set_leading(leading, Timestamp::now());
-        self.metrics.leader.set(i64::from(leading));
-        if leading {
-            self.dirty.extend(self.scheduler.keys().cloned());
-        }
-    }
-
     fn completed(&mut self, due: &Due, outcome: Outcome, reason: Option<&'static str>) {
         let (result, kind, reason_name, note) = match &outcome {
             Outcome::Applied(m) => (FireResult::Applied, EventType::Normal, "Scaled", m.clone()),
-            Outcome::Excluded(m) => (FireResult::Excluded, EventType::Normal, "Excluded", m.clone()),
             Outcome::Failed(m) => {
                 (FireResult::Failed, EventType::Warning, reason.unwrap_or("ScaleFailed"), m.clone())
             }
@@ -423,6 +511,41 @@ impl Shell {
         }
         self.scheduler.complete(due, outcome, Timestamp::now());
         self.dirty.insert(due.key.clone());
+    }
+
+    /// A due fire settled without a write: counted, logged, and an Event where a person wants
+    /// one (an excluded day, a missed deadline; a superseded fire is only logged).
+    fn settled(&mut self, fire: &SettledFire) {
+        let (result, event) = match &fire.why {
+            Settled::Excluded => (
+                FireResult::Excluded,
+                Some((
+                    EventType::Normal,
+                    "Excluded",
+                    "not scaled: its day is excluded by excludeDates".to_owned(),
+                )),
+            ),
+            Settled::Superseded { .. } => (FireResult::Superseded, None),
+            Settled::Missed { late } => (
+                FireResult::Missed,
+                Some((
+                    EventType::Warning,
+                    "MissedDeadline",
+                    format!("not applied: {}s late, past startingDeadlineSeconds", late.as_secs()),
+                )),
+            ),
+        };
+        self.metrics.fires.get_or_create(&ResultLabels { result }).inc();
+        info!(object = %fire.key, job = %fire.job, fire = %fire.fire_at, kind = ?fire.kind, ?result, why = ?fire.why, "settled without a write");
+        if let Some((kind, reason, note)) = event {
+            self.event(
+                &fire.key,
+                kind,
+                reason,
+                &format!("job {}: the fire of {}: {note}", fire.job, fire.fire_at),
+            );
+        }
+        self.dirty.insert(fire.key.clone());
     }
 
     fn event(&self, key: &ObjectKey, type_: EventType, reason: &str, note: &str) {
@@ -472,12 +595,24 @@ impl Shell {
         if batch.is_empty() {
             return;
         }
+        let len = batch.len();
         match self.status_tx.try_send(batch) {
-            Ok(()) => {}
+            Ok(()) => self.writing += len,
             Err(mpsc::error::TrySendError::Full(batch)) => {
                 self.dirty.extend(batch.into_iter().map(|(k, _)| k));
             }
             Err(mpsc::error::TrySendError::Closed(_)) => warn!("status writer stopped"),
+        }
+    }
+}
+
+impl Shell {
+    /// The writer's answer: a failed write is written again at a later flush (the writer backs
+    /// off between failing batches).
+    fn written(&mut self, (key, ok): Written) {
+        self.writing = self.writing.saturating_sub(1);
+        if !ok && self.scheduler.status(&key).is_some() {
+            self.dirty.insert(key);
         }
     }
 }
@@ -517,19 +652,23 @@ async fn publish_events(
 pub fn status_patch(status: &CronHorizontalPodAutoscalerStatus) -> serde_json::Value {
     let mut body = serde_json::to_value(status).unwrap_or_default();
     if let Some(map) = body.as_object_mut() {
-        for field in ["observedGeneration", "nextScheduleTime", "lastResult"] {
+        for field in ["observedGeneration", "nextScheduleTime", "lastResult", "excludeDates", "warnings"] {
             map.entry(field).or_insert(serde_json::Value::Null);
         }
     }
     serde_json::json!({ "status": body })
 }
 
-/// Writes status batches in order; within a batch (distinct objects) up to 16 at a time.
+/// Writes status batches in order; within a batch (distinct objects) up to 16 at a time. Every
+/// write is answered on `written` (a 404 counts as done: the object is gone); after a batch with
+/// failures the writer waits, 1 s doubling to 10 s, so an unreachable API server is not hammered.
 async fn write_statuses(
     client: Client,
     mut rx: mpsc::Receiver<Vec<(ObjectKey, CronHorizontalPodAutoscalerStatus)>>,
+    written: mpsc::UnboundedSender<Written>,
     metrics: Arc<Metrics>,
 ) {
+    let mut backoff = Duration::from_secs(1);
     while let Some(batch) = rx.recv().await {
         let writes = futures::stream::iter(batch).map(|(key, status)| {
             let client = client.clone();
@@ -537,17 +676,31 @@ async fn write_statuses(
             async move {
                 let api: Api<CronHorizontalPodAutoscaler> = Api::namespaced(client, &key.namespace);
                 let patch = Patch::Merge(status_patch(&status));
-                match api.patch_status(&key.name, &PatchParams::default(), &patch).await {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(s)) if s.code == 404 => {}
+                let params =
+                    PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+                let ok = match api.patch_status(&key.name, &params, &patch).await {
+                    Ok(_) => true,
+                    Err(kube::Error::Api(s)) if s.code == 404 => true,
                     Err(e) => {
                         metrics.reconcile_errors.inc();
-                        warn!(object = %key, error = %e, "writing status");
+                        warn!(object = %key, error = %e, "writing status; will retry");
+                        false
                     }
-                }
+                };
+                (key, ok)
             }
         });
-        writes.buffer_unordered(16).collect::<Vec<()>>().await;
+        let results: Vec<Written> = writes.buffer_unordered(16).collect().await;
+        let failed = results.iter().any(|(_, ok)| !ok);
+        for result in results {
+            let _ = written.send(result);
+        }
+        if failed {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        } else {
+            backoff = Duration::from_secs(1);
+        }
     }
 }
 
@@ -561,7 +714,7 @@ mod tests {
         let status = CronHorizontalPodAutoscalerStatus { observed_generation: Some(3), ..Default::default() };
         assert_eq!(
             status_patch(&status),
-            json!({"status": {"observedGeneration": 3, "conditions": [], "nextScheduleTime": null, "lastResult": null}})
+            json!({"status": {"observedGeneration": 3, "conditions": [], "nextScheduleTime": null, "lastResult": null, "excludeDates": null, "warnings": null}})
         );
     }
 }

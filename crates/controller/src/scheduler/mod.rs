@@ -1,0 +1,647 @@
+//! The controller's brain, with no I/O: an index of CronHPAs and one timer queue of their fires.
+//!
+//! The I/O shell feeds it watch events ([`Scheduler::upsert`], [`Scheduler::remove`]), the lead
+//! ([`Scheduler::set_leading`]) and the clock, takes what is due ([`Scheduler::take_due`]),
+//! applies it through the Kubernetes API and reports back ([`Scheduler::complete`]). Everything
+//! the status subresource shows is rendered from here ([`Scheduler::status`]).
+//!
+//! Each job is an explicit state machine (`job.rs`); each object applies one fire at a time;
+//! which of an object's due fires is applied is one pure rule (`take.rs`). The rules, as a table,
+//! are in `docs/controller.md`, and `tests/model.rs` checks this module against that table
+//! written as a reference model.
+
+mod job;
+mod status;
+mod take;
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use diurnal_api::{CronHorizontalPodAutoscaler, JobCondition, JobState, ScaleTargetRef, resolve_object};
+use diurnal_core::Plan;
+use diurnal_core::exclusion::is_excluded;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+
+pub use job::DueKind;
+use job::{Job, Owed, Phase, job_id, read_recorded};
+pub use take::Settled;
+use take::{Candidate, SettledAt, decide, latest_not_excluded};
+
+/// Namespace and name of a CronHPA.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// The key of an object (an object without a namespace is in `default`).
+    pub fn of(obj: &CronHorizontalPodAutoscaler) -> Self {
+        Self {
+            namespace: obj.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
+            name: obj.metadata.name.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// A fire to apply now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Due {
+    /// The CronHPA.
+    pub key: ObjectKey,
+    /// The job's name.
+    pub job: String,
+    /// The job's plan id when the fire was taken; a completion for another id is stale.
+    pub job_id: String,
+    /// Identifies this take: a completion for another one is stale.
+    pub token: u64,
+    /// The scheduled instant (not the moment it is applied).
+    pub fire_at: Timestamp,
+    /// Replicas (or HPA floor) to set.
+    pub target_size: i32,
+    /// The target to scale.
+    pub target: ScaleTargetRef,
+    /// Regular, catch-up or retry.
+    pub kind: DueKind,
+}
+
+/// A due fire that was settled without a write, for Events, logs and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettledFire {
+    /// The CronHPA.
+    pub key: ObjectKey,
+    /// The job's name.
+    pub job: String,
+    /// The fire's instant.
+    pub fire_at: Timestamp,
+    /// Regular, catch-up or retry.
+    pub kind: DueKind,
+    /// Why nothing was written.
+    pub why: Settled,
+}
+
+/// What one [`Scheduler::take_due`] came to.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Taken {
+    /// Fires to apply, at most one per object.
+    pub fires: Vec<Due>,
+    /// Fires settled without a write.
+    pub settled: Vec<SettledFire>,
+}
+
+/// What applying a fire came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The target is at the job's size (changed or already there); the message says which.
+    Applied(String),
+    /// The fire could not be applied; it will be retried.
+    Failed(String),
+}
+
+/// What an [`Scheduler::upsert`] changed, for the shell's Events.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Upserted {
+    /// Something was planned afresh (the status should be written).
+    pub changed: bool,
+    /// Jobs that became invalid (or whose reason changed), with the reason.
+    pub invalid: Vec<(String, String)>,
+    /// The object's validation warnings, when its generation is new to the scheduler.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+struct Object {
+    /// Shared by this object's queue entries.
+    key: Arc<ObjectKey>,
+    uid: Option<String>,
+    generation: Option<i64>,
+    created: Option<Timestamp>,
+    target: ScaleTargetRef,
+    exclude_dates: Vec<String>,
+    plan: Plan,
+    jobs: Vec<Job>,
+    suspended: bool,
+    deadline: Option<SignedDuration>,
+    warnings: Vec<String>,
+    /// The take whose fire is being applied: the object takes nothing else until it completes.
+    in_flight: Option<u64>,
+    /// The newest fire this object applied (of any job, including jobs since removed).
+    last_applied: Option<Timestamp>,
+    /// The instant of this object's live queue entry.
+    queued_at: Option<Timestamp>,
+    last_result: Option<String>,
+}
+
+impl Object {
+    fn wake(&self) -> Option<Timestamp> {
+        if self.in_flight.is_some() {
+            return None;
+        }
+        self.jobs.iter().filter_map(Job::wake).min()
+    }
+
+    fn next_fire(&self, p: Option<usize>, after: Timestamp) -> Option<Timestamp> {
+        let job = self.plan.jobs.get(p?)?;
+        job.schedule.next_after(after, &job.zone, self.plan.origin)
+    }
+
+    /// A job's next fire planned at `now`: after `now`, and never at or before the newest fire
+    /// the object applied — after the clock steps back, nothing is applied twice, and no older
+    /// fire undoes a newer one.
+    fn plan_next(&self, job: &Job, now: Timestamp) -> Option<Timestamp> {
+        let floor = self.last_applied.max(job.last_applied).map_or(now, |last| last.max(now));
+        self.next_fire(job.plan_index, floor)
+    }
+
+    /// Records that `fire_at` was applied: nothing at or before it fires again. (A job planned
+    /// afresh while the fire was in flight — edited back, fixed, unsuspended — or after the
+    /// clock stepped back may point before it.)
+    fn applied(&mut self, fire_at: Timestamp) {
+        self.last_applied = self.last_applied.max(Some(fire_at));
+        for j in 0..self.jobs.len() {
+            if let Phase::Planned { next, owed } = self.jobs[j].phase {
+                let owed = owed.filter(|o| o.fire_at > fire_at);
+                // Fires after it that are due already stay due.
+                let next = if next.is_some_and(|n| n <= fire_at) {
+                    self.next_fire(self.jobs[j].plan_index, fire_at)
+                } else {
+                    next
+                };
+                self.jobs[j].phase = Phase::Planned { next, owed };
+            }
+        }
+    }
+
+    /// Every runnable job planned afresh from `now`, owing nothing.
+    fn replan(&mut self, now: Timestamp) {
+        for j in 0..self.jobs.len() {
+            if matches!(self.jobs[j].phase, Phase::Planned { .. } | Phase::InFlight { .. }) {
+                let next = self.plan_next(&self.jobs[j], now);
+                self.jobs[j].phase = Phase::Planned { next, owed: None };
+            }
+        }
+    }
+
+    /// Owes each job its latest non-excluded fire in (newest applied fire or creation, now]:
+    /// the take then applies the latest of them (the others are superseded) if within the
+    /// deadline.
+    fn catch_up(&mut self, now: Timestamp) {
+        let recorded = self.jobs.iter().filter_map(|j| j.last_applied).max().max(self.last_applied);
+        let Some(not_before) = recorded.or(self.created) else { return };
+        for job in &mut self.jobs {
+            let Phase::Planned { owed, .. } = &mut job.phase else { continue };
+            let Some(p) = job.plan_index else { continue };
+            if let Some(fire_at) = latest_not_excluded(&self.plan, p, now, not_before) {
+                *owed = Some(Owed { fire_at, at: now, kind: DueKind::CatchUp });
+            }
+        }
+    }
+}
+
+/// The index and timer queue. See the module docs.
+#[derive(Debug)]
+pub struct Scheduler {
+    default_zone: TimeZone,
+    leading: bool,
+    objects: HashMap<ObjectKey, Object>,
+    /// One live entry per object (its `queued_at`); others are dropped when they surface.
+    queue: BinaryHeap<Reverse<(Timestamp, Arc<ObjectKey>)>>,
+    next_token: u64,
+}
+
+impl Scheduler {
+    /// An empty scheduler; `default_zone` applies to CronHPAs that name none.
+    pub fn new(default_zone: TimeZone) -> Self {
+        Self {
+            default_zone,
+            leading: false,
+            objects: HashMap::new(),
+            queue: BinaryHeap::new(),
+            next_token: 0,
+        }
+    }
+
+    /// Number of objects indexed.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Whether no object is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// Number of queue entries (including ones invalidated but not yet dropped).
+    pub fn queue_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether this process currently leads (takes fires).
+    pub fn is_leading(&self) -> bool {
+        self.leading
+    }
+
+    /// Keys of every indexed object.
+    pub fn keys(&self) -> impl Iterator<Item = &ObjectKey> {
+        self.objects.keys()
+    }
+
+    /// The UID the object was indexed with.
+    pub fn uid(&self, key: &ObjectKey) -> Option<&str> {
+        self.objects.get(key)?.uid.as_deref()
+    }
+
+    fn requeue(queue: &mut BinaryHeap<Reverse<(Timestamp, Arc<ObjectKey>)>>, object: &mut Object) {
+        let wake = object.wake();
+        if wake != object.queued_at {
+            object.queued_at = wake;
+            if let Some(at) = wake {
+                queue.push(Reverse((at, object.key.clone())));
+            }
+        }
+    }
+
+    /// Adds or updates an object from a watch event. Jobs whose plan is unchanged keep their
+    /// state; changed, new, fixed and unsuspended jobs are planned from `now` (an unsuspended
+    /// object also catches up its latest missed fire). A different UID under the same name is a
+    /// new object: nothing of the old one's state carries over.
+    pub fn upsert(&mut self, obj: &CronHorizontalPodAutoscaler, now: Timestamp) -> Upserted {
+        let key = ObjectKey::of(obj);
+        let uid = obj.metadata.uid.clone();
+        let mut old = self.objects.remove(&key).filter(|o| o.uid == uid);
+        let resolution = resolve_object(obj, &self.default_zone);
+        let mut warnings: Vec<String> =
+            resolution.findings.iter().filter(|f| !f.is_error()).map(ToString::to_string).collect();
+        warnings.extend(
+            diurnal_api::future_findings(&obj.spec, &resolution, now).iter().map(ToString::to_string),
+        );
+        let spec = &obj.spec;
+        let conditions: HashMap<&str, &JobCondition> =
+            obj.status.iter().flat_map(|s| s.conditions.iter()).map(|c| (c.name.as_str(), c)).collect();
+        let suspended = spec.suspend.unwrap_or(false);
+        let was_suspended = old.as_ref().is_some_and(|o| o.suspended);
+        let mut report = Upserted {
+            changed: old.is_none() || was_suspended != suspended,
+            warnings: if old.as_ref().is_none_or(|o| o.generation != obj.metadata.generation) {
+                warnings.clone()
+            } else {
+                Vec::new()
+            },
+            ..Upserted::default()
+        };
+
+        let mut jobs = Vec::with_capacity(spec.jobs.len());
+        for (i, spec_job) in spec.jobs.iter().enumerate() {
+            let zone_name = spec_job.time_zone.as_deref().or(spec.time_zone.as_deref()).map(str::to_owned);
+            let id = job_id(spec_job, zone_name.as_deref());
+            let recorded = conditions.get(spec_job.name.as_str()).map(|c| read_recorded(spec_job, &id, c));
+            let carried = old.as_mut().and_then(|o| {
+                let pos = o.jobs.iter().position(|j| j.name == spec_job.name && j.id == id)?;
+                Some(o.jobs.swap_remove(pos))
+            });
+            let is_new = carried.is_none();
+            let mut job =
+                carried.unwrap_or_else(|| Job::new(spec_job, id, zone_name, recorded.unwrap_or_default()));
+            // What another leader recorded counts too: never take a fire it already applied.
+            job.last_applied = job.last_applied.max(recorded.and_then(|r| r.last_applied));
+            job.plan_index = resolution.spec_index.iter().position(|&s| s == i);
+            let before = job.phase.clone();
+            job.phase = match (resolution.job_error(i), suspended, &before) {
+                _ if job.ran => Phase::Done,
+                (Some(reason), _, _) => {
+                    job.state = JobState::Failed;
+                    job.message.clone_from(&reason);
+                    if before != Phase::Invalid(reason.clone()) {
+                        report.invalid.push((job.name.clone(), reason.clone()));
+                    }
+                    Phase::Invalid(reason)
+                }
+                (None, true, _) => Phase::Suspended,
+                (None, false, Phase::Planned { .. } | Phase::InFlight { .. }) if !is_new => before.clone(),
+                (None, false, _) => {
+                    if matches!(before, Phase::Invalid(_)) {
+                        job.state = JobState::Submitted;
+                        job.message.clear();
+                    }
+                    Phase::Planned { next: None, owed: None }
+                }
+            };
+            let fresh = matches!(job.phase, Phase::Planned { .. }) && (is_new || before != job.phase);
+            report.changed |= is_new || before.name() != job.phase.name();
+            jobs.push((job, fresh));
+        }
+
+        let mut object = Object {
+            key: old.as_ref().map_or_else(|| Arc::new(key.clone()), |o| o.key.clone()),
+            uid,
+            generation: obj.metadata.generation,
+            created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            target: spec.scale_target_ref.clone(),
+            exclude_dates: spec.exclude_dates.clone(),
+            plan: resolution.plan,
+            jobs: Vec::new(),
+            suspended,
+            deadline: spec.starting_deadline_seconds.map(SignedDuration::from_secs),
+            warnings,
+            in_flight: old.as_ref().and_then(|o| o.in_flight),
+            last_applied: old
+                .as_ref()
+                .and_then(|o| o.last_applied)
+                .max(jobs.iter().filter_map(|(j, _)| j.last_applied).max()),
+            queued_at: old.as_ref().and_then(|o| o.queued_at),
+            last_result: old.and_then(|o| o.last_result),
+        };
+        for (mut job, fresh) in jobs {
+            if fresh {
+                job.phase = Phase::Planned { next: object.plan_next(&job, now), owed: None };
+            }
+            object.jobs.push(job);
+        }
+        // As a CronJob: on unsuspend, the latest fire missed while suspended applies once.
+        if was_suspended && !suspended && self.leading {
+            object.catch_up(now);
+        }
+        if self.leading {
+            Self::requeue(&mut self.queue, &mut object);
+        } else {
+            object.queued_at = None;
+        }
+        self.objects.insert(key, object);
+        report
+    }
+
+    /// Forgets an object: it never fires again, and a completion for it is ignored.
+    pub fn remove(&mut self, key: &ObjectKey) {
+        self.objects.remove(key);
+    }
+
+    /// Starts or stops taking fires. Either way, fires under way are forgotten (the shell
+    /// cancels them). On start, every object is planned afresh from `now` and owes its missed
+    /// fires (see [`Object::catch_up`]).
+    pub fn set_leading(&mut self, leading: bool, now: Timestamp) {
+        self.leading = leading;
+        self.queue.clear();
+        for object in self.objects.values_mut() {
+            object.in_flight = None;
+            object.queued_at = None;
+            object.replan(now);
+            if leading {
+                if !object.suspended {
+                    object.catch_up(now);
+                }
+                Self::requeue(&mut self.queue, object);
+            }
+        }
+    }
+
+    /// When the earliest queued object is due (`None`: nothing queued).
+    pub fn next_wakeup(&mut self) -> Option<Timestamp> {
+        while let Some(Reverse((at, key))) = self.queue.peek() {
+            if self.objects.get(&**key).is_some_and(|o| o.queued_at == Some(*at)) {
+                return Some(*at);
+            }
+            self.queue.pop();
+        }
+        None
+    }
+
+    /// Takes what is due at or before `now`: per object at most one fire to apply (the rule of
+    /// `take.rs`), and the fires settled without a write. Nothing while not leading.
+    pub fn take_due(&mut self, now: Timestamp) -> Taken {
+        let mut taken = Taken::default();
+        if !self.leading {
+            return taken;
+        }
+        while let Some(Reverse((at, _))) = self.queue.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, key))) = self.queue.pop() else { break };
+            let Some(object) = self.objects.get_mut(&*key) else { continue };
+            if object.queued_at != Some(at) {
+                continue;
+            }
+            object.queued_at = None;
+            self.next_token += 1;
+            Self::take_object(object, now, self.next_token, &mut taken);
+            Self::requeue(&mut self.queue, object);
+        }
+        taken
+    }
+
+    fn take_object(object: &mut Object, now: Timestamp, token: u64, taken: &mut Taken) {
+        let mut candidates = Vec::new();
+        for j in 0..object.jobs.len() {
+            let p = object.jobs[j].plan_index;
+            let Phase::Planned { next, owed } = object.jobs[j].phase else { continue };
+            let mut next = next;
+            if let (Some(n), Some(p)) = (next.filter(|n| *n <= now), p) {
+                // After a stall, only the job's latest missed fire counts.
+                let fire_at = object.plan.last_fire_at_or_before(p, now, n - SignedDuration::from_nanos(1));
+                let fire_at = fire_at.unwrap_or(n);
+                let excluded = is_excluded(&object.plan.exclusions, fire_at, &object.plan.zone);
+                candidates.push(Candidate { job: j, fire_at, kind: DueKind::Regular, excluded });
+                next = object.plan_next(&object.jobs[j], now);
+            }
+            let owed = match owed {
+                Some(o) if o.at <= now => {
+                    candidates.push(Candidate { job: j, fire_at: o.fire_at, kind: o.kind, excluded: false });
+                    None
+                }
+                other => other,
+            };
+            object.jobs[j].phase = Phase::Planned { next, owed };
+        }
+        let (stand, settled) = decide(candidates, now, object.deadline);
+        let mut settle = |object: &mut Object, c: Candidate, why: Settled| {
+            let job = &mut object.jobs[c.job];
+            job.message = match &why {
+                Settled::Excluded => {
+                    format!("not scaled: the fire of {} falls on a day excluded by excludeDates", c.fire_at)
+                }
+                Settled::Superseded { by_job, by_fire } => {
+                    format!("the fire of {} was superseded by job {by_job}'s fire of {by_fire}", c.fire_at)
+                }
+                Settled::Missed { late } => format!(
+                    "the fire of {} was missed: {}s late, past startingDeadlineSeconds",
+                    c.fire_at,
+                    late.as_secs()
+                ),
+            };
+            // Superseded by another job, a runOnce job's fire is consumed (its effect would
+            // have been overwritten at once); by a later fire of its own, it still waits for it.
+            if job.run_once && matches!(&why, Settled::Superseded { by_job, .. } if *by_job != job.name) {
+                job.finish_run_once();
+            }
+            taken.settled.push(SettledFire {
+                key: (*object.key).clone(),
+                job: job.name.clone(),
+                fire_at: c.fire_at,
+                kind: c.kind,
+                why,
+            });
+        };
+        let by = stand.map(|s| (object.jobs[s.job].name.clone(), s.fire_at));
+        for (c, at) in settled {
+            let why = match (at, &by) {
+                (SettledAt::Excluded, _) => Settled::Excluded,
+                (SettledAt::Missed(late), _) => Settled::Missed { late },
+                (SettledAt::Superseded, Some((by_job, by_fire))) => {
+                    Settled::Superseded { by_job: by_job.clone(), by_fire: *by_fire }
+                }
+                // `decide` supersedes only in favour of a stand.
+                (SettledAt::Superseded, None) => continue,
+            };
+            settle(object, c, why);
+        }
+        let Some(stand) = stand else { return };
+        // Retries of older fires are moot once a later fire stands.
+        for j in 0..object.jobs.len() {
+            if let Phase::Planned { next, owed: Some(o) } = object.jobs[j].phase
+                && o.fire_at < stand.fire_at
+            {
+                object.jobs[j].phase = Phase::Planned { next, owed: None };
+                let (by_job, by_fire) = by.clone().unwrap_or_default();
+                settle(
+                    object,
+                    Candidate { job: j, fire_at: o.fire_at, kind: o.kind, excluded: false },
+                    Settled::Superseded { by_job, by_fire },
+                );
+            }
+        }
+        let Some(p) = object.jobs[stand.job].plan_index else { return };
+        let Some(plan_job) = object.plan.jobs.get(p) else { return };
+        let target_size = plan_job.target_size;
+        let job = &mut object.jobs[stand.job];
+        let Phase::Planned { next, .. } = job.phase else { return };
+        job.phase = Phase::InFlight { fire_at: stand.fire_at, kind: stand.kind, next };
+        object.in_flight = Some(token);
+        taken.fires.push(Due {
+            key: (*object.key).clone(),
+            job: job.name.clone(),
+            job_id: job.id.clone(),
+            token,
+            fire_at: stand.fire_at,
+            target_size,
+            target: object.target.clone(),
+            kind: stand.kind,
+        });
+    }
+
+    /// Records what applying `due` came to. A completion for a deleted or re-created object, or
+    /// for a take that lost the lead since, is ignored; one for an edited job still frees the
+    /// object and records an applied fire.
+    pub fn complete(&mut self, due: &Due, outcome: Outcome, now: Timestamp) {
+        let Some(object) = self.objects.get_mut(&due.key) else { return };
+        if object.in_flight != Some(due.token) {
+            return;
+        }
+        object.in_flight = None;
+        let deadline = object.deadline;
+        let name = match &outcome {
+            Outcome::Applied(_) => "Succeed",
+            Outcome::Failed(_) => "Failed",
+        };
+        let applied = matches!(outcome, Outcome::Applied(_));
+        object.last_result = Some(format!("{name} {}", due.job));
+        let position = object.jobs.iter().position(|j| j.name == due.job && j.id == due.job_id);
+        if let Some(j) = position {
+            let job = &mut object.jobs[j];
+            job.last_probe = Some(now);
+            let in_flight = match job.phase {
+                Phase::InFlight { fire_at, next, kind } if fire_at == due.fire_at => Some((next, kind)),
+                _ => None,
+            };
+            match (outcome, in_flight) {
+                (Outcome::Applied(message), in_flight) => {
+                    job.applied(due.fire_at);
+                    object.last_result = Some(format!("Succeed {}: {message}", job.name));
+                    job.message = message;
+                    if job.run_once {
+                        job.finish_run_once();
+                    } else if let Some((next, _)) = in_flight {
+                        job.phase = Phase::Planned { next, owed: None };
+                    }
+                }
+                (Outcome::Failed(message), Some((next, kind))) => {
+                    job.state = JobState::Failed;
+                    let attempt = kind.next_attempt();
+                    let at = now + retry_delay(attempt);
+                    let owed = if deadline.is_some_and(|d| at.duration_since(due.fire_at) > d) {
+                        job.message = format!("{message}; not retried: past startingDeadlineSeconds");
+                        None
+                    } else {
+                        job.message = format!("{message}; will retry");
+                        Some(Owed { fire_at: due.fire_at, at, kind: DueKind::Retry(attempt) })
+                    };
+                    job.phase = Phase::Planned { next, owed };
+                }
+                (Outcome::Failed(message), None) => {
+                    job.state = JobState::Failed;
+                    job.message = message;
+                }
+            }
+        }
+        // Even for a job edited or removed meanwhile: the target is at that fire's size now.
+        if applied {
+            object.applied(due.fire_at);
+        }
+        Self::requeue(&mut self.queue, object);
+    }
+
+    /// Targets of objects due in `(after, until]`, once each: the shell reads their size ahead
+    /// of time so that at the instant only the write is left. Changes nothing.
+    pub fn upcoming(&self, after: Timestamp, until: Timestamp) -> Vec<(ObjectKey, ScaleTargetRef)> {
+        if !self.leading {
+            return Vec::new();
+        }
+        self.objects
+            .values()
+            .filter(|o| o.queued_at.is_some_and(|at| at > after && at <= until))
+            .map(|o| ((*o.key).clone(), o.target.clone()))
+            .collect()
+    }
+
+    /// Jobs of an object whose content is invalid, with the reason.
+    pub fn invalid_jobs(&self, key: &ObjectKey) -> Vec<(String, String)> {
+        self.objects
+            .get(key)
+            .map(|o| {
+                o.jobs
+                    .iter()
+                    .filter_map(|j| match &j.phase {
+                        Phase::Invalid(reason) => Some((j.name.clone(), reason.clone())),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Each job's phase name (`planned`, `in flight`, `retrying`, `done`, `invalid`,
+    /// `suspended`), for tests and debugging.
+    pub fn phases(&self, key: &ObjectKey) -> Vec<(String, &'static str)> {
+        self.objects
+            .get(key)
+            .map(|o| o.jobs.iter().map(|j| (j.name.clone(), j.phase.name())).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// 1 s, doubling per attempt, capped at 30 s (`attempt` counts from 2 for the first retry).
+pub fn retry_delay(attempt: u32) -> SignedDuration {
+    let secs = 1_i64 << attempt.saturating_sub(2).min(5);
+    SignedDuration::from_secs(secs.min(30))
+}
