@@ -25,6 +25,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::finalizer::Keeper;
 use crate::metrics::{FireResult, Metrics, ResultLabels};
 use crate::scheduler::{Due, DueKind, ObjectKey, Outcome, Scheduler};
 use crate::target::{FireError, Targets};
@@ -91,6 +92,8 @@ struct Shell {
     observed_status: HashMap<ObjectKey, u64>,
     dirty: HashSet<ObjectKey>,
     status_tx: mpsc::Sender<Vec<(ObjectKey, CronHorizontalPodAutoscalerStatus)>>,
+    /// HPA give-back and the finalizer: see [`crate::finalizer`].
+    keeper: Keeper,
 }
 
 fn status_hash(status: Option<&CronHorizontalPodAutoscalerStatus>) -> u64 {
@@ -131,6 +134,7 @@ pub async fn run(
         synced: false,
         init_keys: HashSet::new(),
         ready,
+        keeper: Keeper::new(client.clone(), targets.clone()),
     };
     let mut in_flight: JoinSet<Fired> = JoinSet::new();
     let mut last_flush = tokio::time::Instant::now();
@@ -368,8 +372,14 @@ impl Shell {
     }
 
     fn upsert(&mut self, obj: &CronHorizontalPodAutoscaler, now: Timestamp) {
-        let scheduler = &mut self.scheduler;
         let key = ObjectKey::of(obj);
+        if self.keeper.observe(obj) {
+            // Being deleted (a finalizer holds it): it never fires again, while the keeper gives
+            // its HPA back and releases it.
+            self.unplan(&key);
+            return;
+        }
+        let scheduler = &mut self.scheduler;
         self.uids.insert(key.clone(), obj.metadata.uid.as_deref().unwrap_or_default().into());
         self.observed_status.insert(key.clone(), status_hash(obj.status.as_ref()));
         let changed = scheduler.upsert(obj, now);
@@ -385,6 +395,11 @@ impl Shell {
     }
 
     fn remove(&mut self, key: &ObjectKey) {
+        self.keeper.forget(key);
+        self.unplan(key);
+    }
+
+    fn unplan(&mut self, key: &ObjectKey) {
         self.scheduler.remove(key);
         self.uids.remove(key);
         self.observed_status.remove(key);
@@ -394,6 +409,7 @@ impl Shell {
 
     fn lead(&mut self, leading: bool) {
         self.scheduler.set_leading(leading, Timestamp::now());
+        self.keeper.lead(leading);
         self.metrics.leader.set(i64::from(leading));
         if leading {
             self.dirty.extend(self.scheduler.keys().cloned());
