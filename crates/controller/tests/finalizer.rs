@@ -116,6 +116,16 @@ async fn keeper_run(calls: Vec<Call>, hpas: Vec<Value>, leading: bool, feed: imp
     server.await.unwrap();
 }
 
+/// Feeds the keeper `objects`, in order.
+fn observe_all(objects: &[&CronHorizontalPodAutoscaler]) -> impl FnOnce(&mut Keeper) {
+    let objects: Vec<CronHorizontalPodAutoscaler> = objects.iter().map(|o| (*o).clone()).collect();
+    move |keeper| {
+        for obj in &objects {
+            keeper.observe(obj);
+        }
+    }
+}
+
 fn remove_finalizer_at(index: usize) -> Value {
     json!([{"op": "test", "path": format!("/metadata/finalizers/{index}"), "value": FINALIZER},
            {"op": "remove", "path": format!("/metadata/finalizers/{index}")}])
@@ -148,9 +158,7 @@ async fn a_deleted_cronhpa_with_nothing_to_restore_is_released_at_once() {
         vec![get(HPA, hpa(4, 10, None)), write(json_patch(CRON, remove_finalizer_at(0), json!({})))],
         vec![],
         true,
-        |keeper| {
-            keeper.observe(&deleted);
-        },
+        observe_all(&[&deleted]),
     )
     .await;
 }
@@ -172,9 +180,7 @@ async fn a_failed_release_reads_the_object_again_and_retries() {
         ],
         vec![],
         true,
-        |keeper| {
-            keeper.observe(&deleted);
-        },
+        observe_all(&[&deleted]),
     )
     .await;
 }
@@ -193,15 +199,15 @@ async fn a_cronhpa_on_an_hpa_gets_the_finalizer_and_one_on_a_plain_workload_does
         cronhpa(json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}), &["a/b"], false);
     let add = json!([{"op": "test", "path": "/metadata/finalizers", "value": ["a/b"]},
                      {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER}]);
-    keeper_run(vec![write(json_patch(CRON, add, json!({})))], vec![hpa(2, 10, None)], true, |keeper| {
-        keeper.observe(&on_managed);
-    })
+    keeper_run(
+        vec![write(json_patch(CRON, add, json!({})))],
+        vec![hpa(2, 10, None)],
+        true,
+        observe_all(&[&on_managed]),
+    )
     .await;
     let on_plain = cronhpa(json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}), &[], false);
-    keeper_run(vec![], vec![], true, |keeper| {
-        keeper.observe(&on_plain);
-    })
-    .await;
+    keeper_run(vec![], vec![], true, observe_all(&[&on_plain])).await;
 }
 
 #[tokio::test]
@@ -235,10 +241,7 @@ async fn retargeting_gives_the_previous_hpa_back() {
         ],
         vec![],
         true,
-        |keeper| {
-            keeper.observe(&before);
-            keeper.observe(&after);
-        },
+        observe_all(&[&before, &after]),
     )
     .await;
 }
@@ -248,11 +251,7 @@ async fn retargeting_between_an_hpa_and_its_own_workload_gives_nothing_back() {
     let before = cronhpa(hpa_ref(), &[FINALIZER], false);
     let after =
         cronhpa(json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}), &[FINALIZER], false);
-    keeper_run(vec![], vec![hpa(6, 10, None)], true, |keeper| {
-        keeper.observe(&before);
-        keeper.observe(&after);
-    })
-    .await;
+    keeper_run(vec![], vec![hpa(6, 10, None)], true, observe_all(&[&before, &after])).await;
 }
 
 #[tokio::test]
