@@ -109,8 +109,9 @@ pub fn resolve(
         } else if job.target_size == 0 && targets_hpa {
             findings.push(Finding::warning(
                 format!("{path}.targetSize"),
-                "0 on a HorizontalPodAutoscaler target: an HPA's minReplicas cannot go below 1 \
-                 unless the HPAScaleToZero feature gate is on; the floor will be set to 1",
+                "0 on a HorizontalPodAutoscaler target: the HPA's workload is scaled to 0 (an HPA \
+                 does not act on a workload at 0 replicas) and the HPA is left as it is; the next \
+                 fire above 0 sets the floor and scales the workload up to it",
             ));
         }
         let schedule = Schedule::parse(&job.schedule)
@@ -211,13 +212,33 @@ fn check_target(target: &ScaleTargetRef, findings: &mut Vec<Finding>) {
             ),
         ));
     }
-    if kind == "HorizontalPodAutoscaler" && !matches!(api, "autoscaling/v1" | "autoscaling/v2") {
+    if kind == "HorizontalPodAutoscaler" && !api.starts_with("autoscaling/") {
         findings.push(Finding::error(
             "spec.scaleTargetRef.apiVersion",
             format!(
-                "a HorizontalPodAutoscaler target must be `autoscaling/v1` or `autoscaling/v2`, got {api:?}"
+                "a HorizontalPodAutoscaler target must be in the `autoscaling` group (`autoscaling/v2`), got {api:?}"
             ),
         ));
+    } else if let Some((removed_in, today)) = unserved_version(api, kind) {
+        findings.push(Finding::warning(
+            "spec.scaleTargetRef.apiVersion",
+            format!(
+                "{api} is not served since Kubernetes {removed_in}; the controller finds the {kind} by \
+                 group and kind and uses {today}"
+            ),
+        ));
+    }
+}
+
+/// For a version Kubernetes no longer serves `kind` at (common in manifests written for
+/// kubernetes-cronhpa-controller): the release that removed it and the version used today.
+fn unserved_version(api_version: &str, kind: &str) -> Option<(&'static str, &'static str)> {
+    match (api_version, kind) {
+        ("apps/v1beta1" | "apps/v1beta2", "Deployment" | "StatefulSet" | "ReplicaSet")
+        | ("extensions/v1beta1", "Deployment" | "ReplicaSet") => Some(("1.16", "apps/v1")),
+        ("autoscaling/v2beta1", "HorizontalPodAutoscaler") => Some(("1.25", "autoscaling/v2")),
+        ("autoscaling/v2beta2", "HorizontalPodAutoscaler") => Some(("1.26", "autoscaling/v2")),
+        _ => None,
     }
 }
 
@@ -349,17 +370,59 @@ mod tests {
         );
     }
 
+    fn warnings(r: &Resolution) -> Vec<String> {
+        r.findings.iter().filter(|f| !f.is_error()).map(ToString::to_string).collect()
+    }
+
+    fn targeting(api_version: &str, kind: &str, size: i32) -> Resolution {
+        let mut s = spec(vec![job("a", "@daily", size)]);
+        s.scale_target_ref =
+            ScaleTargetRef { api_version: api_version.into(), kind: kind.into(), name: "web".into() };
+        resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH)
+    }
+
     #[test]
-    fn hpa_targets_need_an_autoscaling_version_and_warn_on_a_zero_floor() {
-        let mut s = spec(vec![job("a", "@daily", 0)]);
-        s.scale_target_ref = ScaleTargetRef {
-            api_version: "autoscaling/v2beta1".into(),
-            kind: "HorizontalPodAutoscaler".into(),
-            name: "web".into(),
-        };
-        let r = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH);
-        assert_eq!(errors(&r).len(), 1);
-        assert!(r.findings.iter().any(|f| !f.is_error() && f.path == "spec.jobs[0].targetSize"));
+    fn hpa_targets_need_the_autoscaling_group_and_warn_on_a_zero_size() {
+        let r = targeting("apps/v1", "HorizontalPodAutoscaler", 1);
+        assert_eq!(errors(&r).len(), 1, "{:?}", r.findings);
+        assert!(errors(&r)[0].starts_with("spec.scaleTargetRef.apiVersion: "), "{:?}", r.findings);
+        let r = targeting("autoscaling/v2", "HorizontalPodAutoscaler", 0);
+        assert!(r.is_valid(), "{:?}", r.findings);
+        let w = warnings(&r);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].starts_with("spec.jobs[0].targetSize: ") && w[0].contains("scaled to 0"), "{w:?}");
+    }
+
+    #[test]
+    fn versions_of_the_old_controllers_manifests_are_accepted_with_a_warning() {
+        let cases = [
+            (
+                "autoscaling/v2beta1",
+                "HorizontalPodAutoscaler",
+                "since Kubernetes 1.25",
+                "uses autoscaling/v2",
+            ),
+            (
+                "autoscaling/v2beta2",
+                "HorizontalPodAutoscaler",
+                "since Kubernetes 1.26",
+                "uses autoscaling/v2",
+            ),
+            ("apps/v1beta2", "Deployment", "since Kubernetes 1.16", "uses apps/v1"),
+            ("apps/v1beta1", "StatefulSet", "since Kubernetes 1.16", "uses apps/v1"),
+            ("extensions/v1beta1", "Deployment", "since Kubernetes 1.16", "uses apps/v1"),
+        ];
+        for (api, kind, since, uses) in cases {
+            let r = targeting(api, kind, 2);
+            assert!(r.is_valid(), "{api} {kind}: {:?}", r.findings);
+            let w = warnings(&r);
+            assert_eq!(w.len(), 1, "{api} {kind}: {w:?}");
+            assert!(w[0].starts_with("spec.scaleTargetRef.apiVersion: "), "{w:?}");
+            assert!(w[0].contains(since) && w[0].contains(uses), "{w:?}");
+        }
+        for (api, kind) in [("apps/v1", "Deployment"), ("autoscaling/v1", "HorizontalPodAutoscaler")] {
+            assert!(warnings(&targeting(api, kind, 2)).is_empty(), "{api} {kind}");
+        }
     }
 
     #[test]
@@ -367,7 +430,9 @@ mod tests {
         for never in ["0 0 0 30W 2 *", "@date 9999-12-31 23:59:59"] {
             let r = resolve(&spec(vec![job("a", never, 1)]), &TimeZone::UTC, Timestamp::UNIX_EPOCH);
             assert!(
-                errors(&r).iter().any(|e| e.starts_with("spec.jobs[0].schedule: ") && e.contains("never fire")),
+                errors(&r)
+                    .iter()
+                    .any(|e| e.starts_with("spec.jobs[0].schedule: ") && e.contains("never fire")),
                 "{never}: {:?}",
                 r.findings
             );

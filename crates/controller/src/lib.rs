@@ -2,6 +2,8 @@
 //! fires ([`scheduler`], pure), and applies each fire through the Kubernetes API ([`target`]),
 //! writing status and Events ([`runner`]). Only the holder of a Lease fires.
 
+pub mod discovery;
+pub mod finalizer;
 pub mod http;
 pub mod lead;
 pub mod metrics;

@@ -25,6 +25,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::finalizer::Keeper;
 use crate::lead;
 use crate::metrics::{FireResult, Metrics, ResultLabels};
 use crate::scheduler::{Due, DueKind, ObjectKey, Outcome, Scheduler, Settled, SettledFire};
@@ -94,6 +95,8 @@ struct Shell {
     /// Status writes handed to the writer and not answered yet.
     writing: usize,
     status_tx: mpsc::Sender<Vec<(ObjectKey, CronHorizontalPodAutoscalerStatus)>>,
+    /// HPA give-back and the finalizer: see [`crate::finalizer`].
+    keeper: Keeper,
 }
 
 /// The writer's answer for one status write: `false` when it failed and must be written again.
@@ -128,7 +131,8 @@ pub async fn run(
         hpa_ready: *hpa_ready_rx.borrow(),
         fence: if settings.lease.is_some() { lead::Fence::Until(None) } else { lead::Fence::Off },
     };
-    let mut shell = Shell::start(&client, &settings, &metrics, ready, gate, written_tx);
+    let keeper = Keeper::new(client.clone(), targets.clone());
+    let mut shell = Shell::start(&client, &settings, &metrics, ready, gate, written_tx, keeper);
     let mut in_flight: JoinSet<Fired> = JoinSet::new();
     let mut last_flush = tokio::time::Instant::now();
     let mut prefetch = tokio::time::interval(PREFETCH_EVERY);
@@ -248,6 +252,7 @@ impl Shell {
         ready: Arc<AtomicBool>,
         gate: lead::Gate,
         written_tx: mpsc::UnboundedSender<Written>,
+        keeper: Keeper,
     ) -> Self {
         let (status_tx, status_rx) = mpsc::channel(2);
         tokio::spawn(write_statuses(client.clone(), status_rx, written_tx, metrics.clone()));
@@ -267,6 +272,7 @@ impl Shell {
             gate,
             init_keys: HashSet::new(),
             ready,
+            keeper,
         }
     }
 }
@@ -336,6 +342,7 @@ impl Shell {
             in_flight.abort_all();
         }
         self.scheduler.set_leading(want, now);
+        self.keeper.lead(want);
         self.metrics.leader.set(i64::from(want));
         if want {
             self.dirty.extend(self.scheduler.keys().cloned());
@@ -462,8 +469,14 @@ impl Shell {
     }
 
     fn upsert(&mut self, obj: &CronHorizontalPodAutoscaler, now: Timestamp) {
-        let scheduler = &mut self.scheduler;
         let key = ObjectKey::of(obj);
+        if self.keeper.observe(obj) {
+            // Being deleted (a finalizer holds it): it never fires again, while the keeper gives
+            // its HPA back and releases it.
+            self.unplan(&key);
+            return;
+        }
+        let scheduler = &mut self.scheduler;
         self.uids.insert(key.clone(), obj.metadata.uid.as_deref().unwrap_or_default().into());
         self.observed_status.insert(key.clone(), status_hash(obj.status.as_ref()));
         let report = scheduler.upsert(obj, now);
@@ -482,6 +495,11 @@ impl Shell {
     }
 
     fn remove(&mut self, key: &ObjectKey) {
+        self.keeper.forget(key);
+        self.unplan(key);
+    }
+
+    fn unplan(&mut self, key: &ObjectKey) {
         self.scheduler.remove(key);
         self.uids.remove(key);
         self.observed_status.remove(key);

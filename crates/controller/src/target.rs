@@ -1,28 +1,46 @@
 //! Applying one fire to its target through the Kubernetes API.
 //!
-//! A plain workload is scaled through its `scale` subresource. When an HPA manages the workload
-//! (or is itself the target), the HPA's floor is moved instead, with the rules of
-//! [`diurnal_core::scaling::decide`]. HPAs are read and patched as `autoscaling/v2`, and only
-//! `minReplicas`, `maxReplicas` and one annotation are written (a JSON merge patch), so v2 metrics
-//! survive — the old controller lost them by writing whole objects through v1.
+//! A plain workload is scaled through its `scale` subresource, found by group and kind through
+//! [`discovery`](crate::discovery). When an HPA manages the workload (or is itself the target),
+//! the HPA's floor is moved instead, with the rules of [`diurnal_core::scaling::decide`]. HPAs
+//! are read and patched as `autoscaling/v2`, and only `minReplicas`, `maxReplicas` and diurnal's
+//! bookkeeping annotations are written (a JSON merge patch that carries the `resourceVersion`
+//! read, so a concurrent edit fails the fire instead of being overwritten), so v2 metrics survive
+//! — the old controller lost them by writing whole objects through v1.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use diurnal_api::ScaleTargetRef;
-use diurnal_core::scaling::{Action, TargetState, decide};
+use diurnal_core::scaling::{Action, HpaRecord, TargetState, decide};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::reflector::Store;
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
+use crate::discovery::{Needs, Resolver, canonical_group, unserved_warning};
+
 /// Annotation on an HPA holding the `maxReplicas` its owner set, while diurnal has raised it.
 pub const SAVED_MAX_ANNOTATION: &str = "diurnal.dev/saved-max-replicas";
+/// Annotation on an HPA holding the `minReplicas` its owner set, while diurnal moves the floor.
+pub const SAVED_MIN_ANNOTATION: &str = "diurnal.dev/saved-min-replicas";
+/// Annotation on an HPA holding the `minReplicas` diurnal last wrote.
+pub const APPLIED_MIN_ANNOTATION: &str = "diurnal.dev/applied-min-replicas";
+/// Annotation on an HPA holding the `maxReplicas` diurnal last wrote.
+pub const APPLIED_MAX_ANNOTATION: &str = "diurnal.dev/applied-max-replicas";
 
 /// Field manager name for diurnal's writes.
 pub const FIELD_MANAGER: &str = "diurnal-controller";
+
+/// The kind of an HPA.
+pub const HPA_KIND: &str = "HorizontalPodAutoscaler";
+
+/// The parameters of every write the controller makes: under its own field manager, so
+/// `managedFields` say which fields diurnal set.
+pub fn write_params() -> PatchParams {
+    PatchParams { field_manager: Some(FIELD_MANAGER.to_owned()), ..PatchParams::default() }
+}
 
 /// Why a fire could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +48,9 @@ pub enum FireError {
     /// The target (or the HPA's own target) does not exist.
     #[error("{0} not found")]
     TargetNotFound(String),
+    /// The object changed between diurnal's read and its write; the write was refused.
+    #[error("{0}: changed since it was read (conflict)")]
+    Conflict(String),
     /// The API server refused or failed a call.
     #[error("{what}: {source}")]
     Api {
@@ -48,14 +69,16 @@ impl FireError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::TargetNotFound(_) => "TargetNotFound",
-            Self::Api { .. } | Self::Invalid(_) => "ScaleFailed",
+            Self::Conflict(_) | Self::Api { .. } | Self::Invalid(_) => "ScaleFailed",
         }
     }
 }
 
-fn api_error(what: String, source: kube::Error) -> FireError {
+/// Classifies a client error: 404 is a missing target, 409 a conflict.
+pub(crate) fn api_error(what: String, source: kube::Error) -> FireError {
     match &source {
         kube::Error::Api(status) if status.code == 404 => FireError::TargetNotFound(what),
+        kube::Error::Api(status) if status.code == 409 => FireError::Conflict(what),
         _ => FireError::Api { what, source },
     }
 }
@@ -65,7 +88,7 @@ pub struct Targets {
     client: Client,
     /// HPAs in scope, kept by a watch; `None` disables HPA coordination for workload targets.
     hpas: Option<Store<HorizontalPodAutoscaler>>,
-    resources: Mutex<HashMap<(String, String), ApiResource>>,
+    resolver: Resolver,
     /// `spec.replicas` of workloads read shortly before their fire (see [`Targets::prefetch`]).
     prefetched: Mutex<HashMap<WorkloadKey, (i32, std::time::Instant)>>,
 }
@@ -86,11 +109,16 @@ impl Targets {
     /// `hpas`: the HPA cache used to find an HPA managing a workload target (HPA coordination);
     /// `None` scales workloads directly even when an HPA manages them.
     pub fn new(client: Client, hpas: Option<Store<HorizontalPodAutoscaler>>) -> Self {
-        Self { client, hpas, resources: Mutex::new(HashMap::new()), prefetched: Mutex::new(HashMap::new()) }
+        Self { resolver: Resolver::new(client.clone()), client, hpas, prefetched: Mutex::new(HashMap::new()) }
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
     }
 
     /// Brings the target to `size`. `before_write` runs just before the first write is sent
-    /// (fire lateness is measured there). Returns a message saying what changed.
+    /// (fire lateness is measured there). Returns a message saying what changed, ending with a
+    /// warning when the reference names a version the API server does not serve.
     pub async fn apply(
         &self,
         namespace: &str,
@@ -98,16 +126,21 @@ impl Targets {
         size: i32,
         before_write: &(dyn Fn() + Send + Sync),
     ) -> Result<String, FireError> {
-        if target.kind == "HorizontalPodAutoscaler" {
+        if target.kind == HPA_KIND {
+            let warning = self.hpa_version_warning(&target.api_version).await?;
             let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), namespace);
-            let what = format!("HorizontalPodAutoscaler {namespace}/{}", target.name);
+            let what = format!("{HPA_KIND} {namespace}/{}", target.name);
             let hpa = hpas.get(&target.name).await.map_err(|e| api_error(what, e))?;
-            return self.apply_hpa(namespace, &hpa, size, before_write).await;
+            let message = self.apply_hpa(namespace, &hpa, size, before_write).await?;
+            return Ok(with_warnings(message, warning.into_iter()));
         }
+        let resolved = self.resolver.resolve(&target.api_version, &target.kind, Needs::Scale).await?;
         if let Some(hpa) = self.managing_hpa(namespace, target) {
-            return self.apply_hpa(namespace, &hpa, size, before_write).await;
+            let message = self.apply_hpa(namespace, &hpa, size, before_write).await?;
+            return Ok(with_warnings(message, resolved.warning.into_iter()));
         }
-        let workload = self.workload_api(namespace, &target.api_version, &target.kind).await?;
+        let workload: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &resolved.resource);
         let label = format!("{} {namespace}/{}", target.kind, target.name);
         // A size read just before the fire saves a round trip at the instant. Only a read that
         // calls for a change is trusted: one that says "already at size" is read again, so a
@@ -124,18 +157,21 @@ impl Targets {
         for action in decide(size, TargetState::Workload { replicas }) {
             self.execute(&workload, &label, None, action, before_write, &mut said).await?;
         }
-        Ok(summary(&label, &said))
+        Ok(with_warnings(summary(&label, &said), resolved.warning.into_iter()))
     }
 
     /// Reads a workload target's size ahead of its fire (HPA-managed targets are skipped: their
     /// fire reads the HPA anyway). Errors are ignored: the fire reads again.
     pub async fn prefetch(&self, namespace: &str, target: &ScaleTargetRef) {
-        if target.kind == "HorizontalPodAutoscaler" || self.managing_hpa(namespace, target).is_some() {
+        if target.kind == HPA_KIND || self.managing_hpa(namespace, target).is_some() {
             return;
         }
-        let Ok(workload) = self.workload_api(namespace, &target.api_version, &target.kind).await else {
+        let Ok(resolved) = self.resolver.resolve(&target.api_version, &target.kind, Needs::Scale).await
+        else {
             return;
         };
+        let workload: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &resolved.resource);
         if let Ok(scale) = workload.get_scale(&target.name).await {
             let replicas = scale.spec.and_then(|s| s.replicas).unwrap_or(0);
             let key = (namespace.to_owned(), target.kind.clone(), target.name.clone());
@@ -151,10 +187,21 @@ impl Targets {
         (at.elapsed() < PREFETCH_TTL).then_some(replicas)
     }
 
-    /// The HPA whose `scaleTargetRef` is this workload, from the cache.
-    fn managing_hpa(&self, namespace: &str, target: &ScaleTargetRef) -> Option<HorizontalPodAutoscaler> {
-        let group = |api_version: &str| api_version.rsplit_once('/').map_or("", |(g, _)| g).to_owned();
+    /// Whether fires of `target` write an HPA: it is one, or (with HPA coordination) the cache
+    /// holds an HPA managing it.
+    pub fn coordinates_hpa(&self, namespace: &str, target: &ScaleTargetRef) -> bool {
+        target.kind == HPA_KIND || self.managing_hpa(namespace, target).is_some()
+    }
+
+    /// The HPA whose `scaleTargetRef` is this workload, from the cache. Groups are compared as
+    /// they are today, so `extensions/v1beta1` and `apps/v1` Deployments are the same target.
+    pub(crate) fn managing_hpa(
+        &self,
+        namespace: &str,
+        target: &ScaleTargetRef,
+    ) -> Option<HorizontalPodAutoscaler> {
         let store = self.hpas.as_ref()?;
+        let group = canonical_group(&target.api_version, &target.kind);
         store
             .state()
             .into_iter()
@@ -164,10 +211,20 @@ impl Targets {
                         let r = &s.scale_target_ref;
                         r.kind == target.kind
                             && r.name == target.name
-                            && group(r.api_version.as_deref().unwrap_or("")) == group(&target.api_version)
+                            && canonical_group(r.api_version.as_deref().unwrap_or(""), &r.kind) == group
                     })
             })
             .map(|hpa| (*hpa).clone())
+    }
+
+    /// The warning for an HPA reference at a version other than `autoscaling/v1` or `v2` that
+    /// the API server does not serve (diurnal always uses `autoscaling/v2`).
+    async fn hpa_version_warning(&self, api_version: &str) -> Result<Option<String>, FireError> {
+        if matches!(api_version, "autoscaling/v1" | "autoscaling/v2") {
+            return Ok(None);
+        }
+        let resolved = self.resolver.resolve(api_version, HPA_KIND, Needs::Nothing).await?;
+        Ok(unserved_warning(api_version, &resolved.resource.group, &resolved.served, "autoscaling/v2"))
     }
 
     async fn apply_hpa(
@@ -178,12 +235,15 @@ impl Targets {
         before_write: &(dyn Fn() + Send + Sync),
     ) -> Result<String, FireError> {
         let name = hpa.name_any();
-        let hpa_label = format!("HorizontalPodAutoscaler {namespace}/{name}");
+        let hpa_label = format!("{HPA_KIND} {namespace}/{name}");
         let spec = hpa.spec.as_ref().ok_or_else(|| FireError::Invalid(format!("{hpa_label} has no spec")))?;
-        let saved = hpa.annotations().get(SAVED_MAX_ANNOTATION).and_then(|v| v.parse().ok());
         let r = &spec.scale_target_ref;
-        let workload =
-            self.workload_api(namespace, r.api_version.as_deref().unwrap_or("apps/v1"), &r.kind).await?;
+        let resolved = self
+            .resolver
+            .resolve(r.api_version.as_deref().unwrap_or("apps/v1"), &r.kind, Needs::Scale)
+            .await?;
+        let workload: Api<DynamicObject> =
+            Api::namespaced_with(self.client.clone(), namespace, &resolved.resource);
         let workload_label = format!("{} {namespace}/{}", r.kind, r.name);
         // The workload may not exist yet (or be gone); the HPA's floor is still worth setting.
         let workload_replicas = match workload.get_scale(&r.name).await {
@@ -191,10 +251,14 @@ impl Targets {
             Err(kube::Error::Api(status)) if status.code == 404 => None,
             Err(e) => return Err(api_error(workload_label, e)),
         };
+        if size == 0 && workload_replicas.is_none() {
+            // Scaling to zero acts on the workload alone: without it there is nothing to do.
+            return Err(FireError::TargetNotFound(workload_label));
+        }
         let state = TargetState::Hpa {
             min_replicas: spec.min_replicas,
             max_replicas: spec.max_replicas,
-            saved_max_replicas: saved,
+            record: record_of(hpa),
             workload_replicas,
         };
         let mut said = Vec::new();
@@ -202,7 +266,7 @@ impl Targets {
             let hpa_target = matches!(action, Action::PatchHpa { .. }).then_some((hpa, &hpa_label));
             self.execute(&workload, &workload_label, hpa_target, action, before_write, &mut said).await?;
         }
-        Ok(summary(&hpa_label, &said))
+        Ok(with_warnings(summary(&hpa_label, &said), resolved.warning.into_iter()))
     }
 
     async fn execute(
@@ -214,7 +278,7 @@ impl Targets {
         before_write: &(dyn Fn() + Send + Sync),
         said: &mut Vec<String>,
     ) -> Result<(), FireError> {
-        let params = PatchParams::default();
+        let params = write_params();
         match (action, hpa) {
             (Action::ScaleWorkload { from, to }, _) => {
                 let name = workload_label.rsplit('/').next().unwrap_or_default();
@@ -226,62 +290,91 @@ impl Targets {
                     .map_err(|e| api_error(format!("scale {workload_label}"), e))?;
                 said.push(format!("{workload_label} replicas {from} -> {to}"));
             }
-            (Action::PatchHpa { min_replicas, max_replicas, saved_max_replicas }, Some((hpa, label))) => {
-                let spec = hpa.spec.as_ref().expect("checked by the caller");
-                let namespace = hpa.namespace().unwrap_or_default();
-                let api: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), &namespace);
-                let patch = Patch::Merge(json!({
-                    "metadata": {"annotations": {SAVED_MAX_ANNOTATION: saved_max_replicas.map(|v| v.to_string())}},
-                    "spec": {"minReplicas": min_replicas, "maxReplicas": max_replicas},
-                }));
+            (Action::PatchHpa { min_replicas, max_replicas, record }, Some((hpa, label))) => {
+                let (old_min, old_max) =
+                    hpa.spec.as_ref().map_or((1, 0), |s| (s.min_replicas.unwrap_or(1), s.max_replicas));
+                let patch = hpa_patch(hpa, Some(min_replicas), Some(max_replicas), &record);
                 before_write();
-                api.patch(&hpa.name_any(), &params, &patch)
-                    .await
-                    .map_err(|e| api_error(format!("patch {label}"), e))?;
-                said.push(format!("minReplicas {} -> {min_replicas}", spec.min_replicas.unwrap_or(1)));
-                if max_replicas != spec.max_replicas {
-                    said.push(format!("maxReplicas {} -> {max_replicas}", spec.max_replicas));
+                self.patch_hpa(hpa, &patch).await.map_err(|e| api_error(format!("patch {label}"), e))?;
+                if min_replicas != old_min {
+                    said.push(format!("minReplicas {old_min} -> {min_replicas}"));
+                }
+                if max_replicas != old_max {
+                    said.push(format!("maxReplicas {old_max} -> {max_replicas}"));
+                }
+                if min_replicas == old_min && max_replicas == old_max {
+                    said.push(format!("recorded floor {min_replicas} in its annotations"));
                 }
             }
-            (Action::PatchHpa { .. }, None) => unreachable!("HPA actions come only from apply_hpa"),
+            (Action::PatchHpa { .. }, None) => {
+                return Err(FireError::Invalid("an HPA change without an HPA".to_owned()));
+            }
         }
         Ok(())
     }
 
-    /// An API for the workload kind, resolving its plural by discovery (cached per kind).
-    async fn workload_api(
+    /// Sends a merge patch built by [`hpa_patch`] to `hpa`.
+    pub(crate) async fn patch_hpa(
         &self,
-        namespace: &str,
-        api_version: &str,
-        kind: &str,
-    ) -> Result<Api<DynamicObject>, FireError> {
-        let key = (api_version.to_owned(), kind.to_owned());
-        let cached = self.resources.lock().expect("not poisoned").get(&key).cloned();
-        let resource = if let Some(r) = cached {
-            r
-        } else {
-            let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-            let gvk = GroupVersionKind::gvk(group, version, kind);
-            // The built-in scalable kinds need no discovery round trip.
-            let resource =
-                if let ("apps/v1", "Deployment" | "StatefulSet" | "ReplicaSet") = (api_version, kind) {
-                    ApiResource::from_gvk(&gvk)
-                } else {
-                    let (resource, caps) = kube::discovery::pinned_kind(&self.client, &gvk)
-                        .await
-                        .map_err(|e| api_error(format!("discover {api_version} {kind}"), e))?;
-                    if !caps.supports_operation(kube::discovery::verbs::PATCH) {
-                        return Err(FireError::Invalid(format!("{api_version} {kind} cannot be patched")));
-                    }
-                    resource
-                };
-            self.resources.lock().expect("not poisoned").insert(key, resource.clone());
-            resource
-        };
-        Ok(Api::namespaced_with(self.client.clone(), namespace, &resource))
+        hpa: &HorizontalPodAutoscaler,
+        patch: &serde_json::Value,
+    ) -> Result<HorizontalPodAutoscaler, kube::Error> {
+        let namespace = hpa.namespace().unwrap_or_default();
+        let api: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), &namespace);
+        api.patch(&hpa.name_any(), &write_params(), &Patch::Merge(patch)).await
     }
+}
+
+/// diurnal's bookkeeping on `hpa`, from its annotations (an unreadable value counts as absent).
+pub fn record_of(hpa: &HorizontalPodAutoscaler) -> HpaRecord {
+    let read = |name: &str| hpa.annotations().get(name).and_then(|v| v.trim().parse().ok());
+    HpaRecord {
+        saved_min_replicas: read(SAVED_MIN_ANNOTATION),
+        saved_max_replicas: read(SAVED_MAX_ANNOTATION),
+        applied_min_replicas: read(APPLIED_MIN_ANNOTATION),
+        applied_max_replicas: read(APPLIED_MAX_ANNOTATION),
+    }
+}
+
+/// The merge patch setting `hpa`'s floor and ceiling (where `Some`) and writing `record` into its
+/// annotations (a `None` field removes its annotation). It carries the `resourceVersion` diurnal
+/// read, so the API server refuses it (409) if anybody changed the HPA since.
+pub fn hpa_patch(
+    hpa: &HorizontalPodAutoscaler,
+    min_replicas: Option<i32>,
+    max_replicas: Option<i32>,
+    record: &HpaRecord,
+) -> serde_json::Value {
+    let text = |v: Option<i32>| v.map(|v| v.to_string());
+    let mut spec = serde_json::Map::new();
+    if let Some(min) = min_replicas {
+        spec.insert("minReplicas".into(), min.into());
+    }
+    if let Some(max) = max_replicas {
+        spec.insert("maxReplicas".into(), max.into());
+    }
+    let mut patch = json!({
+        "metadata": {
+            "resourceVersion": hpa.resource_version(),
+            "annotations": {
+                SAVED_MIN_ANNOTATION: text(record.saved_min_replicas),
+                SAVED_MAX_ANNOTATION: text(record.saved_max_replicas),
+                APPLIED_MIN_ANNOTATION: text(record.applied_min_replicas),
+                APPLIED_MAX_ANNOTATION: text(record.applied_max_replicas),
+            },
+        },
+    });
+    if !spec.is_empty() {
+        patch["spec"] = spec.into();
+    }
+    patch
 }
 
 fn summary(label: &str, said: &[String]) -> String {
     if said.is_empty() { format!("{label} already at size") } else { format!("{label}: {}", said.join(", ")) }
+}
+
+/// `message` followed by each warning.
+fn with_warnings(message: String, warnings: impl Iterator<Item = String>) -> String {
+    warnings.fold(message, |m, w| format!("{m} (warning: {w})"))
 }

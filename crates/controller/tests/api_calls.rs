@@ -2,39 +2,13 @@
 //! (The style of kube-rs controller-rs `fixtures.rs`: a tower-test mock stands in for the API
 //! server; a call that never comes, or one too many, fails the test.)
 
+mod common;
+
+use common::{DEPLOY_SCALE, HPA, hpa, hpa_patch, hpa_with, record, scale, target, write};
 use diurnal_api::ScaleTargetRef;
-use diurnal_controller::target::{FireError, Targets};
-use diurnal_testing::{Call, get, merge_patch, mock_client, not_found, serve};
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use kube::runtime::{reflector, watcher};
+use diurnal_controller::target::FireError;
+use diurnal_testing::{Call, get, merge_patch, not_found};
 use serde_json::{Value, json};
-
-fn scale(replicas: i32) -> Value {
-    json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web", "namespace": "shop"},
-           "spec": {"replicas": replicas}, "status": {"replicas": replicas}})
-}
-
-fn hpa(min: i32, max: i32, saved_max: Option<i32>) -> Value {
-    let mut annotations = json!({});
-    if let Some(v) = saved_max {
-        annotations = json!({"diurnal.dev/saved-max-replicas": v.to_string()});
-    }
-    json!({"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
-           "metadata": {"name": "web-hpa", "namespace": "shop", "annotations": annotations},
-           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-                    "minReplicas": min, "maxReplicas": max,
-                    "metrics": [{"type": "Object", "object": {
-                        "describedObject": {"apiVersion": "v1", "kind": "Service", "name": "web"},
-                        "metric": {"name": "requests-per-second"},
-                        "target": {"type": "Value", "value": "10k"}}}]}})
-}
-
-fn target(api_version: &str, kind: &str, name: &str) -> ScaleTargetRef {
-    ScaleTargetRef { api_version: api_version.into(), kind: kind.into(), name: name.into() }
-}
-
-const DEPLOY_SCALE: &str = "/apis/apps/v1/namespaces/shop/deployments/web/scale";
-const HPA: &str = "/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/web-hpa";
 
 async fn run(
     calls: Vec<Call>,
@@ -42,16 +16,7 @@ async fn run(
     target: ScaleTargetRef,
     size: i32,
 ) -> Result<String, FireError> {
-    let (client, handle) = mock_client();
-    let store = hpas.map(|objects| {
-        let (reader, mut writer) = reflector::store::<HorizontalPodAutoscaler>();
-        for obj in objects {
-            writer.apply_watcher_event(&watcher::Event::Apply(serde_json::from_value(obj).unwrap()));
-        }
-        reader
-    });
-    let server = tokio::spawn(serve(handle, calls));
-    let targets = Targets::new(client, store);
+    let (targets, server) = common::targets(calls, hpas);
     let result = targets.apply("shop", &target, size, &|| {}).await;
     drop(targets);
     server.await.unwrap();
@@ -63,7 +28,7 @@ async fn a_plain_deployment_is_read_then_patched_through_its_scale_subresource()
     let message = run(
         vec![
             get(DEPLOY_SCALE, scale(2)),
-            merge_patch(DEPLOY_SCALE, json!({"spec": {"replicas": 5}}), scale(5)),
+            write(merge_patch(DEPLOY_SCALE, json!({"spec": {"replicas": 5}}), scale(5))),
         ],
         Some(vec![]),
         target("apps/v1", "Deployment", "web"),
@@ -101,13 +66,8 @@ async fn a_workload_managed_by_an_hpa_gets_a_new_floor_not_a_fight() {
     run(
         vec![
             get(DEPLOY_SCALE, scale(3)),
-            merge_patch(
-                HPA,
-                json!({"metadata": {"annotations": {"diurnal.dev/saved-max-replicas": null}},
-                       "spec": {"minReplicas": 6, "maxReplicas": 10}}),
-                hpa(6, 10, None),
-            ),
-            merge_patch(DEPLOY_SCALE, json!({"spec": {"replicas": 6}}), scale(6)),
+            write(merge_patch(HPA, hpa_patch(6, 10, record(2, None, (6, 10))), hpa(6, 10, None))),
+            write(merge_patch(DEPLOY_SCALE, json!({"spec": {"replicas": 6}}), scale(6))),
         ],
         Some(vec![hpa(2, 10, None)]),
         target("apps/v1", "Deployment", "web"),
@@ -138,13 +98,8 @@ async fn an_hpa_target_above_its_ceiling_raises_it_and_remembers_the_original() 
         vec![
             get(HPA, hpa(2, 10, None)),
             get(DEPLOY_SCALE, scale(4)),
-            merge_patch(
-                HPA,
-                json!({"metadata": {"annotations": {"diurnal.dev/saved-max-replicas": "10"}},
-                       "spec": {"minReplicas": 12, "maxReplicas": 12}}),
-                hpa(12, 12, Some(10)),
-            ),
-            merge_patch(DEPLOY_SCALE, json!({"spec": {"replicas": 12}}), scale(12)),
+            write(merge_patch(HPA, hpa_patch(12, 12, record(2, Some(10), (12, 12))), hpa(12, 12, Some(10)))),
+            write(merge_patch(DEPLOY_SCALE, json!({"spec": {"replicas": 12}}), scale(12))),
         ],
         None,
         target("autoscaling/v2", "HorizontalPodAutoscaler", "web-hpa"),
@@ -162,14 +117,9 @@ async fn an_hpa_target_above_its_ceiling_raises_it_and_remembers_the_original() 
 async fn lowering_the_floor_restores_the_remembered_ceiling() {
     run(
         vec![
-            get(HPA, hpa(12, 12, Some(10))),
+            get(HPA, hpa_with(12, 12, record(2, Some(10), (12, 12)))),
             get(DEPLOY_SCALE, scale(12)),
-            merge_patch(
-                HPA,
-                json!({"metadata": {"annotations": {"diurnal.dev/saved-max-replicas": null}},
-                       "spec": {"minReplicas": 2, "maxReplicas": 10}}),
-                hpa(2, 10, None),
-            ),
+            write(merge_patch(HPA, hpa_patch(2, 10, record(2, None, (2, 10))), hpa(2, 10, None))),
         ],
         None,
         target("autoscaling/v1", "HorizontalPodAutoscaler", "web-hpa"),
@@ -201,9 +151,7 @@ async fn a_refused_patch_is_a_scale_failure() {
 }
 
 async fn prefetch_then_apply(calls: Vec<Call>, size: i32) -> String {
-    let (client, handle) = mock_client();
-    let server = tokio::spawn(serve(handle, calls));
-    let targets = Targets::new(client, None);
+    let (targets, server) = common::targets(calls, None);
     let web = target("apps/v1", "Deployment", "web");
     targets.prefetch("shop", &web).await;
     let message = targets.apply("shop", &web, size, &|| {}).await.unwrap();
@@ -238,4 +186,95 @@ async fn a_read_ahead_that_says_already_at_size_is_read_again() {
     )
     .await;
     assert!(message.contains("replicas 3 -> 5"), "{message}");
+}
+
+#[tokio::test]
+async fn a_ceiling_the_owner_changed_while_raised_is_kept_at_the_next_lower_fire() {
+    // diurnal raised 10 to 12 (and recorded so); the owner then set 20. The lower fire keeps 20
+    // (it used to put 10 back) and records 20 as the owner's.
+    let message = run(
+        vec![
+            get(HPA, hpa_with(12, 20, record(2, Some(10), (12, 12)))),
+            get(DEPLOY_SCALE, scale(12)),
+            write(merge_patch(HPA, hpa_patch(2, 20, record(2, None, (2, 20))), hpa(2, 20, None))),
+        ],
+        None,
+        target("autoscaling/v2", "HorizontalPodAutoscaler", "web-hpa"),
+        2,
+    )
+    .await
+    .unwrap();
+    assert_eq!(message, "HorizontalPodAutoscaler shop/web-hpa: minReplicas 12 -> 2");
+}
+
+#[tokio::test]
+async fn an_hpa_changed_since_it_was_read_fails_the_fire_with_a_conflict() {
+    // The patch carries the resourceVersion read (7); the server has moved on and answers 409.
+    let refused = write(merge_patch(HPA, hpa_patch(6, 10, record(2, None, (6, 10))), json!({})))
+        .failing(409, "Conflict");
+    let err = run(
+        vec![get(DEPLOY_SCALE, scale(6)), refused],
+        Some(vec![hpa(2, 10, None)]),
+        target("apps/v1", "Deployment", "web"),
+        6,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, FireError::Conflict(_)), "{err:?}");
+    assert_eq!(err.reason(), "ScaleFailed");
+    assert_eq!(
+        err.to_string(),
+        "patch HorizontalPodAutoscaler shop/web-hpa: changed since it was read (conflict)"
+    );
+}
+
+#[tokio::test]
+async fn zero_on_an_hpa_managed_workload_scales_the_workload_and_leaves_the_hpa() {
+    let message = run(
+        vec![
+            get(DEPLOY_SCALE, scale(6)),
+            write(merge_patch(DEPLOY_SCALE, json!({"spec": {"replicas": 0}}), scale(0))),
+        ],
+        Some(vec![hpa_with(4, 10, record(2, None, (4, 10)))]),
+        target("apps/v1", "Deployment", "web"),
+        0,
+    )
+    .await
+    .unwrap();
+    assert_eq!(message, "HorizontalPodAutoscaler shop/web-hpa: Deployment shop/web replicas 6 -> 0");
+}
+
+#[tokio::test]
+async fn zero_on_an_hpa_target_whose_workload_is_missing_is_not_found() {
+    let err = run(
+        vec![get(HPA, hpa(4, 10, None)), not_found("GET", DEPLOY_SCALE)],
+        None,
+        target("autoscaling/v2", "HorizontalPodAutoscaler", "web-hpa"),
+        0,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.reason(), "TargetNotFound");
+}
+
+#[tokio::test]
+async fn the_fire_after_zero_sets_the_floor_and_wakes_the_workload() {
+    // The HPA does not act on a workload at 0 replicas: diurnal scales it to the floor itself.
+    let message = run(
+        vec![
+            get(HPA, hpa_with(2, 10, record(2, None, (2, 10)))),
+            get(DEPLOY_SCALE, scale(0)),
+            write(merge_patch(HPA, hpa_patch(3, 10, record(2, None, (3, 10))), hpa(3, 10, None))),
+            write(merge_patch(DEPLOY_SCALE, json!({"spec": {"replicas": 3}}), scale(3))),
+        ],
+        None,
+        target("autoscaling/v2", "HorizontalPodAutoscaler", "web-hpa"),
+        3,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        message,
+        "HorizontalPodAutoscaler shop/web-hpa: minReplicas 2 -> 3, Deployment shop/web replicas 0 -> 3"
+    );
 }

@@ -1,8 +1,35 @@
-//! What to change on a target when a job fires: the HPA-coordination rules, as a pure function.
+//! What to change on a target when a job fires, and what to give back when diurnal lets go of an
+//! HPA: the HPA-coordination rules, as pure functions.
 //!
 //! A job's `targetSize` means "replicas" for a plain workload, and "the floor for this period"
 //! when an HorizontalPodAutoscaler manages the workload: diurnal then moves the HPA's
 //! `minReplicas` instead of fighting the HPA over `spec.replicas`.
+//!
+//! diurnal keeps its bookkeeping on the HPA itself (an [`HpaRecord`], stored as annotations):
+//! the owner's own floor and ceiling, and the values diurnal last wrote. A field that no longer
+//! holds what diurnal wrote was changed by somebody else since, and that change is the owner's
+//! new value: it is adopted, never reverted.
+
+/// diurnal's bookkeeping on one HPA, as read from (and written to) its annotations. All `None`
+/// means diurnal has never written this HPA (or has let go of it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HpaRecord {
+    /// The owner's `minReplicas`, from before diurnal moved the floor.
+    pub saved_min_replicas: Option<i32>,
+    /// The owner's `maxReplicas`, while diurnal has raised the ceiling above it.
+    pub saved_max_replicas: Option<i32>,
+    /// The `minReplicas` diurnal last wrote.
+    pub applied_min_replicas: Option<i32>,
+    /// The `maxReplicas` diurnal last wrote.
+    pub applied_max_replicas: Option<i32>,
+}
+
+impl HpaRecord {
+    /// Whether there is anything recorded (and so anything to give back).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
 
 /// What the target looks like right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,8 +45,8 @@ pub enum TargetState {
         min_replicas: Option<i32>,
         /// Current `spec.maxReplicas`.
         max_replicas: i32,
-        /// The `maxReplicas` diurnal saved before raising it, if it did.
-        saved_max_replicas: Option<i32>,
+        /// diurnal's bookkeeping on the HPA.
+        record: HpaRecord,
         /// The managed workload's current `spec.replicas`, when it could be read.
         workload_replicas: Option<i32>,
     },
@@ -35,26 +62,46 @@ pub enum Action {
         /// Replicas after.
         to: i32,
     },
-    /// Patch the HPA's `spec.minReplicas` and `spec.maxReplicas`, and the annotation that
-    /// remembers the user's own `maxReplicas` while diurnal has raised it.
+    /// Patch the HPA's `spec.minReplicas` and `spec.maxReplicas`, and its bookkeeping.
     PatchHpa {
         /// New `spec.minReplicas`.
         min_replicas: i32,
         /// New `spec.maxReplicas`.
         max_replicas: i32,
-        /// New value of the saved-max annotation; `None` removes it.
-        saved_max_replicas: Option<i32>,
+        /// New bookkeeping; a `None` field removes its annotation.
+        record: HpaRecord,
     },
+}
+
+/// The owner's own `(minReplicas, maxReplicas)`: what diurnal saved where its own write still
+/// stands, the HPA's current value where somebody changed the field since.
+///
+/// A saved ceiling without a record of what diurnal applied (written by diurnal before it kept
+/// one) is trusted, as it was then.
+pub fn owners_values(min_replicas: Option<i32>, max_replicas: i32, record: &HpaRecord) -> (i32, i32) {
+    let min = min_replicas.unwrap_or(1);
+    let owner_min = match (record.applied_min_replicas, record.saved_min_replicas) {
+        (Some(applied), Some(saved)) if applied == min => saved,
+        _ => min,
+    };
+    let owner_max = match record.saved_max_replicas {
+        Some(saved) if record.applied_max_replicas.unwrap_or(max_replicas) == max_replicas => saved,
+        _ => max_replicas,
+    };
+    (owner_min, owner_max)
 }
 
 /// The changes that bring `state` to `target_size`.
 ///
-/// For an HPA: the floor becomes `max(target_size, 1)` (an HPA's `minReplicas` cannot be 0
-/// without the `HPAScaleToZero` feature gate). A floor above `maxReplicas` raises the ceiling to
-/// the floor and saves the original ceiling; once a later floor fits under the saved ceiling
-/// again, the ceiling is restored and the saved value dropped. When the workload runs fewer
-/// replicas than the new floor it is scaled up at once, so the peak does not wait for the HPA's
-/// next sync.
+/// For an HPA and a `target_size` of 1 or more: the floor becomes `target_size`. A floor above the
+/// owner's `maxReplicas` raises the ceiling to the floor; once a later floor fits under the
+/// owner's ceiling again, it is restored. The owner's values are recorded (see
+/// [`owners_values`]) so that [`restore`] can give them back. When the workload runs fewer
+/// replicas than the new floor it is scaled up at once: the peak does not wait for the HPA's next
+/// sync, and an HPA does not act at all on a workload at 0 replicas.
+///
+/// For an HPA and a `target_size` of 0: the workload itself is scaled to 0 (an HPA stops acting
+/// on a workload at 0 replicas, as long as its floor is above 0) and the HPA is left as it is.
 pub fn decide(target_size: i32, state: TargetState) -> Vec<Action> {
     match state {
         TargetState::Workload { replicas } => {
@@ -64,17 +111,24 @@ pub fn decide(target_size: i32, state: TargetState) -> Vec<Action> {
                 vec![Action::ScaleWorkload { from: replicas, to: target_size }]
             }
         }
-        TargetState::Hpa { min_replicas, max_replicas, saved_max_replicas, workload_replicas } => {
-            let floor = target_size.max(1);
-            let user_max = saved_max_replicas.unwrap_or(max_replicas);
-            let (max, saved) = if floor > user_max { (floor, Some(user_max)) } else { (user_max, None) };
+        TargetState::Hpa { workload_replicas, .. } if target_size <= 0 => match workload_replicas {
+            Some(replicas) if replicas != 0 => vec![Action::ScaleWorkload { from: replicas, to: 0 }],
+            _ => vec![],
+        },
+        TargetState::Hpa { min_replicas, max_replicas, record, workload_replicas } => {
+            let floor = target_size;
+            let (owner_min, owner_max) = owners_values(min_replicas, max_replicas, &record);
+            let (max, saved_max) =
+                if floor > owner_max { (floor, Some(owner_max)) } else { (owner_max, None) };
+            let next = HpaRecord {
+                saved_min_replicas: Some(owner_min),
+                saved_max_replicas: saved_max,
+                applied_min_replicas: Some(floor),
+                applied_max_replicas: Some(max),
+            };
             let mut actions = Vec::new();
-            if min_replicas.unwrap_or(1) != floor || max != max_replicas || saved != saved_max_replicas {
-                actions.push(Action::PatchHpa {
-                    min_replicas: floor,
-                    max_replicas: max,
-                    saved_max_replicas: saved,
-                });
+            if min_replicas.unwrap_or(1) != floor || max != max_replicas || next != record {
+                actions.push(Action::PatchHpa { min_replicas: floor, max_replicas: max, record: next });
             }
             if let Some(replicas) = workload_replicas.filter(|r| *r < floor) {
                 actions.push(Action::ScaleWorkload { from: replicas, to: floor });
@@ -84,18 +138,74 @@ pub fn decide(target_size: i32, state: TargetState) -> Vec<Action> {
     }
 }
 
+/// What to write back on an HPA diurnal lets go of (its CronHPA was deleted or retargeted).
+/// The bookkeeping annotations are removed in every case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Restore {
+    /// The owner's `minReplicas` to put back; `None` leaves the field as it is.
+    pub min_replicas: Option<i32>,
+    /// The owner's `maxReplicas` to put back; `None` leaves the field as it is.
+    pub max_replicas: Option<i32>,
+}
+
+/// What giving an HPA back takes; `None` when diurnal recorded nothing on it.
+///
+/// A field is put back only where diurnal's own write still stands: a value somebody changed
+/// since is theirs and is kept. A restore that would leave `minReplicas` above `maxReplicas`
+/// (which the API server refuses) keeps the current ceiling, and if that is not enough, the
+/// current floor.
+pub fn restore(min_replicas: Option<i32>, max_replicas: i32, record: &HpaRecord) -> Option<Restore> {
+    if record.is_empty() {
+        return None;
+    }
+    let min = min_replicas.unwrap_or(1);
+    let mut put_min =
+        record.saved_min_replicas.filter(|saved| record.applied_min_replicas == Some(min) && *saved != min);
+    let mut put_max = record.saved_max_replicas.filter(|saved| {
+        record.applied_max_replicas.unwrap_or(max_replicas) == max_replicas && *saved != max_replicas
+    });
+    if put_min.unwrap_or(min) > put_max.unwrap_or(max_replicas) {
+        put_max = None;
+    }
+    if put_min.unwrap_or(min) > max_replicas {
+        put_min = None;
+    }
+    Some(Restore { min_replicas: put_min, max_replicas: put_max })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn hpa(min: i32, max: i32, saved: Option<i32>, running: i32) -> TargetState {
+    /// A record as diurnal writes it: the owner's `(min, max)`, a saved ceiling, what it applied.
+    fn rec(owner_min: i32, saved_max: Option<i32>, applied: (i32, i32)) -> HpaRecord {
+        HpaRecord {
+            saved_min_replicas: Some(owner_min),
+            saved_max_replicas: saved_max,
+            applied_min_replicas: Some(applied.0),
+            applied_max_replicas: Some(applied.1),
+        }
+    }
+
+    fn hpa(min: i32, max: i32, record: HpaRecord, running: i32) -> TargetState {
         TargetState::Hpa {
             min_replicas: Some(min),
             max_replicas: max,
-            saved_max_replicas: saved,
+            record,
             workload_replicas: Some(running),
         }
     }
+
+    fn patch(min: i32, max: i32, record: HpaRecord) -> Action {
+        Action::PatchHpa { min_replicas: min, max_replicas: max, record }
+    }
+
+    const NONE: HpaRecord = HpaRecord {
+        saved_min_replicas: None,
+        saved_max_replicas: None,
+        applied_min_replicas: None,
+        applied_max_replicas: None,
+    };
 
     #[test]
     fn a_workload_is_scaled_only_when_its_size_differs() {
@@ -111,59 +221,147 @@ mod tests {
     }
 
     #[test]
-    fn an_hpa_gets_a_new_floor_and_is_left_alone_above_it() {
-        assert_eq!(
-            decide(4, hpa(2, 10, None, 6)),
-            vec![Action::PatchHpa { min_replicas: 4, max_replicas: 10, saved_max_replicas: None }]
-        );
-        assert_eq!(decide(4, hpa(4, 10, None, 6)), vec![]);
+    fn the_first_floor_records_the_owners_values() {
+        assert_eq!(decide(4, hpa(2, 10, NONE, 6)), vec![patch(4, 10, rec(2, None, (4, 10)))]);
     }
 
     #[test]
-    fn a_floor_above_the_ceiling_raises_it_and_saves_the_users_value() {
+    fn an_hpa_already_at_the_floor_with_its_record_is_left_alone() {
+        assert_eq!(decide(4, hpa(4, 10, rec(2, None, (4, 10)), 6)), vec![]);
+        // The same spec without the record still gets one, so it can be given back later.
+        assert_eq!(decide(4, hpa(4, 10, NONE, 6)), vec![patch(4, 10, rec(4, None, (4, 10)))]);
+    }
+
+    #[test]
+    fn a_floor_above_the_ceiling_raises_it_and_saves_the_owners_value() {
         assert_eq!(
-            decide(12, hpa(2, 10, None, 3)),
-            vec![
-                Action::PatchHpa { min_replicas: 12, max_replicas: 12, saved_max_replicas: Some(10) },
-                Action::ScaleWorkload { from: 3, to: 12 },
-            ]
+            decide(12, hpa(2, 10, NONE, 3)),
+            vec![patch(12, 12, rec(2, Some(10), (12, 12))), Action::ScaleWorkload { from: 3, to: 12 }]
         );
     }
 
     #[test]
-    fn a_higher_floor_keeps_the_first_saved_ceiling() {
+    fn a_higher_floor_keeps_the_first_saved_values() {
         assert_eq!(
-            decide(15, hpa(12, 12, Some(10), 12)),
-            vec![
-                Action::PatchHpa { min_replicas: 15, max_replicas: 15, saved_max_replicas: Some(10) },
-                Action::ScaleWorkload { from: 12, to: 15 },
-            ]
+            decide(15, hpa(12, 12, rec(2, Some(10), (12, 12)), 12)),
+            vec![patch(15, 15, rec(2, Some(10), (15, 15))), Action::ScaleWorkload { from: 12, to: 15 }]
         );
     }
 
     #[test]
     fn lowering_the_floor_restores_the_saved_ceiling() {
         assert_eq!(
-            decide(2, hpa(12, 12, Some(10), 12)),
-            vec![Action::PatchHpa { min_replicas: 2, max_replicas: 10, saved_max_replicas: None }]
+            decide(2, hpa(12, 12, rec(2, Some(10), (12, 12)), 12)),
+            vec![patch(2, 10, rec(2, None, (2, 10)))]
         );
     }
 
     #[test]
-    fn the_workload_is_scaled_up_at_once_but_never_down_by_the_floor() {
-        assert_eq!(decide(6, hpa(6, 10, None, 2)), vec![Action::ScaleWorkload { from: 2, to: 6 }]);
-        assert_eq!(decide(2, hpa(2, 10, None, 8)), vec![]);
+    fn a_ceiling_the_owner_changed_while_raised_is_theirs_and_is_not_reverted() {
+        // diurnal raised 10 to 12; the owner then set 20. The lower fire keeps 20.
+        assert_eq!(
+            decide(2, hpa(12, 20, rec(2, Some(10), (12, 12)), 12)),
+            vec![patch(2, 20, rec(2, None, (2, 20)))]
+        );
+        // The owner set 11 (still under the floor): a later floor of 14 saves 11, not 10.
+        assert_eq!(
+            decide(14, hpa(12, 11, rec(2, Some(10), (12, 12)), 12)),
+            vec![patch(14, 14, rec(2, Some(11), (14, 14))), Action::ScaleWorkload { from: 12, to: 14 }]
+        );
     }
 
     #[test]
-    fn a_zero_floor_becomes_one_and_an_unset_min_counts_as_one() {
+    fn a_floor_the_owner_changed_becomes_the_saved_floor() {
+        assert_eq!(
+            decide(6, hpa(3, 10, rec(2, None, (4, 10)), 6)),
+            vec![patch(6, 10, rec(3, None, (6, 10)))]
+        );
+    }
+
+    #[test]
+    fn a_saved_ceiling_from_before_the_record_is_trusted() {
+        let legacy = HpaRecord { saved_max_replicas: Some(10), ..NONE };
+        assert_eq!(decide(2, hpa(12, 12, legacy, 12)), vec![patch(2, 10, rec(12, None, (2, 10)))]);
+    }
+
+    #[test]
+    fn the_workload_is_scaled_up_at_once_but_never_down_by_the_floor() {
+        let r = rec(2, None, (6, 10));
+        assert_eq!(decide(6, hpa(6, 10, r, 2)), vec![Action::ScaleWorkload { from: 2, to: 6 }]);
+        let r = rec(2, None, (2, 10));
+        assert_eq!(decide(2, hpa(2, 10, r, 8)), vec![]);
+    }
+
+    #[test]
+    fn zero_scales_the_workload_to_zero_and_leaves_the_hpa_alone() {
+        let r = rec(2, Some(10), (12, 12));
+        assert_eq!(decide(0, hpa(12, 12, r, 14)), vec![Action::ScaleWorkload { from: 14, to: 0 }]);
+        assert_eq!(decide(0, hpa(12, 12, r, 0)), vec![]);
+        let unknown =
+            TargetState::Hpa { min_replicas: None, max_replicas: 5, record: NONE, workload_replicas: None };
+        assert_eq!(decide(0, unknown), vec![]);
+    }
+
+    #[test]
+    fn the_fire_after_zero_sets_the_floor_and_wakes_the_workload() {
+        // The HPA does nothing at 0 replicas, so the workload is scaled to the floor directly.
+        assert_eq!(
+            decide(3, hpa(2, 10, rec(2, None, (2, 10)), 0)),
+            vec![patch(3, 10, rec(2, None, (3, 10))), Action::ScaleWorkload { from: 0, to: 3 }]
+        );
+        assert_eq!(
+            decide(2, hpa(2, 10, rec(2, None, (2, 10)), 0)),
+            vec![Action::ScaleWorkload { from: 0, to: 2 }]
+        );
+    }
+
+    #[test]
+    fn an_unset_min_counts_as_one() {
         let state = TargetState::Hpa {
             min_replicas: None,
             max_replicas: 5,
-            saved_max_replicas: None,
+            record: rec(1, None, (1, 5)),
             workload_replicas: None,
         };
-        assert_eq!(decide(0, state), vec![]);
         assert_eq!(decide(1, state), vec![]);
+    }
+
+    /// `restore` table: current `(min, max)`, the record, what is put back.
+    #[test]
+    fn restore_gives_back_only_what_diurnal_wrote_and_nobody_changed() {
+        let put = |min, max| Some(Restore { min_replicas: min, max_replicas: max });
+        let cases = [
+            // Nothing recorded: nothing to do.
+            ((4, 10), NONE, None),
+            // Floor and ceiling untouched since diurnal's write: both back.
+            ((12, 12), rec(2, Some(10), (12, 12)), put(Some(2), Some(10))),
+            // Only the floor was moved.
+            ((6, 10), rec(2, None, (6, 10)), put(Some(2), None)),
+            // The owner changed the ceiling since: keep it, restore the floor.
+            ((12, 20), rec(2, Some(10), (12, 12)), put(Some(2), None)),
+            // The owner changed the floor since: keep it, restore the ceiling.
+            ((5, 12), rec(2, Some(10), (12, 12)), put(None, Some(10))),
+            // Already equal to the owner's values: only the annotations go.
+            ((2, 10), rec(2, None, (2, 10)), put(None, None)),
+            // Restoring the ceiling under a floor the owner raised would be refused: keep both.
+            ((11, 12), rec(2, Some(10), (12, 12)), put(None, None)),
+            // The owner's floor above a ceiling they lowered since: keep the floor too.
+            ((4, 6), rec(8, None, (4, 10)), put(None, None)),
+            // A saved ceiling from before the record is trusted...
+            ((2, 12), HpaRecord { saved_max_replicas: Some(10), ..NONE }, put(None, Some(10))),
+            // ... but the floor it raised it for is unknown, and stays above it: keep both.
+            ((12, 12), HpaRecord { saved_max_replicas: Some(10), ..NONE }, put(None, None)),
+        ];
+        for ((min, max), record, expected) in cases {
+            assert_eq!(restore(Some(min), max, &record), expected, "min {min} max {max} {record:?}");
+        }
+    }
+
+    #[test]
+    fn owners_values_adopt_fields_changed_since_diurnals_write() {
+        assert_eq!(owners_values(Some(12), 12, &rec(2, Some(10), (12, 12))), (2, 10));
+        assert_eq!(owners_values(Some(7), 20, &rec(2, Some(10), (12, 12))), (7, 20));
+        assert_eq!(owners_values(Some(3), 10, &NONE), (3, 10));
+        assert_eq!(owners_values(None, 10, &NONE), (1, 10));
     }
 }

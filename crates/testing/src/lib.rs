@@ -29,6 +29,8 @@ pub struct Call {
     pub content_type: Option<&'static str>,
     /// Expected JSON body, when checked.
     pub body: Option<Value>,
+    /// Expected query parameters (`a=1&b=2`, in any order), when checked.
+    pub query: Option<String>,
     /// Status of the answer.
     pub status: u16,
     /// JSON answer.
@@ -38,6 +40,9 @@ pub struct Call {
 /// Merge patch content type.
 pub const MERGE: Option<&str> = Some("application/merge-patch+json");
 
+/// JSON patch content type.
+pub const JSON_PATCH: Option<&str> = Some("application/json-patch+json");
+
 /// A call answered 200.
 pub fn call(
     method: &'static str,
@@ -46,7 +51,24 @@ pub fn call(
     body: Option<Value>,
     answer: Value,
 ) -> Call {
-    Call { method, path: path.to_owned(), content_type, body, status: 200, answer }
+    Call { method, path: path.to_owned(), content_type, body, query: None, status: 200, answer }
+}
+
+impl Call {
+    /// The same call, also checking its query string (without `?`).
+    #[must_use]
+    pub fn with_query(mut self, query: &str) -> Self {
+        self.query = Some(query.to_owned());
+        self
+    }
+
+    /// The same call, answered with a `Status` failure of `code` and `reason`.
+    #[must_use]
+    pub fn failing(mut self, code: u16, reason: &str) -> Self {
+        self.status = code;
+        self.answer = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "code": code, "message": reason});
+        self
+    }
 }
 
 /// A GET answered 200.
@@ -59,10 +81,15 @@ pub fn merge_patch(path: &str, body: Value, answer: Value) -> Call {
     call("PATCH", path, MERGE, Some(body), answer)
 }
 
+/// A JSON PATCH with `body`, answered 200.
+pub fn json_patch(path: &str, body: Value, answer: Value) -> Call {
+    call("PATCH", path, JSON_PATCH, Some(body), answer)
+}
+
 /// A call answered 404 `NotFound`.
 pub fn not_found(method: &'static str, path: &str) -> Call {
     let answer = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound", "code": 404, "message": "not found"});
-    Call { method, path: path.to_owned(), content_type: None, body: None, status: 404, answer }
+    Call { method, path: path.to_owned(), content_type: None, body: None, query: None, status: 404, answer }
 }
 
 /// A client talking to the mock, and the mock's handle.
@@ -82,6 +109,22 @@ pub async fn serve(mut handle: ApiHandle, calls: Vec<Call>) -> Vec<Value> {
             .expect("client alive");
         assert_eq!(request.method().as_str(), call.method, "method of {}", call.path);
         assert_eq!(request.uri().path(), call.path);
+        if let Some(query) = &call.query {
+            // Parameters in any order; kube's client may leave an empty one (`?&fieldManager=..`).
+            let pairs = |q: &str| {
+                let mut pairs: Vec<String> =
+                    q.split('&').filter(|p| !p.is_empty()).map(str::to_owned).collect();
+                pairs.sort();
+                pairs
+            };
+            assert_eq!(
+                pairs(request.uri().query().unwrap_or("")),
+                pairs(query),
+                "query of {} {}",
+                call.method,
+                call.path
+            );
+        }
         if let Some(ct) = call.content_type {
             assert_eq!(request.headers().get("content-type").unwrap(), ct, "content type of {}", call.path);
         }

@@ -35,7 +35,8 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         for located in objects {
             let resolution = resolve_object(&located.object, &default_zone);
             valid += usize::from(resolution.is_valid());
-            let later = diurnal_api::future_findings(&located.object.spec, &resolution, jiff::Timestamp::now());
+            let later =
+                diurnal_api::future_findings(&located.object.spec, &resolution, jiff::Timestamp::now());
             problems.extend(resolution.findings.into_iter().chain(later).map(|finding| FileProblem {
                 file: located.file.clone(),
                 document: Some(located.document),
