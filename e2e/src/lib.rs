@@ -11,7 +11,9 @@
 //! `DIURNAL_E2E=skip` skips every end-to-end test with a loud message — except under `CI=true`,
 //! where a missing or broken control plane is a failure, never a skip.
 
+pub mod audit;
 pub mod docs;
+pub mod launch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -71,11 +73,6 @@ fn start_cluster() -> anyhow::Result<PathBuf> {
     Ok(dir.join("kubeconfig"))
 }
 
-fn kubeconfig_str() -> &'static str {
-    static S: OnceLock<String> = OnceLock::new();
-    S.get_or_init(|| kubeconfig().to_string_lossy().into_owned())
-}
-
 /// A client for the run's cluster, or `None` when end-to-end tests are skipped.
 pub async fn client() -> Option<Client> {
     Some(client_from(&kubeconfig_path()?).await)
@@ -96,6 +93,12 @@ pub async fn client_from(path: &Path) -> Client {
 /// The kubeconfig path (for child processes), after [`client`] returned `Some`.
 pub fn kubeconfig() -> PathBuf {
     kubeconfig_path().expect("end-to-end tests are not skipped")
+}
+
+/// The run's cluster folder (`DIURNAL_E2E_DIR` of `e2e/cluster`): the kubeconfig's folder, with
+/// `pki/` and `audit.log`.
+pub fn cluster_dir() -> PathBuf {
+    kubeconfig().parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// Skips the calling test (returning from it) when end-to-end tests are skipped.
@@ -201,6 +204,25 @@ where
     }
 }
 
+/// Polls `check` every 100 ms until it returns `Some`, or returns `None` after `timeout` (for a
+/// test that reports what it saw instead of only "timed out").
+pub async fn try_wait_for<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return Some(v);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The `diurnal` binary: `DIURNAL_BIN` (e.g. a release build, for benchmarks), else this
 /// workspace's debug build, built if missing.
 pub fn diurnal_bin() -> PathBuf {
@@ -235,31 +257,55 @@ pub struct Controller {
     child: Child,
     /// Where its log goes.
     pub log: PathBuf,
+    /// The user its requests are made as (in the audit log), unless `--kubeconfig` was given.
+    user: Option<String>,
 }
 
 impl Controller {
     /// Starts `diurnal controller` with `extra` arguments, logging to a file named after `name`.
+    /// Unless `extra` names a `--kubeconfig`, it runs as a `system:masters` user of its own,
+    /// `diurnal-e2e-controller:<name>-<n>` ([`Controller::user`]).
     pub fn start(name: &str, extra: &[&str]) -> Self {
-        let log = repo_root().join(format!("target/e2e-logs/{name}-{}.log", unique_suffix()));
+        Self::start_with(name, extra, &launch::Launch::default())
+    }
+
+    /// [`Controller::start`], with a shifted clock or other groups (see [`launch::Launch`]).
+    pub fn start_with(name: &str, extra: &[&str], options: &launch::Launch) -> Self {
+        let suffix = unique_suffix();
+        let log = repo_root().join(format!("target/e2e-logs/{name}-{suffix}.log"));
         std::fs::create_dir_all(log.parent().unwrap()).unwrap();
         let file = std::fs::File::create(&log).unwrap();
-        let mut args: Vec<&str> = extra.to_vec();
+        let mut args: Vec<String> = extra.iter().map(|&a| a.to_owned()).collect();
         if !extra.contains(&"--metrics-addr") {
-            args.extend(["--metrics-addr", "127.0.0.1:0"]);
+            args.extend(["--metrics-addr".into(), "127.0.0.1:0".into()]);
         }
+        let mut user = None;
         if !extra.contains(&"--kubeconfig") {
-            args.extend(["--kubeconfig", kubeconfig_str()]);
+            let name = format!("diurnal-e2e-controller:{name}-{suffix}");
+            let groups = options.groups.clone().unwrap_or_else(|| vec!["system:masters".into()]);
+            let path = launch::user_kubeconfig(&name, &groups);
+            args.extend(["--kubeconfig".into(), path.to_string_lossy().into_owned()]);
+            user = Some(name);
         }
-        let child = Command::new(diurnal_bin())
+        let mut command = Command::new(diurnal_bin());
+        command
             .arg("controller")
             .args(["--identity", name])
             .args(&args)
             .env("RUST_LOG", "info,kube=warn")
             .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("start diurnal controller");
-        Self { child, log }
+            .stderr(file);
+        options.apply_clock(&mut command);
+        let child = command.spawn().expect("start diurnal controller");
+        Self { child, log, user }
+    }
+
+    /// The user the process's requests are made as: `user.username` in the audit log.
+    ///
+    /// # Panics
+    /// When the process was given its own `--kubeconfig`.
+    pub fn user(&self) -> &str {
+        self.user.as_deref().expect("started with its own --kubeconfig: the harness did not choose the user")
     }
 
     /// The process id.
