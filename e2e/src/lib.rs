@@ -189,19 +189,14 @@ pub fn yaml_doc<T: serde::de::DeserializeOwned>(text: &str) -> T {
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout`.
-pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    try_wait_for(timeout, check)
+        .await
+        .unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}"))
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or returns `None` after `timeout` (for a
@@ -364,6 +359,21 @@ pub async fn replicas(client: &Client, ns: &str, name: &str) -> i32 {
     d.spec.and_then(|s| s.replicas).unwrap_or(1)
 }
 
+/// The JSON form of CronHPA `name` scaling `target` with `jobs` (for [`create_cronhpa`]).
+pub fn cronhpa(name: &str, target: &serde_json::Value, jobs: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"metadata": {"name": name}, "spec": {"scaleTargetRef": target, "jobs": jobs}})
+}
+
+/// A `scaleTargetRef` naming the `apps/v1` Deployment `name`.
+pub fn deployment_ref(name: &str) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": name})
+}
+
+/// An `@date` schedule firing once at `t` (read in UTC: give the object or job no other zone).
+pub fn utc_date(t: jiff::Timestamp) -> String {
+    format!("@date {}", t.strftime("%Y-%m-%d %H:%M:%S"))
+}
+
 /// Creates a CronHPA from its JSON form (apiVersion and kind are filled in).
 pub async fn create_cronhpa(client: &Client, ns: &str, mut obj: serde_json::Value) {
     obj["apiVersion"] = "autoscaling.alibabacloud.com/v1beta1".into();
@@ -378,11 +388,8 @@ pub async fn create_cronhpa(client: &Client, ns: &str, mut obj: serde_json::Valu
 /// Creates CronHPA `web` scaling Deployment `web` to `size` once, at `fire` (an `@date` job
 /// named `peak`, in UTC).
 pub async fn create_one_shot(client: &Client, ns: &str, fire: jiff::Timestamp, size: i32) {
-    let schedule = format!("@date {}", fire.strftime("%Y-%m-%d %H:%M:%S"));
-    let obj = serde_json::json!({"metadata": {"name": "web"}, "spec": {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-        "jobs": [{"name": "peak", "schedule": schedule, "targetSize": size}]}});
-    create_cronhpa(client, ns, obj).await;
+    let jobs = serde_json::json!([{"name": "peak", "schedule": utc_date(fire), "targetSize": size}]);
+    create_cronhpa(client, ns, cronhpa("web", &deployment_ref("web"), &jobs)).await;
 }
 
 /// A CronHPA's status.

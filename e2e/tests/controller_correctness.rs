@@ -11,8 +11,9 @@ use diurnal_api::{CronHorizontalPodAutoscaler, JobState};
 use diurnal_e2e::audit::{self, AuditEvent};
 use diurnal_e2e::launch::Launch;
 use diurnal_e2e::{
-    Controller, cluster_or_skip, create_cronhpa, create_deployment, cronhpa_status, events, install_crd,
-    namespace, next_whole_second, replicas, repo_root, sleep_until, try_wait_for,
+    Controller, cluster_or_skip, create_cronhpa, create_deployment, cronhpa, cronhpa_status, deployment_ref,
+    events, install_crd, namespace, next_whole_second, replicas, repo_root, sleep_until, try_wait_for,
+    utc_date,
 };
 use futures::StreamExt as _;
 use jiff::civil::{Date, Weekday};
@@ -26,18 +27,6 @@ use serde_json::{Value, json};
 
 fn controller(name: &str, ns: &str) -> Controller {
     Controller::start(name, &["--namespace", ns, "--leader-election", "off"])
-}
-
-fn cronhpa(name: &str, target: &Value, jobs: &Value) -> Value {
-    json!({"metadata": {"name": name}, "spec": {"scaleTargetRef": target, "jobs": jobs}})
-}
-
-fn deployment_ref(name: &str) -> Value {
-    json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": name})
-}
-
-fn utc_date(t: Timestamp) -> String {
-    format!("@date {}", t.strftime("%Y-%m-%d %H:%M:%S"))
 }
 
 fn cronhpas(client: &Client, ns: &str) -> Api<CronHorizontalPodAutoscaler> {
