@@ -11,7 +11,9 @@
 //! `DIURNAL_E2E=skip` skips every end-to-end test with a loud message — except under `CI=true`,
 //! where a missing or broken control plane is a failure, never a skip.
 
+pub mod audit;
 pub mod docs;
+pub mod launch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -71,11 +73,6 @@ fn start_cluster() -> anyhow::Result<PathBuf> {
     Ok(dir.join("kubeconfig"))
 }
 
-fn kubeconfig_str() -> &'static str {
-    static S: OnceLock<String> = OnceLock::new();
-    S.get_or_init(|| kubeconfig().to_string_lossy().into_owned())
-}
-
 /// A client for the run's cluster, or `None` when end-to-end tests are skipped.
 pub async fn client() -> Option<Client> {
     Some(client_from(&kubeconfig_path()?).await)
@@ -96,6 +93,12 @@ pub async fn client_from(path: &Path) -> Client {
 /// The kubeconfig path (for child processes), after [`client`] returned `Some`.
 pub fn kubeconfig() -> PathBuf {
     kubeconfig_path().expect("end-to-end tests are not skipped")
+}
+
+/// The run's cluster folder (`DIURNAL_E2E_DIR` of `e2e/cluster`): the kubeconfig's folder, with
+/// `pki/` and `audit.log`.
+pub fn cluster_dir() -> PathBuf {
+    kubeconfig().parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
 /// Skips the calling test (returning from it) when end-to-end tests are skipped.
@@ -186,7 +189,19 @@ pub fn yaml_doc<T: serde::de::DeserializeOwned>(text: &str) -> T {
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout`.
-pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    try_wait_for(timeout, check)
+        .await
+        .unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}"))
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or returns `None` after `timeout` (for a
+/// test that reports what it saw instead of only "timed out").
+pub async fn try_wait_for<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -194,9 +209,11 @@ where
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if let Some(v) = check().await {
-            return v;
+            return Some(v);
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -235,31 +252,55 @@ pub struct Controller {
     child: Child,
     /// Where its log goes.
     pub log: PathBuf,
+    /// The user its requests are made as (in the audit log), unless `--kubeconfig` was given.
+    user: Option<String>,
 }
 
 impl Controller {
     /// Starts `diurnal controller` with `extra` arguments, logging to a file named after `name`.
+    /// Unless `extra` names a `--kubeconfig`, it runs as a `system:masters` user of its own,
+    /// `diurnal-e2e-controller:<name>-<n>` ([`Controller::user`]).
     pub fn start(name: &str, extra: &[&str]) -> Self {
-        let log = repo_root().join(format!("target/e2e-logs/{name}-{}.log", unique_suffix()));
+        Self::start_with(name, extra, &launch::Launch::default())
+    }
+
+    /// [`Controller::start`], with a shifted clock or other groups (see [`launch::Launch`]).
+    pub fn start_with(name: &str, extra: &[&str], options: &launch::Launch) -> Self {
+        let suffix = unique_suffix();
+        let log = repo_root().join(format!("target/e2e-logs/{name}-{suffix}.log"));
         std::fs::create_dir_all(log.parent().unwrap()).unwrap();
         let file = std::fs::File::create(&log).unwrap();
-        let mut args: Vec<&str> = extra.to_vec();
+        let mut args: Vec<String> = extra.iter().map(|&a| a.to_owned()).collect();
         if !extra.contains(&"--metrics-addr") {
-            args.extend(["--metrics-addr", "127.0.0.1:0"]);
+            args.extend(["--metrics-addr".into(), "127.0.0.1:0".into()]);
         }
+        let mut user = None;
         if !extra.contains(&"--kubeconfig") {
-            args.extend(["--kubeconfig", kubeconfig_str()]);
+            let name = format!("diurnal-e2e-controller:{name}-{suffix}");
+            let groups = options.groups.clone().unwrap_or_else(|| vec!["system:masters".into()]);
+            let path = launch::user_kubeconfig(&name, &groups);
+            args.extend(["--kubeconfig".into(), path.to_string_lossy().into_owned()]);
+            user = Some(name);
         }
-        let child = Command::new(diurnal_bin())
+        let mut command = Command::new(diurnal_bin());
+        command
             .arg("controller")
             .args(["--identity", name])
             .args(&args)
             .env("RUST_LOG", "info,kube=warn")
             .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .expect("start diurnal controller");
-        Self { child, log }
+            .stderr(file);
+        options.apply_clock(&mut command);
+        let child = command.spawn().expect("start diurnal controller");
+        Self { child, log, user }
+    }
+
+    /// The user the process's requests are made as: `user.username` in the audit log.
+    ///
+    /// # Panics
+    /// When the process was given its own `--kubeconfig`.
+    pub fn user(&self) -> &str {
+        self.user.as_deref().expect("started with its own --kubeconfig: the harness did not choose the user")
     }
 
     /// The process id.
@@ -318,6 +359,21 @@ pub async fn replicas(client: &Client, ns: &str, name: &str) -> i32 {
     d.spec.and_then(|s| s.replicas).unwrap_or(1)
 }
 
+/// The JSON form of CronHPA `name` scaling `target` with `jobs` (for [`create_cronhpa`]).
+pub fn cronhpa(name: &str, target: &serde_json::Value, jobs: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({"metadata": {"name": name}, "spec": {"scaleTargetRef": target, "jobs": jobs}})
+}
+
+/// A `scaleTargetRef` naming the `apps/v1` Deployment `name`.
+pub fn deployment_ref(name: &str) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": name})
+}
+
+/// An `@date` schedule firing once at `t` (read in UTC: give the object or job no other zone).
+pub fn utc_date(t: jiff::Timestamp) -> String {
+    format!("@date {}", t.strftime("%Y-%m-%d %H:%M:%S"))
+}
+
 /// Creates a CronHPA from its JSON form (apiVersion and kind are filled in).
 pub async fn create_cronhpa(client: &Client, ns: &str, mut obj: serde_json::Value) {
     obj["apiVersion"] = "autoscaling.alibabacloud.com/v1beta1".into();
@@ -332,11 +388,8 @@ pub async fn create_cronhpa(client: &Client, ns: &str, mut obj: serde_json::Valu
 /// Creates CronHPA `web` scaling Deployment `web` to `size` once, at `fire` (an `@date` job
 /// named `peak`, in UTC).
 pub async fn create_one_shot(client: &Client, ns: &str, fire: jiff::Timestamp, size: i32) {
-    let schedule = format!("@date {}", fire.strftime("%Y-%m-%d %H:%M:%S"));
-    let obj = serde_json::json!({"metadata": {"name": "web"}, "spec": {
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-        "jobs": [{"name": "peak", "schedule": schedule, "targetSize": size}]}});
-    create_cronhpa(client, ns, obj).await;
+    let jobs = serde_json::json!([{"name": "peak", "schedule": utc_date(fire), "targetSize": size}]);
+    create_cronhpa(client, ns, cronhpa("web", &deployment_ref("web"), &jobs)).await;
 }
 
 /// A CronHPA's status.

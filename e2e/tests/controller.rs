@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use diurnal_api::JobState;
 use diurnal_e2e::{
-    Controller, cluster_or_skip, create_cronhpa, create_deployment, create_one_shot, cronhpa_status, events,
-    install_crd, namespace, next_whole_second, replicas, sleep_until, wait_for,
+    Controller, cluster_or_skip, create_cronhpa, create_deployment, create_one_shot, cronhpa, cronhpa_status,
+    deployment_ref, events, install_crd, namespace, next_whole_second, replicas, sleep_until, utc_date,
+    wait_for,
 };
 use jiff::Timestamp;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -17,18 +18,6 @@ use serde_json::json;
 
 fn controller(name: &str, ns: &str) -> Controller {
     Controller::start(name, &["--namespace", ns, "--leader-election", "off"])
-}
-
-fn cronhpa(name: &str, target: &serde_json::Value, jobs: &serde_json::Value) -> serde_json::Value {
-    json!({"metadata": {"name": name}, "spec": {"scaleTargetRef": target, "jobs": jobs}})
-}
-
-fn deployment_ref(name: &str) -> serde_json::Value {
-    json!({"apiVersion": "apps/v1", "kind": "Deployment", "name": name})
-}
-
-fn utc_date(t: Timestamp) -> String {
-    format!("@date {}", t.strftime("%Y-%m-%d %H:%M:%S"))
 }
 
 /// Waits until the Deployment has `want` replicas and returns how long after `fire` that was.
