@@ -1,4 +1,4 @@
-//! `diurnal crd`: every CRD diurnal defines (CronHorizontalPodAutoscaler, RedeployTrigger).
+//! `diurnal crd`: every CRD diurnal defines (`CronHorizontalPodAutoscaler`, `RedeployTrigger`).
 
 use std::process::ExitCode;
 

@@ -1,108 +1,60 @@
-//! Image references and the patterns a `set-image` trigger restricts them to.
+//! The patterns a `set-image` trigger restricts images to.
 //!
-//! A pattern is `REPOSITORY[:TAG]` where `*` stands for any run of characters other than `/`.
-//! The repository part must match the image's repository; a tag part, when given, must match the
-//! image's tag. `registry.cn-hangzhou.aliyuncs.com/biz/*` allows every repository directly under
-//! `biz/`, `ghcr.io/acme/shop:release-*` allows only release tags of one repository.
+//! A pattern is `REPOSITORY[:TAG][@DIGEST]`, where `*` in the repository or the tag stands for
+//! any run of characters other than `/`:
+//!
+//! - the repository must match the image's (domain and path) — `ghcr.io/acme/*` allows every
+//!   repository directly under `acme/`, not `acme/x/y`;
+//! - with `:TAG`, the image must have a tag and it must match; without, any tag or none;
+//! - an image **with a digest** is allowed only by a pattern with a digest part, because the
+//!   runtime pulls the digest whatever the tag says: `@*` (any sha256 or sha512 digest),
+//!   `@sha256:*` / `@sha512:*` (any of that algorithm), or `@sha256:<64 hex>` (exactly that one).
+//!   A pattern with a digest part requires one: `ghcr.io/acme/shop@sha256:*` allows pinned
+//!   references only.
+//!
+//! The registry part (before the first `/`) must not hold a `*` — `*/*`, `*`, `*.io/*` would let
+//! the token's holder choose the registry — unless the trigger says `allowAnyImage`.
 
 use std::fmt;
 
-/// Longest image reference accepted; real ones are far shorter, and the limit keeps a hostile
-/// one out of the pod template.
-const MAX_IMAGE_LEN: usize = 512;
+use super::reference::{
+    Digest, DigestAlgorithm, ImageError, ImageRef, MAX_IMAGE_LEN, shown, split_name, split_tag, valid_tag,
+};
 
-/// Why an image reference or pattern was refused.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum ImageError {
-    /// Empty, too long, or containing characters an image reference cannot contain.
-    #[error("{0:?} is not an image reference (expected [registry/]repository[:tag][@sha256:digest])")]
-    Malformed(String),
-    /// A pattern that cannot be a pattern.
-    #[error(
-        "{0:?} is not an image pattern (expected [registry/]repository[:tag], `*` within a path segment)"
-    )]
-    BadPattern(String),
-}
-
-/// A syntactically valid image reference, split into its parts.
+/// What a pattern says about an image's digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImageRef {
-    /// Registry host and path, e.g. `registry.cn-hangzhou.aliyuncs.com/biz/biz-server`.
-    pub repository: String,
-    /// The tag, if any.
-    pub tag: Option<String>,
-    /// The digest (`sha256:…`), if any.
-    pub digest: Option<String>,
+enum DigestPattern {
+    /// `@*`: any supported digest.
+    Any,
+    /// `@sha256:*`: any digest of one algorithm.
+    Algorithm(DigestAlgorithm),
+    /// `@sha256:<hex>`: exactly this one.
+    Exact(Digest),
 }
 
-impl ImageRef {
-    /// Parses and validates a reference such as `ghcr.io/acme/shop:1.4` or `app@sha256:…`.
-    pub fn parse(text: &str) -> Result<Self, ImageError> {
-        let bad = || ImageError::Malformed(text.chars().take(80).collect());
-        if text.is_empty() || text.len() > MAX_IMAGE_LEN {
-            return Err(bad());
+impl DigestPattern {
+    fn parse(text: &str, whole: &str) -> Result<Self, ImageError> {
+        if text == "*" {
+            return Ok(Self::Any);
         }
-        let (name, digest) = match text.split_once('@') {
-            Some((n, d)) => (n, Some(d)),
-            None => (text, None),
-        };
-        if let Some(d) = digest {
-            let (algo, hex) = d.split_once(':').ok_or_else(bad)?;
-            let algo_ok =
-                !algo.is_empty() && algo.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-            let hex_ok = hex.len() >= 32 && hex.bytes().all(|b| b.is_ascii_hexdigit());
-            if !algo_ok || !hex_ok {
-                return Err(bad());
-            }
+        if let Some(algorithm) = text.strip_suffix(":*") {
+            return DigestAlgorithm::from_name(algorithm)
+                .map(Self::Algorithm)
+                .ok_or_else(|| ImageError::BadPattern(shown(whole)));
         }
-        let last_slash = name.rfind('/').map_or(0, |i| i + 1);
-        let (repository, tag) = match name[last_slash..].rfind(':') {
-            Some(i) => (&name[..last_slash + i], Some(&name[last_slash + i + 1..])),
-            None => (name, None),
-        };
-        if !valid_repository(repository) {
-            return Err(bad());
+        if text.contains('*') {
+            return Err(ImageError::BadPattern(shown(whole)));
         }
-        if let Some(t) = tag
-            && !valid_tag(t)
-        {
-            return Err(bad());
-        }
-        Ok(Self {
-            repository: repository.to_owned(),
-            tag: tag.map(str::to_owned),
-            digest: digest.map(str::to_owned),
-        })
+        Digest::parse(text).map(Self::Exact).map_err(|_| ImageError::BadPattern(shown(whole)))
     }
-}
 
-impl fmt::Display for ImageRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.repository)?;
-        if let Some(t) = &self.tag {
-            write!(f, ":{t}")?;
+    fn allows(&self, digest: &Digest) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Algorithm(a) => digest.algorithm == *a,
+            Self::Exact(d) => d == digest,
         }
-        if let Some(d) = &self.digest {
-            write!(f, "@{d}")?;
-        }
-        Ok(())
     }
-}
-
-fn valid_repository(r: &str) -> bool {
-    // A registry host may carry a port (`host:5000/app`); components are never empty.
-    !r.is_empty()
-        && r.split('/').all(|c| {
-            !c.is_empty()
-                && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-:".contains(&b))
-        })
-}
-
-fn valid_tag(t: &str) -> bool {
-    !t.is_empty()
-        && t.len() <= 128
-        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        && !t.starts_with(['.', '-'])
 }
 
 /// Which images a `set-image` trigger may set.
@@ -111,19 +63,32 @@ pub struct ImagePattern {
     text: String,
     repository: String,
     tag: Option<String>,
+    digest: Option<DigestPattern>,
 }
 
 impl ImagePattern {
-    /// Parses a pattern; `*` is the only wildcard.
+    /// Parses a pattern, refusing one that matches any registry unless `allow_any_registry`.
+    pub fn parse_checked(text: &str, allow_any_registry: bool) -> Result<Self, ImageError> {
+        let p = Self::parse(text)?;
+        if !allow_any_registry && !p.pins_registry() {
+            return Err(ImageError::AnyRegistry(shown(text)));
+        }
+        Ok(p)
+    }
+
+    /// Parses a pattern's syntax only (see [`Self::parse_checked`] for the registry rule).
     pub fn parse(text: &str) -> Result<Self, ImageError> {
-        let bad = || ImageError::BadPattern(text.chars().take(80).collect());
-        let last_slash = text.rfind('/').map_or(0, |i| i + 1);
-        let (repository, tag) = match text[last_slash..].rfind(':') {
-            Some(i) => (&text[..last_slash + i], Some(&text[last_slash + i + 1..])),
+        let bad = || ImageError::BadPattern(shown(text));
+        if text.is_empty() || text.len() > MAX_IMAGE_LEN {
+            return Err(bad());
+        }
+        let (name_and_tag, digest) = match text.split_once('@') {
+            Some((n, d)) => (n, Some(DigestPattern::parse(d, text)?)),
             None => (text, None),
         };
-        // Validate as if each `*` were a letter.
-        if text.contains('@') || !valid_repository(&repository.replace('*', "x")) {
+        let (repository, tag) = split_tag(name_and_tag);
+        // Valid as if each `*` were a letter; stars stay within the part they are written in.
+        if split_name(&repository.replace('*', "x")).is_none() {
             return Err(bad());
         }
         if let Some(t) = tag
@@ -131,7 +96,12 @@ impl ImagePattern {
         {
             return Err(bad());
         }
-        Ok(Self { text: text.to_owned(), repository: repository.to_owned(), tag: tag.map(str::to_owned) })
+        Ok(Self {
+            text: text.to_owned(),
+            repository: repository.to_owned(),
+            tag: tag.map(str::to_owned),
+            digest,
+        })
     }
 
     /// The pattern as written.
@@ -139,17 +109,33 @@ impl ImagePattern {
         &self.text
     }
 
+    /// Whether the registry part is fixed: no `*` before the first `/` (or, in a one-component
+    /// pattern, anywhere in the repository). The CRD's CEL rule checks the same
+    /// (`diurnal_api::trigger::ANY_REGISTRY_REGEX`).
+    pub fn pins_registry(&self) -> bool {
+        let first = self.repository.split('/').next().unwrap_or_default();
+        !first.contains('*')
+    }
+
     /// Whether the pattern allows `image`.
     pub fn allows(&self, image: &ImageRef) -> bool {
-        if !glob(self.repository.as_bytes(), image.repository.as_bytes()) {
+        if !glob(self.repository.as_bytes(), image.repository().as_bytes()) {
             return false;
         }
-        match (&self.tag, &image.tag) {
+        let tag_ok = match (&self.tag, &image.tag) {
             (None, _) => true,
             (Some(p), Some(t)) => glob(p.as_bytes(), t.as_bytes()),
             // A tag pattern with a digest-only reference: the tag cannot be checked, so no.
             (Some(_), None) => false,
-        }
+        };
+        let digest_ok = match (&self.digest, &image.digest) {
+            (None, None) => true,
+            (Some(p), Some(d)) => p.allows(d),
+            // A digest is what is pulled: allowed only where the pattern names digests, and a
+            // pattern that names them requires one.
+            (None, Some(_)) | (Some(_), None) => false,
+        };
+        tag_ok && digest_ok
     }
 }
 
@@ -161,7 +147,7 @@ impl fmt::Display for ImagePattern {
 
 /// `*` matches any run of bytes other than `/`. Iterative with a single backtrack point (the
 /// last star), so a hostile pattern or input cannot make it exponential.
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
+pub(crate) fn glob(pattern: &[u8], text: &[u8]) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
@@ -183,85 +169,4 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
         }
     }
     pattern[p..].iter().all(|&b| b == b'*')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn img(s: &str) -> ImageRef {
-        ImageRef::parse(s).unwrap()
-    }
-
-    #[test]
-    fn references_split_into_repository_tag_and_digest() {
-        let r = img("registry.cn-hangzhou.aliyuncs.com/biz/biz-server:latest");
-        assert_eq!(r.repository, "registry.cn-hangzhou.aliyuncs.com/biz/biz-server");
-        assert_eq!(r.tag.as_deref(), Some("latest"));
-        let r = img("localhost:5000/app");
-        assert_eq!((r.repository.as_str(), r.tag), ("localhost:5000/app", None));
-        let digest = format!("sha256:{}", "a".repeat(64));
-        let r = img(&format!("ghcr.io/acme/shop:1.2@{digest}"));
-        assert_eq!(r.digest.as_deref(), Some(digest.as_str()));
-        assert_eq!(r.to_string(), format!("ghcr.io/acme/shop:1.2@{digest}"));
-    }
-
-    #[test]
-    fn malformed_references_are_refused() {
-        for bad in [
-            "",
-            "UPPER/case",
-            "app:",
-            "app: latest",
-            "app\n:1",
-            "a//b",
-            "app@sha256:xyz",
-            "app:-x",
-            "app;rm -rf /",
-            &"a".repeat(600),
-        ] {
-            assert!(ImageRef::parse(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn a_star_stays_within_one_path_segment() {
-        let p = ImagePattern::parse("registry.cn-hangzhou.aliyuncs.com/biz/*").unwrap();
-        assert!(p.allows(&img("registry.cn-hangzhou.aliyuncs.com/biz/biz-server:latest")));
-        assert!(!p.allows(&img("registry.cn-hangzhou.aliyuncs.com/biz/sub/x:1")));
-        assert!(!p.allows(&img("registry.cn-hangzhou.aliyuncs.com/bizz/x:1")));
-        assert!(!p.allows(&img("evil.example.com/biz/biz-server:1")));
-    }
-
-    #[test]
-    fn a_tag_pattern_restricts_tags() {
-        let p = ImagePattern::parse("ghcr.io/acme/shop:release-*").unwrap();
-        assert!(p.allows(&img("ghcr.io/acme/shop:release-1.4")));
-        assert!(!p.allows(&img("ghcr.io/acme/shop:dev")));
-        assert!(!p.allows(&img(&format!("ghcr.io/acme/shop@sha256:{}", "b".repeat(64)))));
-        let exact = ImagePattern::parse("ghcr.io/acme/shop").unwrap();
-        assert!(exact.allows(&img("ghcr.io/acme/shop:anything")));
-        assert!(!exact.allows(&img("ghcr.io/acme/shop2:1")));
-    }
-
-    #[test]
-    fn patterns_with_a_port_keep_it_in_the_repository() {
-        let p = ImagePattern::parse("localhost:5000/*").unwrap();
-        assert!(p.allows(&img("localhost:5000/app:1")));
-        assert!(!p.allows(&img("localhost:5001/app:1")));
-    }
-
-    #[test]
-    fn bad_patterns_are_refused() {
-        for bad in ["", "a//b", "app@sha256:x", "Upper/*", "app:"] {
-            assert!(ImagePattern::parse(bad).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn glob_is_linear_on_hostile_input() {
-        let pattern = "*a*a*a*a*a*a*a*a*a*a*b";
-        let text = "a".repeat(400);
-        assert!(!glob(pattern.as_bytes(), text.as_bytes()));
-    }
 }
