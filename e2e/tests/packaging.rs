@@ -67,21 +67,30 @@ fn variants(shop: &str, ca_bundle: &str) -> Vec<Variant> {
                 "ServiceAccount/diurnal-trigger",
                 "Ingress/diurnal-trigger",
                 "PodDisruptionBudget/diurnal-trigger",
-                "ClusterRole/diurnal-trigger",
+                "Role/diurnal-trigger",
+                "RoleBinding/diurnal-trigger",
+                "ValidatingAdmissionPolicy/diurnal-redeploytriggers",
+                "ValidatingAdmissionPolicyBinding/diurnal-redeploytriggers",
                 "NetworkPolicy/diurnal-trigger",
             ],
-            &["webhook"],
+            // By default the trigger service may patch workloads in the release namespace only.
+            &["webhook", "ClusterRole/diurnal-trigger", "ClusterRoleBinding/diurnal-trigger"],
         ),
-        // Confined to a namespace: a Role, no ClusterRole.
+        // Serving listed namespaces: a Role in each, nothing cluster-wide.
         variant(
-            &["trigger.enabled=true", "trigger.watchNamespace=diurnal-system"],
             &[
-                "ClusterRole/diurnal-controller",
-                "Deployment/diurnal-trigger",
-                "ServiceAccount/diurnal-trigger",
-                "Role/diurnal-trigger",
+                "trigger.enabled=true",
+                &format!("trigger.namespaces={{{shop},diurnal-system}}"),
+                "trigger.trustedProxies={10.0.0.0/8}",
             ],
+            &["Deployment/diurnal-trigger", "ServiceAccount/diurnal-trigger", "Role/diurnal-trigger"],
             &["ClusterRole/diurnal-trigger"],
+        ),
+        // Cluster-wide only when asked for.
+        variant(
+            &["trigger.enabled=true", "trigger.clusterWide=true"],
+            &["ClusterRole/diurnal-trigger", "ClusterRoleBinding/diurnal-trigger"],
+            &["webhook"],
         ),
         variant(
             &[
@@ -197,6 +206,29 @@ fn service_monitors_find_their_ports(rendered: &str) {
         "the webhook mounts {volumes:?}, cert-manager writes {}",
         certificate["spec"]["secretName"]
     );
+}
+
+/// The admission policy the plain install ships (deploy/rbac/trigger.yaml) is the chart's.
+#[test]
+fn the_plain_trigger_policy_is_the_charts() {
+    if std::env::var("DIURNAL_E2E").is_ok_and(|v| v == "skip")
+        && std::env::var("CI").map_or(true, |v| v != "true")
+    {
+        return; // helm comes with the control plane build
+    }
+    let policies = |text: &str, source: &str| -> Vec<serde_json::Value> {
+        diurnal_api::manifest::parse_documents(text, source)
+            .unwrap()
+            .into_iter()
+            .map(|d| d.value)
+            .filter(|v| v["kind"].as_str().is_some_and(|k| k.starts_with("ValidatingAdmissionPolicy")))
+            .map(|v| serde_json::json!({"kind": v["kind"], "name": v["metadata"]["name"], "spec": v["spec"]}))
+            .collect()
+    };
+    let plain = std::fs::read_to_string(repo_root().join("deploy/rbac/trigger.yaml")).unwrap();
+    let chart = policies(&render(&[]), "rendered");
+    assert_eq!(chart.len(), 2, "the chart always ships the policy and its binding");
+    assert_eq!(policies(&plain, "deploy/rbac/trigger.yaml"), chart);
 }
 
 /// The chart's README documents every value in values.yaml, and nothing that is not there.

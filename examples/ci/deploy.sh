@@ -46,4 +46,4 @@ fi
 
 # Without the diurnal binary on the build agent, curl does the same job; -f turns an HTTP error
 # into a failed step:
-#   curl -fsS -X POST -H "Authorization: Bearer $TRIGGER_TOKEN" "$TRIGGER_BASE/hooks/v1/$TRIGGER_ID"
+#   curl -fsS -X POST -H "Authorization: Bearer $TRIGGER_TOKEN" "$TRIGGER_BASE/hooks/v1/namespaces/$TRIGGER_NAMESPACE/triggers/$TRIGGER_NAME"

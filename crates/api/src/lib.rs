@@ -1,11 +1,13 @@
 //! diurnal's Kubernetes API: the `CronHorizontalPodAutoscaler` custom resource
 //! (`autoscaling.alibabacloud.com/v1beta1`, a superset of kubernetes-cronhpa-controller's), the
-//! validation that turns one into the core's [`diurnal_core::Plan`], and the CRD manifest.
+//! validation that turns one into the core's [`diurnal_core::Plan`], the `RedeployTrigger`
+//! custom resource ([`trigger`], `diurnal.dev/v1alpha1`), and the CRD manifests.
 
 pub mod crd;
 pub mod finding;
 pub mod manifest;
 pub mod resolve;
+pub mod trigger;
 pub mod types;
 
 pub use finding::{Finding, Severity};

@@ -73,21 +73,21 @@ fn status_written_by_the_old_controller_still_reads() {
 
 #[test]
 fn checked_in_crds_match_the_types() {
-    let generated = diurnal_api::crd::crd_yaml();
-    // The plain CRD, and the Helm chart's copy (Helm installs crds/ verbatim).
-    for place in ["deploy/crds", "deploy/helm/diurnal/crds"] {
-        let path =
-            repo_root().join(place).join("cronhorizontalpodautoscalers.autoscaling.alibabacloud.com.yaml");
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, &generated).unwrap();
+    // The plain CRDs, and the Helm chart's copies (Helm installs crds/ verbatim).
+    for generated in diurnal_api::crd::crd_files() {
+        for place in ["deploy/crds", "deploy/helm/diurnal/crds"] {
+            let path = repo_root().join(place).join(&generated.file_name);
+            if std::env::var_os("UPDATE_GOLDEN").is_some() {
+                std::fs::write(&path, &generated.yaml).unwrap();
+            }
+            let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                checked_in == generated.yaml,
+                "{} is out of date with crates/api/src; regenerate with \
+                 `UPDATE_GOLDEN=1 cargo test -p diurnal-api --test fixtures`",
+                path.display()
+            );
         }
-        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(
-            checked_in == generated,
-            "{} is out of date with crates/api/src/types.rs; regenerate with \
-             `UPDATE_GOLDEN=1 cargo test -p diurnal-api --test fixtures`",
-            path.display()
-        );
     }
 }
 
@@ -116,4 +116,36 @@ fn the_crd_enforces_what_the_api_server_can_check() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(columns, ["Target", "Zone", "Next", "Last Result", "Age"]);
+}
+
+#[test]
+fn the_trigger_crd_refuses_what_the_api_server_can_check() {
+    let crd: serde_json::Value =
+        serde_json::to_value(<diurnal_api::trigger::RedeployTrigger as kube::CustomResourceExt>::crd())
+            .unwrap();
+    assert_eq!(crd["spec"]["group"], diurnal_api::trigger::GROUP);
+    assert_eq!(crd["spec"]["scope"], "Namespaced");
+    let version = &crd["spec"]["versions"][0];
+    assert_eq!(version["name"], "v1alpha1");
+    assert!(version["subresources"]["status"].is_object(), "the service writes only the status");
+    let spec = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    let workload = &spec["properties"]["workload"]["properties"];
+    assert_eq!(workload["kind"]["enum"], serde_json::json!(["Deployment", "StatefulSet"]));
+    assert_eq!(workload["name"]["maxLength"], 253);
+    assert!(workload["name"]["pattern"].as_str().unwrap().starts_with("^[a-z0-9]"));
+    assert_eq!(spec["properties"]["tokenHash"]["pattern"], "^sha256:[a-f0-9]{64}$");
+    let rules: Vec<&str> = spec["x-kubernetes-validations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules
+            .iter()
+            .any(|r| r.contains(diurnal_api::trigger::ANY_REGISTRY_REGEX) && r.contains("allowAnyImage")),
+        "{rules:?}"
+    );
+    let last_calls = &version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["lastCalls"];
+    assert_eq!(last_calls["maxItems"], diurnal_api::trigger::LAST_CALLS);
 }

@@ -29,7 +29,7 @@ enum Command {
     Next(commands::next::Args),
     /// Check CronHPA manifests: schedules, zones, job names, sizes, targets, exclusions.
     Validate(commands::validate::Args),
-    /// Print the CronHorizontalPodAutoscaler CustomResourceDefinition as YAML.
+    /// Print the CRDs (`CronHorizontalPodAutoscaler`, `RedeployTrigger`) as YAML.
     Crd,
     /// Check that pod templates headed to a virtual node use only what it can run (offline, for CI).
     Lint(commands::lint::Args),

@@ -183,12 +183,15 @@ fn validate_reports_unreadable_and_malformed_files() {
 }
 
 #[test]
-fn crd_prints_the_checked_in_crd() {
-    let checked_in = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../deploy/crds/cronhorizontalpodautoscalers.autoscaling.alibabacloud.com.yaml"),
-    )
-    .unwrap();
+fn crd_prints_the_checked_in_crds() {
+    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds");
+    let checked_in: String = [
+        "cronhorizontalpodautoscalers.autoscaling.alibabacloud.com.yaml",
+        "redeploytriggers.diurnal.dev.yaml",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(crds.join(f)).unwrap())
+    .collect();
     diurnal().arg("crd").assert().success().stdout(checked_in);
 }
 

@@ -47,20 +47,20 @@ fn call(url: &str) -> Command {
 #[test]
 fn a_rolled_call_exits_0_and_sends_the_token_as_a_bearer_header() {
     let (base, head) = one_shot("200 OK", r#"{"result":"rolled"}"#);
-    call(&format!("{base}/hooks/v1/0123456789abcdef?token=s3cretTOKEN"))
+    call(&format!("{base}/hooks/v1/namespaces/shop/triggers/web?token=s3cretTOKEN"))
         .assert()
         .code(0)
         .stdout(predicate::str::contains("rolled"))
         .stdout(predicate::str::contains("s3cretTOKEN").not());
     let head = head.recv().unwrap();
-    assert!(head.starts_with("POST /hooks/v1/0123456789abcdef HTTP/1.1\r\n"), "{head}");
+    assert!(head.starts_with("POST /hooks/v1/namespaces/shop/triggers/web HTTP/1.1\r\n"), "{head}");
     assert!(head.to_ascii_lowercase().contains("authorization: bearer s3crettoken"), "{head}");
 }
 
 #[test]
 fn a_refused_call_exits_2_with_the_servers_message() {
     let (base, _) = one_shot("404 Not Found", r#"{"error":"no trigger with this id and token"}"#);
-    call(&format!("{base}/hooks/v1/0123456789abcdef?token=s3cretTOKEN"))
+    call(&format!("{base}/hooks/v1/namespaces/shop/triggers/web?token=s3cretTOKEN"))
         .assert()
         .code(2)
         .stderr(predicate::str::contains("no trigger with this id and token"))
@@ -70,9 +70,9 @@ fn a_refused_call_exits_2_with_the_servers_message() {
 #[test]
 fn rate_limited_and_unreachable_exit_3() {
     let (base, _) = one_shot("429 Too Many Requests", r#"{"error":"too many calls to this trigger"}"#);
-    call(&format!("{base}/hooks/v1/0123456789abcdef?token=t")).assert().code(3);
+    call(&format!("{base}/hooks/v1/namespaces/shop/triggers/web?token=t")).assert().code(3);
     let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    call(&format!("http://{closed}/hooks/v1/0123456789abcdef?token=s3cretTOKEN"))
+    call(&format!("http://{closed}/hooks/v1/namespaces/shop/triggers/web?token=s3cretTOKEN"))
         .assert()
         .code(3)
         .stderr(predicate::str::contains("s3cretTOKEN").not());
@@ -80,7 +80,7 @@ fn rate_limited_and_unreachable_exit_3() {
 
 #[test]
 fn no_token_exits_2_and_says_where_to_put_it() {
-    call("http://127.0.0.1:9/hooks/v1/0123456789abcdef")
+    call("http://127.0.0.1:9/hooks/v1/namespaces/shop/triggers/web")
         .assert()
         .code(2)
         .stderr(predicate::str::contains("DIURNAL_TRIGGER_TOKEN"));

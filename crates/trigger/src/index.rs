@@ -1,19 +1,23 @@
-//! The in-memory index of triggers by id that the server looks tokens up in, filled from a
-//! watch on labelled Secrets (see [`crate::store::watch`]) or, in tests, directly.
+//! The in-memory index of triggers by namespace and name that the server looks tokens up in,
+//! filled from a watch on `RedeployTrigger`s (see [`crate::store::watch`]) or, in tests, directly.
 //!
 //! Looking up in memory rather than asking the API server on each call keeps a flood of bad
-//! requests away from the API server, and makes an unknown id take as long as a known one.
+//! requests away from the API server, and makes an unknown trigger take as long as a known one.
+//! A trigger is found by its namespace *and* name — the API server keeps that pair unique — so
+//! nothing created in one namespace can answer for a URL of another, whatever the list order.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use crate::model::Trigger;
 
-/// Triggers by id, shared between the watch and the request handlers.
+type Map = HashMap<String, HashMap<String, Arc<Trigger>>>;
+
+/// Triggers by namespace and name, shared between the watch and the request handlers.
 #[derive(Debug, Clone, Default)]
 pub struct Index {
-    triggers: Arc<RwLock<HashMap<String, Arc<Trigger>>>>,
+    triggers: Arc<RwLock<Map>>,
     ready: Arc<AtomicBool>,
 }
 
@@ -23,47 +27,48 @@ impl Index {
         Self::default()
     }
 
-    /// The trigger with `id`.
-    pub fn get(&self, id: &str) -> Option<Arc<Trigger>> {
-        self.read().get(id).cloned()
+    /// The trigger `name` in `namespace`.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<Trigger>> {
+        self.read().get(namespace)?.get(name).cloned()
     }
 
-    /// Adds or replaces a trigger. Returns false (and keeps the one held) if a trigger with the
-    /// same id exists in another namespace: ids are random, so a clash is someone copying an
-    /// id label, and the first holder keeps it.
-    pub fn insert(&self, trigger: Trigger) -> bool {
-        let mut map = self.triggers.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match map.get(&trigger.id) {
-            Some(held) if held.namespace != trigger.namespace => false,
-            _ => {
-                map.insert(trigger.id.clone(), Arc::new(trigger));
-                true
+    /// Adds or replaces a trigger.
+    pub fn insert(&self, trigger: Trigger) {
+        let mut map = self.triggers.write().unwrap_or_else(PoisonError::into_inner);
+        map.entry(trigger.namespace.clone()).or_default().insert(trigger.name.clone(), Arc::new(trigger));
+    }
+
+    /// Removes trigger `name` from `namespace`.
+    pub fn remove(&self, namespace: &str, name: &str) {
+        let mut map = self.triggers.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(ns) = map.get_mut(namespace) {
+            ns.remove(name);
+            if ns.is_empty() {
+                map.remove(namespace);
             }
         }
     }
 
-    /// Removes trigger `id` if it is the one in `namespace`.
-    pub fn remove(&self, namespace: &str, id: &str) {
-        let mut map = self.triggers.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.get(id).is_some_and(|t| t.namespace == namespace) {
-            map.remove(id);
-        }
+    /// Replaces everything (after a full relist of all namespaces).
+    pub fn replace_all(&self, triggers: impl IntoIterator<Item = Trigger>) {
+        let fresh = group(triggers);
+        *self.triggers.write().unwrap_or_else(PoisonError::into_inner) = fresh;
     }
 
-    /// Replaces everything (after a full relist).
-    pub fn replace_all(&self, triggers: impl IntoIterator<Item = Trigger>) {
-        let fresh = Self::new();
-        for t in triggers {
-            fresh.insert(t);
-        }
-        let fresh =
-            std::mem::take(&mut *fresh.triggers.write().unwrap_or_else(std::sync::PoisonError::into_inner));
-        *self.triggers.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+    /// Replaces the triggers of one namespace (after a relist of that namespace). Triggers given
+    /// for another namespace are ignored.
+    pub fn replace_namespace(&self, namespace: &str, triggers: impl IntoIterator<Item = Trigger>) {
+        let mut fresh = group(triggers.into_iter().filter(|t| t.namespace == namespace));
+        let mut map = self.triggers.write().unwrap_or_else(PoisonError::into_inner);
+        match fresh.remove(namespace) {
+            Some(ns) => map.insert(namespace.to_owned(), ns),
+            None => map.remove(namespace),
+        };
     }
 
     /// Number of triggers held.
     pub fn len(&self) -> usize {
-        self.read().len()
+        self.read().values().map(HashMap::len).sum()
     }
 
     /// Whether no trigger is held.
@@ -81,8 +86,76 @@ impl Index {
         self.ready.load(Ordering::Relaxed)
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Arc<Trigger>>> {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Map> {
         // A panic while holding the lock cannot leave the map half-written (single inserts).
-        self.triggers.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.triggers.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn group(triggers: impl IntoIterator<Item = Trigger>) -> Map {
+    let mut map = Map::new();
+    for t in triggers {
+        map.entry(t.namespace.clone()).or_default().insert(t.name.clone(), Arc::new(t));
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Action, Workload, WorkloadKind};
+    use crate::token::TokenHash;
+
+    fn trigger(namespace: &str, name: &str, token: &str) -> Trigger {
+        Trigger {
+            namespace: namespace.into(),
+            name: name.into(),
+            workload: Workload { kind: WorkloadKind::Deployment, name: "web".into() },
+            action: Action::Restart,
+            container: None,
+            image_pattern: None,
+            allow_any_image: false,
+            token_hash: TokenHash::of(token),
+            token_issued: None,
+            last_calls: Vec::new(),
+        }
+    }
+
+    /// Issue 13, item 4: a trigger of the same name in another namespace takes nothing over,
+    /// in either list order, at the first list and at every relist.
+    #[test]
+    fn the_same_name_in_two_namespaces_is_two_triggers_across_relists() {
+        let index = Index::new();
+        let victim = trigger("shop", "deploy", "victim-token");
+        let attacker = trigger("evil", "deploy", "attacker-token");
+        let check = |index: &Index| {
+            let shop = index.get("shop", "deploy").unwrap();
+            assert!(shop.token_hash.matches(&TokenHash::of("victim-token")));
+            let evil = index.get("evil", "deploy").unwrap();
+            assert!(evil.token_hash.matches(&TokenHash::of("attacker-token")));
+            assert_eq!(index.len(), 2);
+        };
+        index.replace_all([attacker.clone(), victim.clone()]);
+        check(&index);
+        index.replace_all([victim.clone(), attacker.clone()]);
+        check(&index);
+        index.replace_namespace("evil", [attacker.clone(), trigger("shop", "deploy", "smuggled")]);
+        check(&index);
+        index.insert(trigger("evil", "deploy", "attacker-token"));
+        check(&index);
+        index.remove("evil", "deploy");
+        assert!(index.get("evil", "deploy").is_none());
+        assert!(index.get("shop", "deploy").is_some());
+    }
+
+    #[test]
+    fn replacing_a_namespace_leaves_the_others() {
+        let index = Index::new();
+        index.replace_all([trigger("a", "x", "1"), trigger("b", "y", "2")]);
+        index.replace_namespace("a", []);
+        assert!(index.get("a", "x").is_none());
+        assert!(index.get("b", "y").is_some());
+        index.replace_namespace("a", [trigger("a", "z", "3")]);
+        assert_eq!(index.len(), 2);
     }
 }

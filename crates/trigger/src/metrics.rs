@@ -1,5 +1,5 @@
-//! Prometheus metrics. Labels are a fixed set of outcomes and actions: no trigger id (an
-//! attacker's invented ids would grow the label set) and nothing a caller sent.
+//! Prometheus metrics. Labels are a fixed set of outcomes and actions: no trigger name (an
+//! attacker's invented names would grow the label set) and nothing a caller sent.
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -17,7 +17,7 @@ pub enum Outcome {
     coalesced,
     /// A registry notification about something other than a push.
     ignored,
-    /// Unknown id, wrong or missing token.
+    /// Unknown trigger, wrong or missing token.
     not_found,
     /// Over a rate limit.
     rate_limited,
@@ -33,6 +33,25 @@ pub enum Outcome {
     conflict,
     /// The Kubernetes API failed.
     api_error,
+}
+
+impl Outcome {
+    /// The label value, also written into a trigger's `status.lastCalls[].result`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::rolled => "rolled",
+            Self::coalesced => "coalesced",
+            Self::ignored => "ignored",
+            Self::not_found => "not_found",
+            Self::rate_limited => "rate_limited",
+            Self::bad_request => "bad_request",
+            Self::forbidden => "forbidden",
+            Self::payload_too_large => "payload_too_large",
+            Self::method_not_allowed => "method_not_allowed",
+            Self::conflict => "conflict",
+            Self::api_error => "api_error",
+        }
+    }
 }
 
 /// Label set of `diurnal_trigger_requests`.

@@ -1,6 +1,8 @@
 //! Rollouts through the Kubernetes API: the patches `kubectl rollout restart` and
-//! `kubectl set image` make, and an Event on the workload naming the caller.
+//! `kubectl set image` make, an Event on the workload naming the caller, and the trigger's
+//! `status.lastCalls`.
 
+use diurnal_api::trigger::{LAST_CALLS, RedeployTrigger, TriggerCall};
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
@@ -114,16 +116,38 @@ impl KubeRollout {
         let event = Event {
             type_: EventType::Normal,
             reason: "RedeployTriggered".into(),
-            note: Some(format!("{what} by redeploy trigger {} called from {}", trigger.id, caller.address)),
+            note: Some(format!(
+                "{what} by redeploy trigger {} called from {}",
+                trigger.key(),
+                caller.address
+            )),
             action: action.into(),
             secondary: None,
         };
         // The rollout is done; a failed Event must not turn it into a failed call.
         if let Err(e) = self.recorder.publish(&event, &reference).await {
-            warn!(trigger = %trigger.id, error = %e, "recording the Event");
+            warn!(trigger = %trigger.key(), error = %e, "recording the Event");
         }
         Ok(Rolled { restarted_at: caller.restarted_at.clone(), image })
     }
+
+    /// Puts `call` first in the trigger's `status.lastCalls` (keeping the latest
+    /// [`LAST_CALLS`]). Best effort: two calls racing may lose one entry, never a rollout.
+    pub async fn record_call(&self, trigger: &Trigger, call: TriggerCall) {
+        let patch = last_calls_patch(&trigger.last_calls, call);
+        let params = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+        let api = Api::<RedeployTrigger>::namespaced(self.client.clone(), &trigger.namespace);
+        if let Err(e) = api.patch_status(&trigger.name, &params, &Patch::Merge(patch)).await {
+            warn!(trigger = %trigger.key(), error = %e, "recording the call in the trigger's status");
+        }
+    }
+}
+
+/// The status merge patch that puts `call` before `previous`, keeping [`LAST_CALLS`].
+pub fn last_calls_patch(previous: &[TriggerCall], call: TriggerCall) -> Value {
+    let calls: Vec<TriggerCall> =
+        std::iter::once(call).chain(previous.iter().cloned()).take(LAST_CALLS).collect();
+    json!({"status": {"lastCalls": calls}})
 }
 
 /// The pod template of `workload` in `namespace`; `None` when the workload does not exist.
@@ -162,5 +186,9 @@ impl Rollout for KubeRollout {
         caller: &'a Caller,
     ) -> BoxFuture<'a, Result<Rolled, RolloutError>> {
         self.apply(trigger, intent, caller).boxed()
+    }
+
+    fn record<'a>(&'a self, trigger: &'a Trigger, call: TriggerCall) -> BoxFuture<'a, ()> {
+        self.record_call(trigger, call).boxed()
     }
 }

@@ -1,4 +1,5 @@
-//! The HTTP service: `/hooks/v1/{id}`, `/metrics`, `/healthz`, `/readyz`.
+//! The HTTP service: `/hooks/v1/namespaces/{namespace}/triggers/{name}`, `/metrics`,
+//! `/healthz`, `/readyz`.
 //!
 //! Contract (also in docs/triggers.md):
 //!
@@ -9,7 +10,7 @@
 //! | 200 `ignored` | registry notification about something other than a push | none |
 //! | 400 | token given twice, bad `?image=`, malformed registry payload | none |
 //! | 403 | image asked of a restart-only trigger, or outside its pattern | none |
-//! | 404 | unknown id, wrong token, no token (all the same body) | none |
+//! | 404 | unknown trigger, wrong token, no token (all the same body) | none |
 //! | 405 | a method other than GET and POST | none |
 //! | 408 | body not received within 10 s | none |
 //! | 409 | the workload or its container is gone | none |
@@ -19,7 +20,8 @@
 //!
 //! The token is accepted as `?token=` (what `curl URL` and registry webhooks can send) or as
 //! `Authorization: Bearer` (what a script should send, as it stays out of proxy logs), on
-//! GET and POST alike; both at once is a 400.
+//! GET and POST alike; both at once is a 400. Every authenticated call is recorded in the
+//! trigger's `status.lastCalls` (best effort, after the answer); unauthenticated ones are not.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -30,7 +32,10 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
+use diurnal_api::trigger::TriggerCall;
+use futures::FutureExt as _;
 use futures::future::BoxFuture;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use prometheus_client::registry::Registry;
 use serde_json::json;
 use tracing::{debug, info, warn};
@@ -39,7 +44,8 @@ use crate::image::ImageRef;
 use crate::index::Index;
 use crate::limits::{Claim, Coalescer, Rate, RateLimits};
 use crate::metrics::{ActionLabels, Metrics, Outcome};
-use crate::model::{Intent, Trigger};
+use crate::model::{Intent, Trigger, is_dns1123_label, is_dns1123_subdomain};
+use crate::proxy::{self, Cidr};
 use crate::registry::{self, Notification};
 use crate::token::TokenHash;
 
@@ -60,10 +66,11 @@ pub struct Settings {
     pub per_client_failures: Rate,
     /// Largest body read.
     pub body_limit: usize,
-    /// Behind a proxy: the header whose last entry is the client address (e.g.
-    /// `X-Forwarded-For`). Only set it when every request comes through a proxy that writes
-    /// it, or callers can claim any address.
-    pub client_address_header: Option<header::HeaderName>,
+    /// Proxies whose forwarded-for header is believed (the Ingress controller's addresses);
+    /// from any other peer the header is ignored. Empty: the peer is always the client.
+    pub trusted_proxies: Vec<Cidr>,
+    /// The header a trusted proxy puts the client address in.
+    pub client_address_header: header::HeaderName,
 }
 
 /// The default of both rate limits: 30 a minute.
@@ -77,7 +84,8 @@ impl Default for Settings {
             per_trigger: THIRTY_A_MINUTE,
             per_client_failures: THIRTY_A_MINUTE,
             body_limit: DEFAULT_BODY_LIMIT,
-            client_address_header: None,
+            trusted_proxies: Vec::new(),
+            client_address_header: header::HeaderName::from_static("x-forwarded-for"),
         }
     }
 }
@@ -131,6 +139,12 @@ pub trait Rollout: Send + Sync + 'static {
         intent: &'a Intent,
         caller: &'a Caller,
     ) -> BoxFuture<'a, Result<Rolled, RolloutError>>;
+
+    /// Records an authenticated call in the trigger's status (default: nowhere).
+    fn record<'a>(&'a self, trigger: &'a Trigger, call: TriggerCall) -> BoxFuture<'a, ()> {
+        let _ = (trigger, call);
+        async {}.boxed()
+    }
 }
 
 #[derive(Clone)]
@@ -142,8 +156,9 @@ struct App {
     metrics: Arc<Metrics>,
     registry: Arc<Registry>,
     body_limit: usize,
-    client_address_header: Option<header::HeaderName>,
-    // Compared against when the id is unknown, so unknown ids and wrong tokens take the same
+    trusted_proxies: Arc<[Cidr]>,
+    client_address_header: header::HeaderName,
+    // Compared against when the trigger is unknown, so unknown ids and wrong tokens take the same
     // path: one hash, one lookup, one constant-time compare.
     dummy: TokenHash,
 }
@@ -196,16 +211,22 @@ pub fn router(
         metrics,
         registry,
         body_limit: settings.body_limit,
+        trusted_proxies: settings.trusted_proxies.clone().into(),
         client_address_header: settings.client_address_header.clone(),
-        dummy: TokenHash::of("diurnal: no trigger has this id"),
+        dummy: TokenHash::of("diurnal: no trigger has this name"),
     };
     let housekeeping = Housekeeping { coalescer: app.coalescer.clone(), limits: app.limits.clone() };
     let router = Router::new()
-        .route("/hooks/v1/{id}", any(hook))
+        .route("/hooks/v1/{*rest}", any(hook))
         .route("/metrics", get(metrics_page))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .fallback(|| async { error(StatusCode::NOT_FOUND, "no such path; hooks are at /hooks/v1/{id}") })
+        .fallback(|| async {
+            error(
+                StatusCode::NOT_FOUND,
+                "no such path; hooks are at /hooks/v1/namespaces/{namespace}/triggers/{name}",
+            )
+        })
         .with_state(app);
     (router, housekeeping)
 }
@@ -214,9 +235,26 @@ fn error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 
-/// The one answer for an unknown id, a wrong token and a missing token.
+/// The one answer for an unknown trigger, a wrong token and a missing token.
 fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "no trigger with this id and token")
+    error(StatusCode::NOT_FOUND, "no trigger with this name and token")
+}
+
+/// The namespace and name of `/hooks/v1/namespaces/{namespace}/triggers/{name}`, taken from the
+/// raw path: anything else (bad percent-encoding, a name that is not a name) is no trigger.
+fn trigger_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/hooks/v1/namespaces/")?;
+    let (namespace, rest) = rest.split_once('/')?;
+    let name = rest.strip_prefix("triggers/")?;
+    (is_dns1123_label(namespace) && is_dns1123_subdomain(name)).then_some((namespace, name))
+}
+
+/// Whether `path` is a 0.1 hook URL (`/hooks/v1/<16 hex>`), gone since triggers became
+/// `RedeployTrigger`s.
+fn legacy_path(path: &str) -> bool {
+    path.strip_prefix("/hooks/v1/").is_some_and(|id| {
+        id.len() == 16 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 struct Credentials {
@@ -250,20 +288,18 @@ fn credentials(query: Option<&str>, headers: &HeaderMap) -> Result<Credentials, 
     Ok(Credentials { token: token.or(bearer), image })
 }
 
-/// The TCP peer, or — behind a trusted proxy — the last address the proxy appended to
-/// `header` (earlier entries are whatever the client sent, so they are not trusted).
-fn client_address(request: &Request, header: Option<&header::HeaderName>) -> IpAddr {
-    let forwarded = header
-        .and_then(|h| request.headers().get_all(h).iter().next_back())
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|a| a.trim().parse().ok());
-    forwarded.unwrap_or_else(|| {
-        request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(a)| a.ip())
-    })
+/// The TCP peer, or — when the peer is a trusted proxy — the address it forwarded
+/// ([`proxy::client_address`]).
+fn client_address(request: &Request, header: &header::HeaderName, trusted: &[Cidr]) -> IpAddr {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |ConnectInfo(a)| a.ip());
+    if trusted.is_empty() {
+        return peer.to_canonical();
+    }
+    let values = request.headers().get_all(header).iter().filter_map(|v| v.to_str().ok());
+    proxy::client_address(peer, values, trusted)
 }
 
 async fn hook(State(app): State<App>, request: Request) -> Response {
@@ -281,11 +317,14 @@ async fn handle(app: &App, request: Request) -> Answer {
         r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
         return (r, Outcome::method_not_allowed);
     }
-    let client = client_address(&request, app.client_address_header.as_ref());
+    let client = client_address(&request, &app.client_address_header, &app.trusted_proxies);
     let is_post = request.method() == Method::POST;
-    // The id is taken from the raw path: anything that is not a well-formed id (bad
-    // percent-encoding included) is simply not found.
-    let id = request.uri().path().rsplit('/').next().unwrap_or_default().to_owned();
+    if legacy_path(request.uri().path()) {
+        let msg = "this is a diurnal 0.1 trigger URL; triggers are now at \
+                   /hooks/v1/namespaces/{namespace}/triggers/{name} (docs/triggers.md, Migrating)";
+        return (error(StatusCode::NOT_FOUND, msg), Outcome::not_found);
+    }
+    let target = trigger_path(request.uri().path()).map(|(ns, n)| (ns.to_owned(), n.to_owned()));
     let creds = credentials(request.uri().query(), request.headers());
     let too_large = || {
         let msg = format!("request body over {} bytes", app.body_limit);
@@ -313,28 +352,77 @@ async fn handle(app: &App, request: Request) -> Answer {
         Ok(c) => c,
         Err(msg) => return (error(StatusCode::BAD_REQUEST, msg), Outcome::bad_request),
     };
-    let trigger = match authenticate(app, &id, creds.token.as_deref(), client) {
+    let trigger = match authenticate(app, target.as_ref(), creds.token.as_deref(), client) {
         Ok(t) => t,
         Err(answer) => return answer,
     };
-    let image = match requested_image(creds.image, is_post, &body) {
+    let (answer, image, refusal) = authenticated(app, &trigger, creds.image, is_post, &body, client).await;
+    let message = refusal.or_else(|| {
+        let status = answer.0.status();
+        (!status.is_success()).then(|| status.canonical_reason().unwrap_or("refused").to_owned())
+    });
+    record(app, trigger, answer.1, image, client, message);
+    answer
+}
+
+/// What an authenticated call gets, the image it asked for and why it was refused (for the
+/// status).
+async fn authenticated(
+    app: &App,
+    trigger: &Trigger,
+    image: Option<String>,
+    is_post: bool,
+    body: &[u8],
+    client: IpAddr,
+) -> (Answer, Option<String>, Option<String>) {
+    let image = match requested_image(image, is_post, body) {
         Ok(i) => i,
-        Err(answer) => return answer,
+        Err(answer) => return (answer, None, None),
     };
+    let shown = image.as_ref().map(ToString::to_string);
     let intent = match trigger.permit(image) {
         Ok(i) => i,
-        Err(e) => return (error(StatusCode::FORBIDDEN, &e.to_string()), Outcome::forbidden),
+        Err(e) => {
+            let msg = e.to_string();
+            return ((error(StatusCode::FORBIDDEN, &msg), Outcome::forbidden), shown, Some(msg));
+        }
     };
-    roll(app, &trigger, &intent, client).await
+    (roll(app, trigger, &intent, client).await, shown, None)
+}
+
+/// Writes the call into the trigger's status, after the answer (a slow API server must not
+/// slow the call down). A refusal's message is the one the caller got.
+fn record(
+    app: &App,
+    trigger: Arc<Trigger>,
+    outcome: Outcome,
+    image: Option<String>,
+    client: IpAddr,
+    message: Option<String>,
+) {
+    let call = TriggerCall {
+        time: Time(jiff::Timestamp::now()),
+        result: outcome.as_str().to_owned(),
+        image,
+        client: Some(client.to_string()),
+        message,
+    };
+    let rollout = app.rollout.clone();
+    tokio::spawn(async move { rollout.record(&trigger, call).await });
 }
 
 /// One hash and one constant-time compare whether the id is known or not; then the
 /// per-client failure limit or the per-trigger limit.
 // The error is the finished answer, built once on the refusal path; boxing it buys nothing.
 #[allow(clippy::result_large_err)]
-fn authenticate(app: &App, id: &str, token: Option<&str>, client: IpAddr) -> Result<Arc<Trigger>, Answer> {
+fn authenticate(
+    app: &App,
+    target: Option<&(String, String)>,
+    token: Option<&str>,
+    client: IpAddr,
+) -> Result<Arc<Trigger>, Answer> {
     let presented = TokenHash::of(token.unwrap_or_default());
-    let trigger = app.index.get(id);
+    let trigger = target.and_then(|(ns, name)| app.index.get(ns, name));
     let expected = trigger.as_ref().map_or(app.dummy, |t| t.token_hash);
     let valid = expected.matches(&presented) && token.is_some();
     let Some(trigger) = trigger.filter(|_| valid) else {
@@ -343,11 +431,11 @@ fn authenticate(app: &App, id: &str, token: Option<&str>, client: IpAddr) -> Res
             let r = error(StatusCode::TOO_MANY_REQUESTS, "too many failed calls from this address");
             return Err((r, Outcome::rate_limited));
         }
-        debug!(%client, "hook call with an unknown id or a wrong or missing token");
+        debug!(%client, "hook call for an unknown trigger or with a wrong or missing token");
         return Err((not_found(), Outcome::not_found));
     };
-    if !app.limits.allow_call(&trigger.id) {
-        debug!(trigger = %trigger.id, %client, "over the per-trigger limit");
+    if !app.limits.allow_call(&trigger.key()) {
+        debug!(trigger = %trigger.key(), %client, "over the per-trigger limit");
         return Err((
             error(StatusCode::TOO_MANY_REQUESTS, "too many calls to this trigger"),
             Outcome::rate_limited,
@@ -385,10 +473,10 @@ async fn roll(app: &App, trigger: &Trigger, intent: &Intent, client: IpAddr) -> 
         Intent::Restart => None,
     };
     let workload = format!("{}/{}", trigger.namespace, trigger.workload);
-    let key = Coalescer::key(&trigger.id, image_text.as_deref());
+    let key = Coalescer::key(&trigger.key(), image_text.as_deref());
     let claim = lock(&app.coalescer).claim(&key, tokio::time::Instant::now().into_std());
     if let Claim::Coalesced { age, restarted_at } = claim {
-        info!(trigger = %trigger.id, %client, %workload, "joined a rollout {}s old", age.as_secs());
+        info!(trigger = %trigger.key(), %client, %workload, "joined a rollout {}s old", age.as_secs());
         let body = json!({"result": "coalesced", "workload": workload, "restartedAt": restarted_at,
                           "image": image_text, "rolloutAgeSeconds": age.as_secs()});
         return ((StatusCode::OK, axum::Json(body)).into_response(), Outcome::coalesced);
@@ -400,14 +488,14 @@ async fn roll(app: &App, trigger: &Trigger, intent: &Intent, client: IpAddr) -> 
             lock(&app.coalescer).completed(&key, rolled.restarted_at.clone());
             let action = if rolled.image.is_some() { "set-image" } else { "restart" };
             app.metrics.rollouts.get_or_create(&ActionLabels { action: action.into() }).inc();
-            info!(trigger = %trigger.id, %client, %workload, action, image = rolled.image.as_deref(), "rolled");
+            info!(trigger = %trigger.key(), %client, %workload, action, image = rolled.image.as_deref(), "rolled");
             let body = json!({"result": "rolled", "action": action, "workload": workload,
                               "restartedAt": rolled.restarted_at, "image": rolled.image});
             ((StatusCode::OK, axum::Json(body)).into_response(), Outcome::rolled)
         }
         Err(e) => {
             lock(&app.coalescer).failed(&key);
-            warn!(trigger = %trigger.id, %client, %workload, error = %e, "rollout failed");
+            warn!(trigger = %trigger.key(), %client, %workload, error = %e, "rollout failed");
             match e {
                 RolloutError::Api(_) => (error(StatusCode::BAD_GATEWAY, &e.to_string()), Outcome::api_error),
                 _ => (error(StatusCode::CONFLICT, &e.to_string()), Outcome::conflict),
@@ -425,7 +513,7 @@ async fn readyz(State(app): State<App>) -> Response {
     if app.index.is_ready() {
         (StatusCode::OK, "ok").into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "trigger Secrets not listed yet").into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, "RedeployTriggers not listed yet").into_response()
     }
 }
 

@@ -1,23 +1,28 @@
-//! Trigger Secrets through the Kubernetes API: create, list, rotate, delete, and the watch
-//! that keeps the server's [`Index`] current.
+//! `RedeployTrigger`s through the Kubernetes API: create, list, rotate, delete (with the
+//! caller's own credentials: RBAC on the kind, and the admission policy's check that the caller
+//! may patch the workload), and the watch that keeps the server's [`Index`] current.
 
+use std::collections::BTreeMap;
+
+use diurnal_api::trigger::RedeployTrigger;
 use futures::StreamExt as _;
-use k8s_openapi::ByteString;
-use k8s_openapi::api::core::v1::{PodTemplateSpec, Secret};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::Client;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::image::ImagePattern;
+use crate::image::{ImageError, ImagePattern};
 use crate::index::Index;
-use crate::model::{Action, ID_LABEL, LABEL, Trigger, Workload, secret_name};
-use crate::token::{RandomError, Token, is_valid_id, new_id};
+use crate::model::{Action, InvalidTrigger, TOKEN_ISSUED, Trigger, Workload, is_dns1123_subdomain};
+use crate::token::{RandomError, Token};
 
 /// What `create` needs.
 #[derive(Debug, Clone)]
 pub struct NewTrigger {
+    /// The trigger's name; `None`: the workload's name and a random suffix.
+    pub name: Option<String>,
     /// The workload to roll.
     pub workload: Workload,
     /// What calls may do.
@@ -25,7 +30,9 @@ pub struct NewTrigger {
     /// For `set-image`: the container; when `None`, the workload's only container.
     pub container: Option<String>,
     /// For `set-image`: which images are allowed (required).
-    pub image_pattern: Option<ImagePattern>,
+    pub image_pattern: Option<String>,
+    /// Allow a pattern that matches any registry.
+    pub allow_any_image: bool,
 }
 
 /// Why a store operation failed.
@@ -60,34 +67,42 @@ pub enum StoreError {
     /// `set-image` without an image pattern.
     #[error("--action set-image needs --image-pattern (which images calls may set)")]
     PatternRequired,
-    /// No trigger with this id in the namespace.
-    #[error("no trigger {id} in namespace {namespace}")]
+    /// A pattern with `restart`.
+    #[error("--image-pattern only applies to --action set-image")]
+    PatternWithoutSetImage,
+    /// The pattern is refused.
+    #[error("--image-pattern: {0}")]
+    Pattern(#[from] ImageError),
+    /// No trigger of this name in the namespace.
+    #[error("no trigger {name} in namespace {namespace}")]
     NotFound {
         /// The namespace.
         namespace: String,
-        /// The id.
-        id: String,
+        /// The name.
+        name: String,
     },
-    /// The id is not an id.
-    #[error("{0:?} is not a trigger id (16 hexadecimal characters)")]
-    BadId(String),
-    /// The stored Secret is not a valid trigger.
-    #[error("Secret {name} is not a valid trigger: {source}")]
-    BadSecret {
-        /// The Secret.
+    /// The name is not a name.
+    #[error("{0:?} is not a trigger name (a DNS-1123 subdomain: lowercase letters, digits, '-' and '.')")]
+    BadName(String),
+    /// The stored resource is not a valid trigger.
+    #[error("RedeployTrigger {namespace}/{name} is not a valid trigger: {source}")]
+    Invalid {
+        /// The namespace.
+        namespace: String,
+        /// The name.
         name: String,
         /// Why.
-        source: crate::model::SecretError,
+        source: InvalidTrigger,
     },
     /// Randomness failed.
     #[error(transparent)]
     Random(#[from] RandomError),
-    /// The API failed.
-    #[error("the Kubernetes API failed: {0}")]
+    /// The API refused the request (admission included: the message says why).
+    #[error("the Kubernetes API refused it: {0}")]
     Api(#[from] kube::Error),
 }
 
-/// Trigger Secrets in the cluster a [`Client`] talks to.
+/// `RedeployTrigger`s in the cluster a [`Client`] talks to.
 #[derive(Clone)]
 pub struct Store {
     client: Client,
@@ -99,8 +114,20 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn label_selector() -> String {
-    format!("{LABEL}=true")
+fn check_name(name: &str) -> Result<(), StoreError> {
+    if is_dns1123_subdomain(name) {
+        Ok(())
+    } else {
+        Err(StoreError::BadName(name.chars().take(80).collect()))
+    }
+}
+
+fn invalid(rt: &RedeployTrigger, source: InvalidTrigger) -> StoreError {
+    StoreError::Invalid {
+        namespace: rt.metadata.namespace.clone().unwrap_or_default(),
+        name: rt.metadata.name.clone().unwrap_or_default(),
+        source,
+    }
 }
 
 impl Store {
@@ -109,12 +136,22 @@ impl Store {
         Self { client }
     }
 
+    fn api(&self, namespace: &str) -> Api<RedeployTrigger> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
     /// Creates a trigger for a workload that exists, and returns it with its token — the
     /// only time the token exists outside the caller's hands.
     pub async fn create(&self, namespace: &str, new: NewTrigger) -> Result<(Trigger, Token), StoreError> {
-        if new.action == Action::SetImage && new.image_pattern.is_none() {
-            return Err(StoreError::PatternRequired);
+        if let Some(n) = &new.name {
+            check_name(n)?;
         }
+        let image_pattern = match (new.action, &new.image_pattern) {
+            (Action::SetImage, Some(p)) => Some(ImagePattern::parse_checked(p, new.allow_any_image)?),
+            (Action::SetImage, None) => return Err(StoreError::PatternRequired),
+            (Action::Restart, Some(_)) => return Err(StoreError::PatternWithoutSetImage),
+            (Action::Restart, None) => None,
+        };
         let template =
             crate::rollout::template(&self.client, namespace, &new.workload).await?.ok_or_else(|| {
                 StoreError::WorkloadNotFound {
@@ -122,92 +159,93 @@ impl Store {
                     workload: new.workload.to_string(),
                 }
             })?;
-        let container = if new.action == Action::SetImage {
-            Some(choose_container(&new.workload, &template, new.container.as_deref())?)
-        } else {
-            new.container
+        let container = match new.action {
+            Action::SetImage => Some(choose_container(&new.workload, &template, new.container.as_deref())?),
+            Action::Restart => None,
         };
         let token = Token::generate()?;
         let trigger = Trigger {
-            id: new_id()?,
             namespace: namespace.to_owned(),
+            name: new.name.clone().unwrap_or_default(),
             workload: new.workload,
             action: new.action,
             container,
-            image_pattern: new.image_pattern,
+            image_pattern,
+            allow_any_image: new.allow_any_image,
             token_hash: token.hash(),
-            created: jiff::Timestamp::now(),
+            token_issued: Some(jiff::Timestamp::now()),
+            last_calls: Vec::new(),
         };
-        Api::<Secret>::namespaced(self.client.clone(), namespace)
-            .create(&PostParams::default(), &trigger.to_secret())
-            .await?;
+        let mut object = trigger.to_resource();
+        if new.name.is_none() {
+            // The API server adds five random characters; 58 leave room for them in 63.
+            let prefix: String = trigger.workload.name.chars().take(57).collect();
+            object.metadata.name = None;
+            object.metadata.generate_name = Some(format!("{}-", prefix.trim_end_matches(['-', '.'])));
+        }
+        let created = self.api(namespace).create(&PostParams::default(), &object).await?;
+        let trigger = Trigger::from_resource(&created).map_err(|e| invalid(&created, e))?;
         Ok((trigger, token))
     }
 
-    /// Triggers in `namespace`, or in all namespaces. Labelled Secrets that do not parse are
-    /// skipped with a warning.
+    /// Triggers in `namespace`, or in all namespaces. Resources that are not valid triggers are
+    /// skipped with a warning (the server does not serve them either).
     pub async fn list(&self, namespace: Option<&str>) -> Result<Vec<Trigger>, StoreError> {
-        let api: Api<Secret> = match namespace {
-            Some(ns) => Api::namespaced(self.client.clone(), ns),
+        let api: Api<RedeployTrigger> = match namespace {
+            Some(ns) => self.api(ns),
             None => Api::all(self.client.clone()),
         };
-        let secrets = api.list(&ListParams::default().labels(&label_selector())).await?;
-        let mut triggers: Vec<Trigger> = secrets
-            .items
-            .iter()
-            .filter_map(|s| match Trigger::from_secret(s) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    warn!(secret = s.metadata.name.as_deref().unwrap_or_default(), error = %e, "not a valid trigger");
-                    None
-                }
-            })
-            .collect();
-        triggers.sort_by(|a, b| {
-            (&a.namespace, &a.workload.name, &a.id).cmp(&(&b.namespace, &b.workload.name, &b.id))
-        });
+        let mut triggers: Vec<Trigger> =
+            api.list(&ListParams::default()).await?.items.iter().filter_map(parse).collect();
+        triggers.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
         Ok(triggers)
     }
 
-    /// Replaces the token of trigger `id`; the old token stops working as soon as the server
+    /// Replaces the token of trigger `name`; the old token stops working as soon as the server
     /// sees the change (a watch event, normally within a second).
-    pub async fn rotate(&self, namespace: &str, id: &str) -> Result<(Trigger, Token), StoreError> {
-        let mut trigger = self.get(namespace, id).await?;
+    pub async fn rotate(&self, namespace: &str, name: &str) -> Result<(Trigger, Token), StoreError> {
+        self.get(namespace, name).await?;
         let token = Token::generate()?;
-        trigger.token_hash = token.hash();
-        trigger.created = jiff::Timestamp::now();
-        let data = |v: String| ByteString(v.into_bytes());
-        let patch = json!({"data": {
-            "token-sha256": data(trigger.token_hash.to_hex()),
-            "created": data(trigger.created.to_string()),
-        }});
-        Api::<Secret>::namespaced(self.client.clone(), namespace)
-            .patch(&secret_name(id), &PatchParams::default(), &Patch::Merge(patch))
-            .await?;
+        let patch = json!({
+            "metadata": {"annotations": {TOKEN_ISSUED: jiff::Timestamp::now().to_string()}},
+            "spec": {"tokenHash": format!("sha256:{}", token.hash().to_hex())},
+        });
+        let patched = self.api(namespace).patch(name, &PatchParams::default(), &Patch::Merge(patch)).await?;
+        let trigger = Trigger::from_resource(&patched).map_err(|e| invalid(&patched, e))?;
         Ok((trigger, token))
     }
 
-    /// Deletes trigger `id`.
-    pub async fn delete(&self, namespace: &str, id: &str) -> Result<(), StoreError> {
-        self.get(namespace, id).await?;
-        Api::<Secret>::namespaced(self.client.clone(), namespace)
-            .delete(&secret_name(id), &DeleteParams::default())
-            .await?;
-        Ok(())
+    /// Deletes trigger `name`.
+    pub async fn delete(&self, namespace: &str, name: &str) -> Result<(), StoreError> {
+        check_name(name)?;
+        match self.api(namespace).delete(name, &DeleteParams::default()).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                Err(StoreError::NotFound { namespace: namespace.to_owned(), name: name.to_owned() })
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
-    /// Trigger `id` in `namespace`.
-    pub async fn get(&self, namespace: &str, id: &str) -> Result<Trigger, StoreError> {
-        if !is_valid_id(id) {
-            return Err(StoreError::BadId(id.chars().take(40).collect()));
-        }
-        let name = secret_name(id);
-        let secret = Api::<Secret>::namespaced(self.client.clone(), namespace)
-            .get_opt(&name)
+    /// Trigger `name` in `namespace`.
+    pub async fn get(&self, namespace: &str, name: &str) -> Result<Trigger, StoreError> {
+        check_name(name)?;
+        let rt = self
+            .api(namespace)
+            .get_opt(name)
             .await?
-            .filter(|s| s.metadata.labels.as_ref().and_then(|l| l.get(LABEL)).is_some_and(|v| v == "true"))
-            .ok_or_else(|| StoreError::NotFound { namespace: namespace.to_owned(), id: id.to_owned() })?;
-        Trigger::from_secret(&secret).map_err(|source| StoreError::BadSecret { name, source })
+            .ok_or_else(|| StoreError::NotFound { namespace: namespace.to_owned(), name: name.to_owned() })?;
+        Trigger::from_resource(&rt).map_err(|e| invalid(&rt, e))
+    }
+
+    /// Creates `object` unless a trigger of its name exists; true when created.
+    pub async fn create_if_absent(&self, object: &RedeployTrigger) -> Result<bool, StoreError> {
+        let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
+        match self.api(namespace).create(&PostParams::default(), object).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 
@@ -232,54 +270,79 @@ fn choose_container(
     }
 }
 
-/// Keeps `index` equal to the trigger Secrets in `namespace` (or all namespaces) until the
-/// returned future is dropped; marks it ready after the first full list.
-pub async fn watch(client: Client, namespace: Option<String>, index: Index) {
-    let api: Api<Secret> = match &namespace {
-        Some(ns) => Api::namespaced(client, ns),
-        None => Api::all(client),
+/// Keeps `index` equal to the `RedeployTrigger`s in `namespaces` (all namespaces when `None`)
+/// until the returned future is dropped; marks it ready once every namespace has been listed.
+/// One watch per namespace, so the service needs list/watch only where it serves.
+pub async fn watch(client: Client, namespaces: Option<Vec<String>>, index: Index) {
+    let scopes: Vec<Option<String>> = match namespaces {
+        Some(list) => list.into_iter().map(Some).collect(),
+        None => vec![None],
     };
-    let config = watcher::Config::default().labels(&label_selector());
-    let mut stream = watcher(api, config).default_backoff().boxed();
-    let mut relist: Vec<Trigger> = Vec::new();
-    while let Some(event) = stream.next().await {
+    let mut pending = scopes.len();
+    let streams = scopes.into_iter().map(|scope| {
+        let api: Api<RedeployTrigger> = match &scope {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        watcher(api, watcher::Config::default()).default_backoff().map(move |e| (scope.clone(), e)).boxed()
+    });
+    let mut events = futures::stream::select_all(streams);
+    let mut relists: BTreeMap<Option<String>, Vec<Trigger>> = BTreeMap::new();
+    let mut listed = std::collections::BTreeSet::new();
+    while let Some((scope, event)) = events.next().await {
         match event {
-            Ok(watcher::Event::Init) => relist.clear(),
-            Ok(watcher::Event::InitApply(s)) => relist.extend(parse(&s)),
-            Ok(watcher::Event::InitDone) => {
-                index.replace_all(std::mem::take(&mut relist));
-                index.set_ready();
-                info!(triggers = index.len(), "trigger Secrets listed");
+            Ok(watcher::Event::Init) => {
+                relists.insert(scope, Vec::new());
             }
-            Ok(watcher::Event::Apply(s)) => match parse(&s) {
-                Some(t) => {
-                    let (ns, id) = (t.namespace.clone(), t.id.clone());
-                    if !index.insert(t) {
-                        warn!(namespace = %ns, %id, "a trigger with this id exists in another namespace; ignored");
-                    }
+            Ok(watcher::Event::InitApply(rt)) => relists.entry(scope).or_default().extend(parse(&rt)),
+            Ok(watcher::Event::InitDone) => {
+                let fresh = relists.remove(&scope).unwrap_or_default();
+                match &scope {
+                    Some(ns) => index.replace_namespace(ns, fresh),
+                    None => index.replace_all(fresh),
                 }
-                // A Secret that stopped parsing must stop working.
-                None => remove(&index, &s),
+                if listed.insert(scope.clone()) {
+                    pending -= 1;
+                }
+                if pending == 0 {
+                    index.set_ready();
+                }
+                info!(
+                    namespace = scope.as_deref().unwrap_or("(all)"),
+                    triggers = index.len(),
+                    "RedeployTriggers listed"
+                );
+            }
+            Ok(watcher::Event::Apply(rt)) => match parse(&rt) {
+                Some(t) => index.insert(t),
+                // A trigger that stopped being valid must stop working.
+                None => remove(&index, &rt),
             },
-            Ok(watcher::Event::Delete(s)) => remove(&index, &s),
-            Err(e) => warn!(error = %e, "watching trigger Secrets"),
+            Ok(watcher::Event::Delete(rt)) => remove(&index, &rt),
+            Err(e) => {
+                warn!(namespace = scope.as_deref().unwrap_or("(all)"), error = %e, "watching RedeployTriggers");
+            }
         }
     }
 }
 
-fn parse(secret: &Secret) -> Option<Trigger> {
-    match Trigger::from_secret(secret) {
+fn parse(rt: &RedeployTrigger) -> Option<Trigger> {
+    match Trigger::from_resource(rt) {
         Ok(t) => Some(t),
         Err(e) => {
-            warn!(secret = secret.metadata.name.as_deref().unwrap_or_default(), error = %e, "not a valid trigger");
+            warn!(
+                namespace = rt.metadata.namespace.as_deref().unwrap_or_default(),
+                name = rt.metadata.name.as_deref().unwrap_or_default(),
+                error = %e,
+                "not a valid trigger; not served"
+            );
             None
         }
     }
 }
 
-fn remove(index: &Index, secret: &Secret) {
-    let id = secret.metadata.labels.as_ref().and_then(|l| l.get(ID_LABEL));
-    if let (Some(ns), Some(id)) = (secret.metadata.namespace.as_deref(), id) {
-        index.remove(ns, id);
+fn remove(index: &Index, rt: &RedeployTrigger) {
+    if let (Some(ns), Some(name)) = (rt.metadata.namespace.as_deref(), rt.metadata.name.as_deref()) {
+        index.remove(ns, name);
     }
 }

@@ -1,7 +1,7 @@
 //! Trigger ids and tokens: generation, hashing and constant-time comparison.
 //!
 //! A token is 256 random bits, shown to the user once. Only its SHA-256 is stored, so reading
-//! the Secret (or a backup of etcd) does not give the power to roll the workload.
+//! the `RedeployTrigger` (or a backup of etcd) does not give the power to roll the workload.
 
 use std::fmt;
 
@@ -12,9 +12,6 @@ use subtle::ConstantTimeEq;
 
 /// Random bytes in a token: 256 bits.
 pub const TOKEN_BYTES: usize = 32;
-/// Random bytes in a trigger id: ids are not secret, only unique and unguessable enough not to
-/// collide.
-const ID_BYTES: usize = 8;
 
 /// Why an id or token could not be generated.
 #[derive(Debug, thiserror::Error)]
@@ -50,18 +47,6 @@ impl fmt::Debug for Token {
     }
 }
 
-/// A new trigger id: 16 lowercase hex characters, valid in a Secret name and a URL path.
-pub fn new_id() -> Result<String, RandomError> {
-    let mut bytes = [0u8; ID_BYTES];
-    getrandom::fill(&mut bytes).map_err(RandomError)?;
-    Ok(hex::encode(bytes))
-}
-
-/// Whether `id` has the shape [`new_id`] produces (checked before it is used in a Secret name).
-pub fn is_valid_id(id: &str) -> bool {
-    id.len() == 2 * ID_BYTES && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 /// The SHA-256 of a token.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TokenHash([u8; 32]);
@@ -77,7 +62,7 @@ impl TokenHash {
         Self(Sha256::digest(presented.as_bytes()).into())
     }
 
-    /// Lowercase hex, as stored in the Secret.
+    /// Lowercase hex, as stored (after `sha256:`) in `spec.tokenHash`.
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
@@ -139,14 +124,5 @@ mod tests {
     fn bad_stored_hashes_are_refused() {
         assert_eq!(TokenHash::from_hex("abc"), Err(BadHash));
         assert_eq!(TokenHash::from_hex(&"zz".repeat(32)), Err(BadHash));
-    }
-
-    #[test]
-    fn ids_are_16_hex_chars_and_validated() {
-        let id = new_id().unwrap();
-        assert!(is_valid_id(&id), "{id}");
-        assert!(!is_valid_id("0123456789ABCDEF"));
-        assert!(!is_valid_id("../../etc/passwd"));
-        assert!(!is_valid_id(""));
     }
 }

@@ -2,7 +2,7 @@
 //! in order (the style of kube-rs controller-rs `fixtures.rs`: a tower-test mock stands in for
 //! the API server; a call that never comes, or one too many, fails the test).
 
-use base64::Engine as _;
+use diurnal_api::trigger::TriggerCall;
 use diurnal_testing::{MERGE, call, mock_client, not_found, serve};
 use diurnal_trigger::image::{ImagePattern, ImageRef};
 use diurnal_trigger::model::{Action, Intent, Trigger, Workload, WorkloadKind};
@@ -10,12 +10,13 @@ use diurnal_trigger::rollout::KubeRollout;
 use diurnal_trigger::server::{Caller, RolloutError};
 use diurnal_trigger::store::{NewTrigger, Store, StoreError};
 use diurnal_trigger::token::TokenHash;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::{Value, json};
 
 const DEPLOY: &str = "/apis/apps/v1/namespaces/shop/deployments/web";
 const STS: &str = "/apis/apps/v1/namespaces/shop/statefulsets/db";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/shop/events";
-const SECRETS: &str = "/api/v1/namespaces/shop/secrets";
+const TRIGGERS: &str = "/apis/diurnal.dev/v1alpha1/namespaces/shop/redeploytriggers";
 const STRATEGIC: Option<&str> = Some("application/strategic-merge-patch+json");
 
 fn deployment(containers: &[&str]) -> Value {
@@ -40,15 +41,24 @@ fn event_answer() -> Value {
 
 fn trigger(kind: WorkloadKind, name: &str, action: Action) -> Trigger {
     Trigger {
-        id: "0123456789abcdef".into(),
         namespace: "shop".into(),
+        name: "web-x7k2p".into(),
         workload: Workload { kind, name: name.into() },
         action,
         container: Some("app".into()),
-        image_pattern: Some(ImagePattern::parse("ghcr.io/acme/*").unwrap()),
+        image_pattern: (action == Action::SetImage).then(|| ImagePattern::parse("ghcr.io/acme/*").unwrap()),
+        allow_any_image: false,
         token_hash: TokenHash::of("t"),
-        created: "2026-11-24T20:00:00Z".parse().unwrap(),
+        token_issued: Some("2026-11-24T20:00:00Z".parse().unwrap()),
+        last_calls: Vec::new(),
     }
+}
+
+/// The object the API server answers with: what was sent, named.
+fn created(sent: &Trigger) -> Value {
+    let mut v = serde_json::to_value(sent.to_resource()).unwrap();
+    v["metadata"]["name"] = json!(sent.name);
+    v
 }
 
 fn caller() -> Caller {
@@ -87,7 +97,7 @@ async fn restart_merge_patches_the_template_annotation_then_records_an_event() {
     assert_eq!(event["action"], "Restart");
     assert_eq!(event["reportingController"], "diurnal-trigger");
     let note = event["note"].as_str().unwrap();
-    assert!(note.contains("203.0.113.7") && note.contains("0123456789abcdef"), "{note}");
+    assert!(note.contains("203.0.113.7") && note.contains("shop/web-x7k2p"), "{note}");
 }
 
 #[tokio::test]
@@ -172,38 +182,37 @@ async fn a_missing_workload_is_reported_as_such_and_no_event_is_written() {
 
 #[tokio::test]
 async fn create_checks_the_workload_then_stores_only_the_hash() {
+    let answer = created(&trigger(WorkloadKind::Deployment, "web", Action::SetImage));
     let (client, handle) = mock_client();
     let server = tokio::spawn(serve(
         handle,
         vec![
             call("GET", DEPLOY, None, None, deployment(&["app"])),
-            call(
-                "POST",
-                SECRETS,
-                Some("application/json"),
-                None,
-                json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}}),
-            ),
+            call("POST", TRIGGERS, Some("application/json"), None, answer),
         ],
     ));
     let new = NewTrigger {
+        name: None,
         workload: Workload { kind: WorkloadKind::Deployment, name: "web".into() },
         action: Action::SetImage,
         container: None,
-        image_pattern: Some(ImagePattern::parse("ghcr.io/acme/*").unwrap()),
+        image_pattern: Some("ghcr.io/acme/*".into()),
+        allow_any_image: false,
     };
     let (trigger, token) = Store::new(client).create("shop", new).await.unwrap();
-    assert_eq!(trigger.container.as_deref(), Some("app"), "the only container is chosen");
+    assert_eq!(trigger.name, "web-x7k2p", "the name the API server generated");
     let bodies = server.await.unwrap();
-    let secret = &bodies[1];
-    let text = secret.to_string();
+    let sent = &bodies[1];
+    let text = sent.to_string();
     assert!(!text.contains(token.expose()), "the token itself is stored: {text}");
-    assert_eq!(secret["metadata"]["name"], format!("diurnal-trigger-{}", trigger.id));
-    assert_eq!(secret["metadata"]["labels"]["diurnal.dev/trigger"], "true");
-    assert_eq!(secret["metadata"]["labels"]["diurnal.dev/trigger-id"], trigger.id);
-    let stored: k8s_openapi::api::core::v1::Secret = serde_json::from_value(secret.clone()).unwrap();
-    let stored_hash = String::from_utf8(stored.data.unwrap()["token-sha256"].0.clone()).unwrap();
-    assert_eq!(stored_hash, token.hash().to_hex());
+    assert_eq!(sent["metadata"]["generateName"], "web-");
+    assert!(sent["metadata"]["name"].is_null());
+    assert_eq!(sent["spec"]["tokenHash"], format!("sha256:{}", token.hash().to_hex()));
+    assert_eq!(sent["spec"]["workload"], json!({"kind": "Deployment", "name": "web"}));
+    assert_eq!(sent["spec"]["action"], "set-image");
+    assert_eq!(sent["spec"]["container"], "app", "the only container is chosen");
+    assert_eq!(sent["spec"]["imagePattern"], "ghcr.io/acme/*");
+    assert!(sent["spec"].get("allowAnyImage").is_none());
 }
 
 #[tokio::test]
@@ -215,33 +224,41 @@ async fn create_refuses_a_missing_workload_and_an_ambiguous_container() {
     ));
     let store = Store::new(client);
     let new = NewTrigger {
+        name: None,
         workload: Workload { kind: WorkloadKind::Deployment, name: "web".into() },
         action: Action::SetImage,
         container: None,
-        image_pattern: Some(ImagePattern::parse("ghcr.io/acme/*").unwrap()),
+        image_pattern: Some("ghcr.io/acme/*".into()),
+        allow_any_image: false,
     };
     let e = store.create("shop", new.clone()).await.unwrap_err();
     assert!(matches!(e, StoreError::WorkloadNotFound { .. }), "{e}");
     let e = store.create("shop", new.clone()).await.unwrap_err();
     assert!(matches!(e, StoreError::ChooseContainer { ref names, .. } if names.len() == 2), "{e}");
-    // No API call at all when set-image comes without a pattern.
-    let e = store.create("shop", NewTrigger { image_pattern: None, ..new }).await.unwrap_err();
+    // No API call at all when set-image comes without a pattern, with one that matches any
+    // registry, or with a name that is not a name.
+    let e = store.create("shop", NewTrigger { image_pattern: None, ..new.clone() }).await.unwrap_err();
     assert!(matches!(e, StoreError::PatternRequired), "{e}");
+    let e = store
+        .create("shop", NewTrigger { image_pattern: Some("*/*".into()), ..new.clone() })
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("--allow-any-image"), "{e}");
+    let e = store.create("shop", NewTrigger { name: Some("../x".into()), ..new }).await.unwrap_err();
+    assert!(matches!(e, StoreError::BadName(_)), "{e}");
     server.await.unwrap();
 }
 
 #[tokio::test]
-async fn rotate_replaces_the_hash_and_delete_removes_the_secret() {
-    let existing =
-        serde_json::to_value(trigger(WorkloadKind::Deployment, "web", Action::Restart).to_secret()).unwrap();
-    let name = format!("{SECRETS}/diurnal-trigger-0123456789abcdef");
+async fn rotate_replaces_the_hash_and_delete_removes_the_trigger() {
+    let existing = created(&trigger(WorkloadKind::Deployment, "web", Action::Restart));
+    let name = format!("{TRIGGERS}/web-x7k2p");
     let (client, handle) = mock_client();
     let server = tokio::spawn(serve(
         handle,
         vec![
             call("GET", &name, None, None, existing.clone()),
             call("PATCH", &name, MERGE, None, existing.clone()),
-            call("GET", &name, None, None, existing.clone()),
             call(
                 "DELETE",
                 &name,
@@ -249,26 +266,57 @@ async fn rotate_replaces_the_hash_and_delete_removes_the_secret() {
                 None,
                 json!({"kind": "Status", "apiVersion": "v1", "status": "Success"}),
             ),
+            not_found("DELETE", &name),
         ],
     ));
     let store = Store::new(client);
-    let (rotated, token) = store.rotate("shop", "0123456789abcdef").await.unwrap();
-    assert!(rotated.token_hash.matches(&TokenHash::of(token.expose())));
-    store.delete("shop", "0123456789abcdef").await.unwrap();
+    let (_, token) = store.rotate("shop", "web-x7k2p").await.unwrap();
+    store.delete("shop", "web-x7k2p").await.unwrap();
+    let e = store.delete("shop", "web-x7k2p").await.unwrap_err();
+    assert!(matches!(e, StoreError::NotFound { .. }), "{e}");
     let bodies = server.await.unwrap();
     let patch = &bodies[1];
-    let new_hash = patch["data"]["token-sha256"].as_str().unwrap();
-    // ByteString serialises as base64 of the hex hash.
-    let decoded = base64::engine::general_purpose::STANDARD.decode(new_hash).unwrap();
-    assert_eq!(String::from_utf8(decoded).unwrap(), token.hash().to_hex());
+    assert_eq!(patch["spec"]["tokenHash"], format!("sha256:{}", token.hash().to_hex()));
+    assert!(patch["metadata"]["annotations"]["diurnal.dev/token-issued"].is_string());
     assert!(!patch.to_string().contains(token.expose()));
 }
 
+/// Issue 13, item 6: nothing that is not a DNS-1123 name reaches a request path.
 #[tokio::test]
-async fn a_malformed_id_never_reaches_the_api() {
+async fn a_malformed_name_never_reaches_the_api() {
     let (client, handle) = mock_client();
     let server = tokio::spawn(serve(handle, vec![]));
-    let e = Store::new(client).delete("shop", "../kube-system").await.unwrap_err();
-    assert!(matches!(e, StoreError::BadId(_)), "{e}");
+    let store = Store::new(client);
+    for bad in ["../kube-system", "web/status", "Web", ""] {
+        let e = store.delete("shop", bad).await.unwrap_err();
+        assert!(matches!(e, StoreError::BadName(_)), "{e}");
+        let e = store.get("shop", bad).await.unwrap_err();
+        assert!(matches!(e, StoreError::BadName(_)), "{e}");
+    }
     server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_call_is_put_first_in_the_status_keeping_ten() {
+    let mut t = trigger(WorkloadKind::Deployment, "web", Action::Restart);
+    let call_at = |s: i64, result: &str| TriggerCall {
+        time: Time(jiff::Timestamp::from_second(s).unwrap()),
+        result: result.into(),
+        image: None,
+        client: Some("203.0.113.7".into()),
+        message: None,
+    };
+    t.last_calls = (0..10).map(|i| call_at(100 - i, "rolled")).collect();
+    let (client, handle) = mock_client();
+    let server = tokio::spawn(serve(
+        handle,
+        vec![call("PATCH", &format!("{TRIGGERS}/web-x7k2p/status"), MERGE, None, created(&t))],
+    ));
+    KubeRollout::new(client, None).record_call(&t, call_at(200, "forbidden")).await;
+    let bodies = server.await.unwrap();
+    let calls = bodies[0]["status"]["lastCalls"].as_array().unwrap();
+    assert_eq!(calls.len(), 10);
+    assert_eq!(calls[0]["result"], "forbidden");
+    assert_eq!(calls[1]["time"], "1970-01-01T00:01:40Z");
+    assert_eq!(calls[9]["time"], "1970-01-01T00:01:32Z", "the oldest is dropped");
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use diurnal_api::trigger::TriggerCall;
 use diurnal_trigger::image::ImagePattern;
 use diurnal_trigger::index::Index;
 use diurnal_trigger::metrics::Metrics;
@@ -23,19 +24,28 @@ use prometheus_client::registry::Registry;
 use serde_json::Value;
 use tower::ServiceExt as _;
 
-const RESTART_ID: &str = "00000000000000aa";
-const IMAGE_ID: &str = "00000000000000bb";
+const RESTART_ID: &str = "restart-web";
+const IMAGE_ID: &str = "image-web";
 
 /// Records what it was asked to do; fails when told to.
 #[derive(Default)]
 struct Recorder {
     calls: Mutex<Vec<(String, Intent, String)>>,
+    recorded: Mutex<Vec<(String, TriggerCall)>>,
     fail_next: Mutex<bool>,
 }
 
 impl Recorder {
     fn calls(&self) -> Vec<(String, Intent, String)> {
         self.calls.lock().unwrap().clone()
+    }
+
+    /// The status records written so far, once the spawned writes have run.
+    async fn recorded(&self) -> Vec<(String, TriggerCall)> {
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        self.recorded.lock().unwrap().clone()
     }
 }
 
@@ -50,7 +60,7 @@ impl Rollout for Recorder {
             if std::mem::take(&mut *self.fail_next.lock().unwrap()) {
                 return Err(RolloutError::Api("etcdserver: request timed out".into()));
             }
-            self.calls.lock().unwrap().push((trigger.id.clone(), intent.clone(), caller.address.to_string()));
+            self.calls.lock().unwrap().push((trigger.key(), intent.clone(), caller.address.to_string()));
             let image = match intent {
                 Intent::SetImage(i) => Some(i.to_string()),
                 Intent::Restart => None,
@@ -58,6 +68,11 @@ impl Rollout for Recorder {
             Ok(Rolled { restarted_at: caller.restarted_at.clone(), image })
         }
         .boxed()
+    }
+
+    fn record<'a>(&'a self, trigger: &'a Trigger, call: TriggerCall) -> BoxFuture<'a, ()> {
+        self.recorded.lock().unwrap().push((trigger.key(), call));
+        async {}.boxed()
     }
 }
 
@@ -69,17 +84,23 @@ struct Harness {
     image_token: Token,
 }
 
-fn trigger(id: &str, token: &Token, action: Action, pattern: Option<&str>) -> Trigger {
+fn trigger_in(namespace: &str, name: &str, token: &Token, action: Action, pattern: Option<&str>) -> Trigger {
     Trigger {
-        id: id.into(),
-        namespace: "shop".into(),
+        namespace: namespace.into(),
+        name: name.into(),
         workload: Workload { kind: WorkloadKind::Deployment, name: "web".into() },
         action,
         container: Some("app".into()),
         image_pattern: pattern.map(|p| ImagePattern::parse(p).unwrap()),
+        allow_any_image: false,
         token_hash: token.hash(),
-        created: "2026-11-24T20:00:00Z".parse().unwrap(),
+        token_issued: None,
+        last_calls: Vec::new(),
     }
+}
+
+fn trigger(name: &str, token: &Token, action: Action, pattern: Option<&str>) -> Trigger {
+    trigger_in("shop", name, token, action, pattern)
 }
 
 fn harness(settings: &Settings) -> Harness {
@@ -134,8 +155,12 @@ async fn get(h: &Harness, uri: &str) -> (StatusCode, Value) {
     send(&h.router, request("GET", uri, None, Body::empty(), "10.0.0.9")).await
 }
 
-fn hook(id: &str, token: &Token) -> String {
-    format!("/hooks/v1/{id}?token={}", token.expose())
+fn path(name: &str) -> String {
+    format!("/hooks/v1/namespaces/shop/triggers/{name}")
+}
+
+fn hook(name: &str, token: &Token) -> String {
+    format!("{}?token={}", path(name), token.expose())
 }
 
 #[tokio::test]
@@ -147,19 +172,16 @@ async fn a_valid_get_restarts_and_answers_what_was_done() {
     assert_eq!(body["action"], "restart");
     assert_eq!(body["workload"], "shop/deployment/web");
     assert!(body["restartedAt"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(h.recorder.calls(), vec![(RESTART_ID.to_owned(), Intent::Restart, "10.0.0.9".to_owned())]);
+    assert_eq!(
+        h.recorder.calls(),
+        vec![(format!("shop/{RESTART_ID}"), Intent::Restart, "10.0.0.9".to_owned())]
+    );
 }
 
 #[tokio::test]
 async fn a_valid_post_with_a_bearer_token_restarts() {
     let h = default_harness();
-    let req = request(
-        "POST",
-        &format!("/hooks/v1/{RESTART_ID}"),
-        Some(h.restart_token.expose()),
-        Body::empty(),
-        "10.0.0.9",
-    );
+    let req = request("POST", &path(RESTART_ID), Some(h.restart_token.expose()), Body::empty(), "10.0.0.9");
     let (status, body) = send(&h.router, req).await;
     assert_eq!((status, &body["result"]), (StatusCode::OK, &Value::from("rolled")));
     assert_eq!(h.recorder.calls().len(), 1);
@@ -168,37 +190,88 @@ async fn a_valid_post_with_a_bearer_token_restarts() {
 #[tokio::test]
 async fn a_bearer_token_on_get_is_accepted_too() {
     let h = default_harness();
-    let req = request(
-        "GET",
-        &format!("/hooks/v1/{RESTART_ID}"),
-        Some(h.restart_token.expose()),
-        Body::empty(),
-        "10.0.0.9",
-    );
+    let req = request("GET", &path(RESTART_ID), Some(h.restart_token.expose()), Body::empty(), "10.0.0.9");
     assert_eq!(send(&h.router, req).await.0, StatusCode::OK);
     assert_eq!(h.recorder.calls().len(), 1);
 }
 
 #[tokio::test]
-async fn wrong_token_unknown_id_and_missing_token_are_the_same_404() {
+async fn wrong_token_unknown_trigger_and_missing_token_are_the_same_404() {
     let h = default_harness();
+    let t = h.restart_token.expose();
     let wrong = get(&h, &hook(RESTART_ID, &h.image_token)).await;
-    let unknown = get(&h, &hook("ffffffffffffffff", &h.restart_token)).await;
-    let missing = get(&h, &format!("/hooks/v1/{RESTART_ID}")).await;
-    let empty = get(&h, &format!("/hooks/v1/{RESTART_ID}?token=")).await;
-    let garbage_id = get(&h, "/hooks/v1/..%2F..%2Fetc?token=x").await;
+    let unknown = get(&h, &hook("nope", &h.restart_token)).await;
+    let other_namespace =
+        get(&h, &format!("/hooks/v1/namespaces/other/triggers/{RESTART_ID}?token={t}")).await;
+    let missing = get(&h, &path(RESTART_ID)).await;
+    let empty = get(&h, &format!("{}?token=", path(RESTART_ID))).await;
+    let garbage = get(&h, "/hooks/v1/namespaces/shop/triggers/..%2F..%2Fetc?token=x").await;
+    let upper = get(&h, &format!("/hooks/v1/namespaces/Shop/triggers/{RESTART_ID}?token={t}")).await;
+    let short = get(&h, &format!("/hooks/v1/namespaces/shop/{RESTART_ID}?token={t}")).await;
     assert_eq!(wrong.0, StatusCode::NOT_FOUND);
-    for other in [&unknown, &missing, &empty, &garbage_id] {
+    for other in [&unknown, &other_namespace, &missing, &empty, &garbage, &upper, &short] {
         assert_eq!(other, &wrong);
     }
     assert!(h.recorder.calls().is_empty());
+    assert!(h.recorder.recorded().await.is_empty(), "no status write for an unauthenticated call");
+}
+
+#[tokio::test]
+async fn a_diurnal_0_1_url_says_where_triggers_went() {
+    let h = default_harness();
+    let (status, body) = get(&h, "/hooks/v1/00000000000000aa?token=x").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].as_str().unwrap().contains("/hooks/v1/namespaces/"), "{body}");
+}
+
+/// Issue 13, item 4: a trigger of the same name in another namespace — created by someone
+/// who may patch only their own workload — answers only for its own URL and token, at any
+/// list order.
+#[tokio::test]
+async fn a_trigger_in_another_namespace_takes_nothing_over_across_relists() {
+    let h = harness(&Settings { coalesce_window: Duration::ZERO, ..Settings::default() });
+    let attacker_token = Token::generate().unwrap();
+    let attacker = trigger_in("evil", RESTART_ID, &attacker_token, Action::Restart, None);
+    let victim = trigger(RESTART_ID, &h.restart_token, Action::Restart, None);
+    let image =
+        trigger(IMAGE_ID, &h.image_token, Action::SetImage, Some("registry.cn-hangzhou.aliyuncs.com/biz/*"));
+    let evil_url =
+        format!("/hooks/v1/namespaces/evil/triggers/{RESTART_ID}?token={}", attacker_token.expose());
+    for relist in [
+        vec![attacker.clone(), victim.clone(), image.clone()],
+        vec![victim.clone(), attacker.clone(), image.clone()],
+    ] {
+        h.index.replace_all(relist);
+        assert_eq!(get(&h, &hook(RESTART_ID, &attacker_token)).await.0, StatusCode::NOT_FOUND);
+        let cross =
+            format!("/hooks/v1/namespaces/evil/triggers/{RESTART_ID}?token={}", h.restart_token.expose());
+        assert_eq!(get(&h, &cross).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(get(&h, &hook(RESTART_ID, &h.restart_token)).await.0, StatusCode::OK);
+        assert_eq!(get(&h, &evil_url).await.0, StatusCode::OK);
+    }
+    let rolled: Vec<String> = h.recorder.calls().into_iter().map(|(key, _, _)| key).collect();
+    assert_eq!(rolled, ["shop/restart-web", "evil/restart-web", "shop/restart-web", "evil/restart-web"]);
+}
+
+#[tokio::test]
+async fn every_authenticated_call_is_recorded_in_the_status() {
+    let h = default_harness();
+    get(&h, &hook(RESTART_ID, &h.restart_token)).await;
+    get(&h, &format!("{}&image=docker.io/evil/miner:1", hook(IMAGE_ID, &h.image_token))).await;
+    get(&h, &hook(RESTART_ID, &h.image_token)).await; // wrong token: not recorded
+    let recorded = h.recorder.recorded().await;
+    let summary: Vec<(&str, &str)> = recorded.iter().map(|(k, c)| (k.as_str(), c.result.as_str())).collect();
+    assert_eq!(summary, [("shop/restart-web", "rolled"), ("shop/image-web", "forbidden")]);
+    assert_eq!(recorded[0].1.client.as_deref(), Some("10.0.0.9"));
+    assert_eq!(recorded[1].1.image.as_deref(), Some("docker.io/evil/miner:1"));
+    assert!(recorded[1].1.message.as_deref().unwrap().contains("outside"), "{:?}", recorded[1]);
 }
 
 #[tokio::test]
 async fn a_token_in_the_wrong_place_does_nothing() {
     let h = default_harness();
     let t = h.restart_token.expose();
-    let uri = format!("/hooks/v1/{RESTART_ID}");
+    let uri = path(RESTART_ID);
     // In the body, in a made-up header, or as Basic auth: not a token at all → 404.
     let in_body = request("POST", &uri, None, format!("token={t}"), "10.0.0.9");
     assert_eq!(send(&h.router, in_body).await.0, StatusCode::NOT_FOUND);
@@ -263,13 +336,7 @@ async fn the_per_trigger_limit_answers_429() {
     assert_eq!(get(&h, &url).await.0, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(h.recorder.calls().len(), 3);
     // Another trigger is not affected.
-    let req = request(
-        "POST",
-        &format!("/hooks/v1/{IMAGE_ID}"),
-        Some(h.image_token.expose()),
-        Body::empty(),
-        "10.0.0.9",
-    );
+    let req = request("POST", &path(IMAGE_ID), Some(h.image_token.expose()), Body::empty(), "10.0.0.9");
     assert_eq!(send(&h.router, req).await.0, StatusCode::OK);
 }
 
@@ -277,7 +344,7 @@ async fn the_per_trigger_limit_answers_429() {
 async fn failures_from_one_client_are_limited_but_never_lock_out_a_valid_token() {
     let settings = Settings { per_client_failures: "5/h".parse().unwrap(), ..Settings::default() };
     let h = harness(&settings);
-    let bad = format!("/hooks/v1/{RESTART_ID}?token=guess");
+    let bad = format!("{}?token=guess", path(RESTART_ID));
     let send_from = |client: &'static str| send(&h.router, request("GET", &bad, None, Body::empty(), client));
     for _ in 0..5 {
         assert_eq!(send_from("10.0.0.66").await.0, StatusCode::NOT_FOUND);
@@ -293,8 +360,7 @@ async fn failures_from_one_client_are_limited_but_never_lock_out_a_valid_token()
 async fn an_oversized_body_is_413_before_anything_else() {
     let h = default_harness();
     let big = vec![b'{'; server::DEFAULT_BODY_LIMIT + 1];
-    let req =
-        request("POST", &format!("/hooks/v1/{IMAGE_ID}"), Some(h.image_token.expose()), big, "10.0.0.9");
+    let req = request("POST", &path(IMAGE_ID), Some(h.image_token.expose()), big, "10.0.0.9");
     let (status, body) = send(&h.router, req).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert!(h.recorder.calls().is_empty());
@@ -303,7 +369,7 @@ async fn an_oversized_body_is_413_before_anything_else() {
 #[tokio::test]
 async fn malformed_registry_payloads_are_400() {
     let h = default_harness();
-    let uri = format!("/hooks/v1/{IMAGE_ID}");
+    let uri = path(IMAGE_ID);
     let bodies: [&[u8]; 5] = [
         b"{not json",
         b"\xff\xfe\x00garbage",
@@ -329,8 +395,7 @@ async fn registry_pushes_set_the_image_within_the_pattern() {
     let h = default_harness();
     let acr = r#"{"push_data":{"digest":"sha256:1","pushed_at":"2026-11-24 20:00:00","tag":"latest"},
         "repository":{"name":"biz-server","namespace":"biz","region":"cn-hangzhou","repo_full_name":"biz/biz-server"}}"#;
-    let req =
-        request("POST", &format!("/hooks/v1/{IMAGE_ID}"), Some(h.image_token.expose()), acr, "10.0.0.9");
+    let req = request("POST", &path(IMAGE_ID), Some(h.image_token.expose()), acr, "10.0.0.9");
     let (status, body) = send(&h.router, req).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["image"], "registry.cn-hangzhou.aliyuncs.com/biz/biz-server:latest");
@@ -361,8 +426,7 @@ async fn registry_pushes_set_the_image_within_the_pattern() {
 async fn a_registry_event_that_is_not_a_push_is_ignored() {
     let h = default_harness();
     let pull = r#"{"type":"PULL_ARTIFACT","event_data":{"resources":[]}}"#;
-    let req =
-        request("POST", &format!("/hooks/v1/{IMAGE_ID}"), Some(h.image_token.expose()), pull, "10.0.0.9");
+    let req = request("POST", &path(IMAGE_ID), Some(h.image_token.expose()), pull, "10.0.0.9");
     let (status, body) = send(&h.router, req).await;
     assert_eq!((status, &body["result"]), (StatusCode::OK, &Value::from("ignored")));
     assert!(h.recorder.calls().is_empty());
@@ -381,8 +445,7 @@ async fn an_image_outside_the_pattern_or_on_a_restart_trigger_is_403() {
         format!("{}&image=registry.cn-hangzhou.aliyuncs.com/biz/a:1", hook(RESTART_ID, &h.restart_token));
     assert_eq!(get(&h, &on_restart).await.0, StatusCode::FORBIDDEN);
     let hub = r#"{"push_data":{"tag":"1"},"repository":{"repo_name":"evil/miner"}}"#;
-    let req =
-        request("POST", &format!("/hooks/v1/{IMAGE_ID}"), Some(h.image_token.expose()), hub, "10.0.0.9");
+    let req = request("POST", &path(IMAGE_ID), Some(h.image_token.expose()), hub, "10.0.0.9");
     assert_eq!(send(&h.router, req).await.0, StatusCode::FORBIDDEN);
     assert!(h.recorder.calls().is_empty());
 }
@@ -478,9 +541,9 @@ async fn the_token_never_reaches_logs_answers_or_metrics() {
         writeln!(answers, "{status} {body}").unwrap();
     }
     *h.recorder.fail_next.lock().unwrap() = true;
-    let req = request("POST", &format!("/hooks/v1/{IMAGE_ID}"), Some(&i), Body::empty(), "10.0.0.9");
+    let req = request("POST", &path(IMAGE_ID), Some(&i), Body::empty(), "10.0.0.9");
     writeln!(answers, "{:?}", send(&h.router, req).await).unwrap();
-    let req = request("POST", &format!("/hooks/v1/{IMAGE_ID}"), Some(&i), b"{bad".to_vec(), "10.0.0.9");
+    let req = request("POST", &path(IMAGE_ID), Some(&i), b"{bad".to_vec(), "10.0.0.9");
     writeln!(answers, "{:?}", send(&h.router, req).await).unwrap();
     writeln!(answers, "{:?}", get(&h, "/metrics").await).unwrap();
 
@@ -497,26 +560,51 @@ async fn the_token_never_reaches_logs_answers_or_metrics() {
     assert!(!format!("{:?}", h.recorder.calls()).contains(&t));
 }
 
+/// Issue 13, item 5: `X-Forwarded-For` counts only from a `--trusted-proxy` address.
 #[tokio::test]
-async fn behind_a_proxy_the_last_forwarded_address_is_the_client() {
+async fn a_forwarded_address_counts_only_from_a_trusted_proxy() {
     let settings = Settings {
-        client_address_header: Some(http::header::HeaderName::from_static("x-forwarded-for")),
+        trusted_proxies: vec!["10.0.0.0/24".parse().unwrap()],
         per_client_failures: "1/h".parse().unwrap(),
+        coalesce_window: Duration::ZERO,
         ..Settings::default()
     };
     let h = harness(&settings);
-    let from = |forwarded: &str, uri: &str| {
-        let mut r = request("GET", uri, None, Body::empty(), "10.0.0.1");
+    let from = |peer: &str, forwarded: &str, uri: &str| {
+        let mut r = request("GET", uri, None, Body::empty(), peer);
         r.headers_mut().insert("x-forwarded-for", forwarded.parse().unwrap());
         r
     };
-    let bad = format!("/hooks/v1/{RESTART_ID}?token=guess");
-    // A client-supplied first entry does not pick the bucket; the proxy's last entry does.
-    assert_eq!(send(&h.router, from("1.1.1.1, 203.0.113.5", &bad)).await.0, StatusCode::NOT_FOUND);
-    assert_eq!(send(&h.router, from("2.2.2.2, 203.0.113.5", &bad)).await.0, StatusCode::TOO_MANY_REQUESTS);
-    assert_eq!(send(&h.router, from("203.0.113.6", &bad)).await.0, StatusCode::NOT_FOUND);
-    let (status, _) =
-        send(&h.router, from("9.9.9.9, 203.0.113.7", &hook(RESTART_ID, &h.restart_token))).await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(h.recorder.calls()[0].2, "203.0.113.7");
+    let bad = format!("{}?token=guess", path(RESTART_ID));
+    // Through the Ingress (10.0.0.1): a client-supplied first entry does not pick the bucket;
+    // the proxy's entry does.
+    assert_eq!(
+        send(&h.router, from("10.0.0.1", "1.1.1.1, 203.0.113.5", &bad)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        send(&h.router, from("10.0.0.1", "2.2.2.2, 203.0.113.5", &bad)).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(send(&h.router, from("10.0.0.1", "203.0.113.6", &bad)).await.0, StatusCode::NOT_FOUND);
+    // A pod outside the trusted range cannot escape its own bucket by claiming another address.
+    assert_eq!(send(&h.router, from("10.9.0.7", "198.51.100.1", &bad)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        send(&h.router, from("10.9.0.7", "198.51.100.2", &bad)).await.0,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let ok = hook(RESTART_ID, &h.restart_token);
+    assert_eq!(send(&h.router, from("10.0.0.1", "9.9.9.9, 203.0.113.7", &ok)).await.0, StatusCode::OK);
+    assert_eq!(send(&h.router, from("10.9.0.7", "203.0.113.8", &ok)).await.0, StatusCode::OK);
+    let callers: Vec<String> = h.recorder.calls().into_iter().map(|(_, _, c)| c).collect();
+    assert_eq!(callers, ["203.0.113.7", "10.9.0.7"], "Events name the forwarded address only via the proxy");
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_the_header_is_never_read() {
+    let h = default_harness();
+    let mut r = request("GET", &hook(RESTART_ID, &h.restart_token), None, Body::empty(), "10.0.0.1");
+    r.headers_mut().insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+    assert_eq!(send(&h.router, r).await.0, StatusCode::OK);
+    assert_eq!(h.recorder.calls()[0].2, "10.0.0.1");
 }

@@ -32,16 +32,19 @@ fn rss_kib() -> u64 {
 
 /// The invalid request number `n`: wrong tokens, unknown ids, bad methods, garbage payloads.
 fn invalid(base: &str, n: u64) -> Request<Full<Bytes>> {
-    let id = common::ID;
+    let path = common::PATH;
     let b = Request::builder();
     let (b, body) = match n % 5 {
-        0 => (b.method("GET").uri(format!("{base}/hooks/v1/{id}?token=wrong{n}")), Bytes::new()),
-        1 => (b.method("GET").uri(format!("{base}/hooks/v1/{n:016x}?token=x")), Bytes::new()),
+        0 => (b.method("GET").uri(format!("{base}{path}?token=wrong{n}")), Bytes::new()),
+        1 => (
+            b.method("GET").uri(format!("{base}/hooks/v1/namespaces/shop/triggers/t{n:x}?token=x")),
+            Bytes::new(),
+        ),
         2 => (
-            b.method("POST").uri(format!("{base}/hooks/v1/{id}")).header("authorization", "Bearer nope"),
+            b.method("POST").uri(format!("{base}{path}")).header("authorization", "Bearer nope"),
             Bytes::from_static(b"{\"push_data\":"),
         ),
-        3 => (b.method("PUT").uri(format!("{base}/hooks/v1/{id}")), Bytes::new()),
+        3 => (b.method("PUT").uri(format!("{base}{path}")), Bytes::new()),
         _ => (b.method("GET").uri(format!("{base}/hooks/v1/%ff%fe?token=%00")), Bytes::new()),
     };
     b.body(Full::new(body)).unwrap()
@@ -100,7 +103,7 @@ async fn flood(settings: Settings) {
     }
 
     // A valid call every second while the flood runs.
-    let valid_url = format!("{base}/hooks/v1/{}", common::ID);
+    let valid_url = format!("{base}{}", common::PATH);
     let token = server.token.expose().to_owned();
     let mut valid = Vec::new();
     let mut rss_at_2s = 0;

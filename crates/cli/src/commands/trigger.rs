@@ -10,9 +10,11 @@ use anyhow::Context as _;
 use diurnal_trigger::client::{self, Verdict};
 use diurnal_trigger::image::ImagePattern;
 use diurnal_trigger::index::Index;
+use diurnal_trigger::legacy;
 use diurnal_trigger::limits::{Rate, parse_duration};
 use diurnal_trigger::metrics::Metrics;
 use diurnal_trigger::model::{Action, Trigger, Workload, WorkloadKind};
+use diurnal_trigger::proxy::Cidr;
 use diurnal_trigger::rollout::KubeRollout;
 use diurnal_trigger::server::{self, Settings, TlsFiles};
 use diurnal_trigger::store::{self, NewTrigger, Store};
@@ -29,9 +31,11 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Sub {
-    /// Serve the hooks (`/hooks/v1/{id}`), `/metrics`, `/healthz` and `/readyz`.
+    /// Serve the hooks (`/hooks/v1/namespaces/{namespace}/triggers/{name}`), `/metrics`,
+    /// `/healthz` and `/readyz`.
     Serve(Box<ServeArgs>),
-    /// Create a trigger for a Deployment or StatefulSet; prints its URL with the token, once.
+    /// Create a trigger (a `RedeployTrigger`) for a Deployment or StatefulSet; prints its URL with
+    /// the token, once.
     Create(CreateArgs),
     /// List triggers (never their tokens: only hashes are stored).
     List(ListArgs),
@@ -39,6 +43,8 @@ enum Sub {
     Rotate(IdArgs),
     /// Delete a trigger.
     Delete(IdArgs),
+    /// Turn diurnal 0.1's trigger Secrets into `RedeployTriggers` (same tokens, new URLs).
+    Migrate(MigrateArgs),
     /// Call a trigger URL from a CI script. Exit 0: rolled (or joined a rollout in progress);
     /// 2: refused (wrong URL or token, image not allowed) — retrying will not help;
     /// 3: try again later (rate limited, server or network error).
@@ -59,9 +65,10 @@ struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:8080")]
     addr: SocketAddr,
-    /// Serve triggers of one namespace only (default: all namespaces).
-    #[arg(long, value_name = "NS")]
-    namespace: Option<String>,
+    /// Serve the triggers of this namespace (repeatable; default: all namespaces). The service
+    /// needs RBAC only where it serves.
+    #[arg(long = "namespace", value_name = "NS")]
+    namespaces: Vec<String>,
     /// PEM certificate chain: serve TLS directly (with --tls-key).
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
@@ -80,11 +87,14 @@ struct ServeArgs {
     /// Largest request body, in bytes.
     #[arg(long, default_value_t = server::DEFAULT_BODY_LIMIT)]
     max_body: usize,
-    /// Behind an Ingress: take the client address from the last entry of this header (e.g.
-    /// X-Forwarded-For) for Events, logs and the failure limit. Only when every request
-    /// comes through the proxy.
-    #[arg(long, value_name = "HEADER")]
-    client_address_header: Option<axum::http::HeaderName>,
+    /// A proxy (the Ingress controller) whose forwarded-for header is believed: an address or
+    /// CIDR network, repeatable (as nginx's `set_real_ip_from`). From any other peer the header
+    /// is ignored.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxies: Vec<Cidr>,
+    /// The header a trusted proxy puts the client address in.
+    #[arg(long, value_name = "HEADER", default_value = "X-Forwarded-For")]
+    client_address_header: axum::http::HeaderName,
     /// This replica's name in Events (default: `$POD_NAME`, else the host name).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -104,9 +114,12 @@ enum ActionArg {
 struct CreateArgs {
     #[command(flatten)]
     cluster: Cluster,
-    /// Namespace of the workload (the trigger's Secret goes there too).
+    /// Namespace of the workload (the `RedeployTrigger` goes there too).
     #[arg(short, long)]
     namespace: String,
+    /// The trigger's name (default: the workload's name and a random suffix).
+    #[arg(long)]
+    name: Option<String>,
     /// The Deployment to roll.
     #[arg(long, value_name = "NAME")]
     deployment: Option<String>,
@@ -120,9 +133,14 @@ struct CreateArgs {
     #[arg(long)]
     container: Option<String>,
     /// For set-image: allowed images, `*` within a path segment, e.g.
-    /// `registry.cn-hangzhou.aliyuncs.com/biz/*`.
+    /// `registry.cn-hangzhou.aliyuncs.com/biz/*`; a digest only with a digest part (`@*`,
+    /// `@sha256:*`, or one digest).
     #[arg(long, value_name = "PATTERN")]
     image_pattern: Option<String>,
+    /// Allow a pattern whose registry part has a `*` (`*/*`, `*`): the token's holder then
+    /// chooses the registry.
+    #[arg(long)]
+    allow_any_image: bool,
     /// Where `diurnal trigger serve` is reachable from CI (printed into the URL).
     #[arg(
         long,
@@ -154,8 +172,8 @@ struct IdArgs {
     /// Namespace of the trigger.
     #[arg(short, long)]
     namespace: String,
-    /// The trigger id (as in `list`).
-    id: String,
+    /// The trigger's name (as in `list`).
+    name: String,
     /// For rotate: where `serve` is reachable from CI.
     #[arg(
         long,
@@ -166,6 +184,28 @@ struct IdArgs {
     /// For rotate: print only the URL.
     #[arg(short, long)]
     quiet: bool,
+}
+
+#[derive(Debug, clap::Args)]
+struct MigrateArgs {
+    #[command(flatten)]
+    cluster: Cluster,
+    /// Namespace to migrate.
+    #[arg(short, long, conflicts_with = "all_namespaces")]
+    namespace: Option<String>,
+    /// Migrate every namespace.
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+    /// Keep patterns that match any registry (refused otherwise; see create --allow-any-image).
+    #[arg(long)]
+    allow_any_image: bool,
+    /// Where `serve` is reachable from CI (printed into the new URLs).
+    #[arg(
+        long,
+        env = "DIURNAL_TRIGGER_BASE_URL",
+        default_value = "http://diurnal-trigger.diurnal-system.svc:8080"
+    )]
+    base_url: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -191,12 +231,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Sub::List(a) => list(&a),
         Sub::Rotate(a) => rotate(&a),
         Sub::Delete(a) => delete(&a),
+        Sub::Migrate(a) => migrate(&a),
         Sub::Call(a) => call(&a),
     }
 }
 
+fn hook_path(base: &str, namespace: &str, name: &str) -> String {
+    format!("{}/hooks/v1/namespaces/{namespace}/triggers/{name}", base.trim_end_matches('/'))
+}
+
 fn hook_url(base: &str, trigger: &Trigger, token: &Token) -> String {
-    format!("{}/hooks/v1/{}?token={}", base.trim_end_matches('/'), trigger.id, token.expose())
+    format!("{}?token={}", hook_path(base, &trigger.namespace, &trigger.name), token.expose())
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -206,6 +251,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         per_trigger: args.rate_limit,
         per_client_failures: args.client_failure_limit,
         body_limit: args.max_body,
+        trusted_proxies: args.trusted_proxies.clone(),
         client_address_header: args.client_address_header.clone(),
     };
     let tls = args.tls_cert.clone().zip(args.tls_key.clone()).map(|(cert, key)| TlsFiles { cert, key });
@@ -220,8 +266,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             server::router(index.clone(), rollout, &settings, metrics, Arc::new(registry));
         let listener = std::net::TcpListener::bind(args.addr)
             .with_context(|| format!("binding --addr {}", args.addr))?;
-        let watch = tokio::spawn(store::watch(client, args.namespace.clone(), index));
-        info!(addr = %args.addr, %identity, namespace = args.namespace.as_deref().unwrap_or("(all)"),
+        let namespaces = (!args.namespaces.is_empty()).then(|| args.namespaces.clone());
+        let watch = tokio::spawn(store::watch(client, namespaces, index));
+        let shown: Vec<String> = args.trusted_proxies.iter().map(ToString::to_string).collect();
+        info!(addr = %args.addr, %identity,
+              namespaces = if args.namespaces.is_empty() { "(all)".to_owned() } else { args.namespaces.join(",") },
+              trusted_proxies = shown.join(","),
               coalesce_window_ms = u64::try_from(settings.coalesce_window.as_millis()).unwrap_or(u64::MAX),
               rate_limit = %settings.per_trigger, client_failure_limit = %settings.per_client_failures,
               "diurnal trigger server starting");
@@ -235,20 +285,28 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     let workload = match (&args.deployment, &args.statefulset) {
-        (Some(n), _) => Workload { kind: WorkloadKind::Deployment, name: n.clone() },
-        (None, Some(n)) => Workload { kind: WorkloadKind::StatefulSet, name: n.clone() },
+        (Some(n), _) => Workload::new(WorkloadKind::Deployment, n).context("--deployment")?,
+        (None, Some(n)) => Workload::new(WorkloadKind::StatefulSet, n).context("--statefulset")?,
         (None, None) => anyhow::bail!("give --deployment NAME or --statefulset NAME"),
     };
-    let image_pattern =
-        args.image_pattern.as_deref().map(ImagePattern::parse).transpose().context("--image-pattern")?;
+    if let Some(p) = &args.image_pattern {
+        ImagePattern::parse_checked(p, args.allow_any_image).context("--image-pattern")?;
+    }
     let action = match args.action {
         ActionArg::Restart => Action::Restart,
         ActionArg::SetImage => Action::SetImage,
     };
-    if action == Action::Restart && image_pattern.is_some() {
+    if action == Action::Restart && args.image_pattern.is_some() {
         anyhow::bail!("--image-pattern only applies to --action set-image");
     }
-    let new = NewTrigger { workload, action, container: args.container.clone(), image_pattern };
+    let new = NewTrigger {
+        name: args.name.clone(),
+        workload,
+        action,
+        container: args.container.clone(),
+        image_pattern: args.image_pattern.clone(),
+        allow_any_image: args.allow_any_image,
+    };
     runtime::block_on(async move {
         let store = Store::new(runtime::kube_client(args.cluster.kubeconfig.as_deref()).await?);
         let (trigger, token) = store
@@ -261,7 +319,7 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         } else {
             println!(
                 "Created trigger {} for {}/{} ({}).",
-                trigger.id,
+                trigger.name,
                 trigger.namespace,
                 trigger.workload,
                 trigger.action.as_str()
@@ -284,25 +342,32 @@ fn list(args: &ListArgs) -> anyhow::Result<ExitCode> {
     };
     runtime::block_on(async move {
         let store = Store::new(runtime::kube_client(args.cluster.kubeconfig.as_deref()).await?);
-        let triggers = store.list(namespace.as_deref()).await.context("listing trigger Secrets")?;
+        let triggers = store.list(namespace.as_deref()).await.context("listing RedeployTriggers")?;
         if triggers.is_empty() {
             eprintln!("no triggers in {}", namespace.as_deref().unwrap_or("any namespace"));
             return Ok(ExitCode::SUCCESS);
         }
         println!(
-            "{:<16} {:<18} {:<32} {:<10} {:<12} {:<40} CREATED",
-            "NAMESPACE", "ID", "WORKLOAD", "ACTION", "CONTAINER", "IMAGE-PATTERN"
+            "{:<16} {:<24} {:<32} {:<10} {:<12} {:<40} {:<21} LAST-CALL",
+            "NAMESPACE", "NAME", "WORKLOAD", "ACTION", "CONTAINER", "IMAGE-PATTERN", "TOKEN-ISSUED"
         );
+        let when = |t: Option<jiff::Timestamp>| {
+            t.map_or("-".to_owned(), |t| t.strftime("%Y-%m-%d %H:%M:%SZ").to_string())
+        };
         for t in triggers {
+            let last = t
+                .last_calls
+                .first()
+                .map_or("-".to_owned(), |c| format!("{} {}", when(Some(c.time.0)), c.result));
             println!(
-                "{:<16} {:<18} {:<32} {:<10} {:<12} {:<40} {}",
+                "{:<16} {:<24} {:<32} {:<10} {:<12} {:<40} {:<21} {last}",
                 t.namespace,
-                t.id,
+                t.name,
                 t.workload.to_string(),
                 t.action.as_str(),
                 t.container.as_deref().unwrap_or("-"),
                 t.image_pattern.as_ref().map_or("-", ImagePattern::as_str),
-                t.created.strftime("%Y-%m-%d %H:%M:%SZ"),
+                when(t.token_issued),
             );
         }
         Ok(ExitCode::SUCCESS)
@@ -312,14 +377,15 @@ fn list(args: &ListArgs) -> anyhow::Result<ExitCode> {
 fn rotate(args: &IdArgs) -> anyhow::Result<ExitCode> {
     runtime::block_on(async move {
         let store = Store::new(runtime::kube_client(args.cluster.kubeconfig.as_deref()).await?);
-        let (trigger, token) = store.rotate(&args.namespace, &args.id).await.context("rotating the token")?;
+        let (trigger, token) =
+            store.rotate(&args.namespace, &args.name).await.context("rotating the token")?;
         let url = hook_url(&args.base_url, &trigger, &token);
         if args.quiet {
             println!("{url}");
         } else {
             println!(
                 "New token for trigger {} ({}/{}); the old one no longer works.",
-                trigger.id, trigger.namespace, trigger.workload
+                trigger.name, trigger.namespace, trigger.workload
             );
             println!();
             println!("  {url}");
@@ -331,9 +397,62 @@ fn rotate(args: &IdArgs) -> anyhow::Result<ExitCode> {
 fn delete(args: &IdArgs) -> anyhow::Result<ExitCode> {
     runtime::block_on(async move {
         let store = Store::new(runtime::kube_client(args.cluster.kubeconfig.as_deref()).await?);
-        store.delete(&args.namespace, &args.id).await.context("deleting the trigger")?;
-        println!("Deleted trigger {} in namespace {}.", args.id, args.namespace);
+        store.delete(&args.namespace, &args.name).await.context("deleting the trigger")?;
+        println!("Deleted trigger {} in namespace {}.", args.name, args.namespace);
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Creates a `RedeployTrigger` for each 0.1 trigger Secret (with the caller's credentials: the
+/// admission policy checks they may patch each workload). Existing triggers are left alone, so
+/// it can run again; the Secrets are kept until the caller deletes them.
+fn migrate(args: &MigrateArgs) -> anyhow::Result<ExitCode> {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Api, ListParams};
+    let namespace = if args.all_namespaces {
+        None
+    } else {
+        Some(args.namespace.clone().unwrap_or_else(|| "default".into()))
+    };
+    runtime::block_on(async move {
+        let client = runtime::kube_client(args.cluster.kubeconfig.as_deref()).await?;
+        let secrets: Api<Secret> = match &namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let found = secrets
+            .list(&ListParams::default().labels(&legacy::selector()))
+            .await
+            .context("listing diurnal 0.1 trigger Secrets")?;
+        let store = Store::new(client);
+        let mut failed = 0;
+        for secret in &found.items {
+            let ns = secret.metadata.namespace.clone().unwrap_or_default();
+            let name = secret.metadata.name.clone().unwrap_or_default();
+            let result = match legacy::to_resource(secret, args.allow_any_image) {
+                Ok(object) => store.create_if_absent(&object).await.map_err(anyhow::Error::from),
+                Err(e) => Err(e.into()),
+            };
+            match result {
+                Ok(created) => println!(
+                    "{} {ns}/{name}: {}?token=<its token, unchanged>",
+                    if created { "migrated" } else { "exists  " },
+                    hook_path(&args.base_url, &ns, &name)
+                ),
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("not migrated {ns}/{name}: {e:#}");
+                }
+            }
+        }
+        println!(
+            "{} Secret(s) found, {failed} not migrated. Point CI at the new URLs, then delete the Secrets: \
+             kubectl delete secret -l {} {}",
+            found.items.len(),
+            legacy::selector(),
+            namespace.map_or("-A".to_owned(), |ns| format!("-n {ns}")),
+        );
+        Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(EXIT_REFUSED) })
     })
 }
 

@@ -15,7 +15,8 @@ use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use prometheus_client::registry::Registry;
 
-pub const ID: &str = "00000000000000aa";
+/// The path of the one trigger served.
+pub const PATH: &str = "/hooks/v1/namespaces/shop/triggers/web";
 
 /// Counts rollouts.
 #[derive(Default)]
@@ -44,14 +45,16 @@ pub fn start(settings: &Settings) -> Running {
     let token = Token::generate().unwrap();
     let index = Index::new();
     index.insert(Trigger {
-        id: ID.into(),
         namespace: "shop".into(),
+        name: "web".into(),
         workload: Workload { kind: WorkloadKind::Deployment, name: "web".into() },
         action: Action::Restart,
         container: None,
         image_pattern: None,
+        allow_any_image: false,
         token_hash: token.hash(),
-        created: "2026-11-24T20:00:00Z".parse().unwrap(),
+        token_issued: None,
+        last_calls: Vec::new(),
     });
     index.set_ready();
     let rollouts = Arc::new(Counting::default());

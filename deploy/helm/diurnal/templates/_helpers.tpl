@@ -27,3 +27,20 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "diurnal.image" -}}
 {{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
 {{- end -}}
+
+{{/* The trigger service's rules: read RedeployTriggers and write their status, roll workloads,
+     record Events. */}}
+{{- define "diurnal.triggerRules" -}}
+- apiGroups: ["diurnal.dev"]
+  resources: ["redeploytriggers"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["diurnal.dev"]
+  resources: ["redeploytriggers/status"]
+  verbs: ["patch"]
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets"]
+  verbs: ["get", "patch"]
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end }}
