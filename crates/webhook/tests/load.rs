@@ -3,7 +3,7 @@
 //!
 //! `cargo test -p diurnal-webhook --release --test load -- --ignored --nocapture`
 //!
-//! The real TLS server (`server::serve`, rustls, loopback) and the real cluster view
+//! The real TLS server (`diurnal_serving::serve`, rustls, loopback) and the real cluster view
 //! (`Cluster`, the baseline count and reservations) over caches holding 2,000 placed pods of 100
 //! opted-in workloads; 16 keep-alive HTTPS clients in the same process send 500 pod-creation
 //! reviews per second in total for 10 s, for pods of those workloads. Latency is measured at the
@@ -94,21 +94,24 @@ async fn admission_latency_at_500_requests_per_second_over_tls() {
     let dir = std::env::temp_dir().join(format!("diurnal-webhook-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bundle = diurnal_webhook::certs::generate(&["127.0.0.1".to_owned()], 1).unwrap();
-    let files = server::TlsFiles { cert: dir.join("tls.crt"), key: dir.join("tls.key") };
+    let files =
+        diurnal_serving::TlsFiles { cert: dir.join("tls.crt"), key: dir.join("tls.key"), client_ca: None };
     std::fs::write(&files.cert, &bundle.cert).unwrap();
     std::fs::write(&files.key, &bundle.key).unwrap();
 
     let mut registry = prometheus_client::registry::Registry::default();
-    let app = App {
-        profile: Arc::new(Profile::builtin("alibabacloud").unwrap()),
-        mode: Mode::Deny,
-        workloads: Arc::new(cluster()),
-        metrics: Arc::new(Metrics::new(&mut registry)),
-    };
+    let app = App::new(
+        Profile::builtin("alibabacloud").unwrap(),
+        Mode::Deny,
+        Arc::new(cluster()),
+        Arc::new(Metrics::new(&mut registry)),
+    );
     let router = server::router(app, diurnal_serving::router(Arc::new(registry), Arc::new(|| Ok(()))));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(server::serve(router, listener, files, Duration::from_secs(10), std::future::pending()));
+    let tls = Arc::new(diurnal_serving::Tls::load(files, Duration::from_secs(10)).unwrap());
+    let options = diurnal_serving::Options { tls: Some(tls), ..diurnal_serving::Options::default() };
+    tokio::spawn(diurnal_serving::serve(listener, router, options, std::future::pending()));
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let mut roots = rustls::RootCertStore::empty();
