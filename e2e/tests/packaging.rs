@@ -151,7 +151,8 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
     assert!(certs.status.success(), "{}", String::from_utf8_lossy(&certs.stderr));
     let ca_bundle = format!("webhook.caBundle={}", String::from_utf8(certs.stdout).unwrap().trim());
     // Any PEM CA will do for the webhook's client CA here.
-    let client_ca = std::fs::read_to_string(repo_root().join("target/e2e-logs/packaging-certs/ca.crt")).unwrap();
+    let client_ca =
+        std::fs::read_to_string(repo_root().join("target/e2e-logs/packaging-certs/ca.crt")).unwrap();
     let client_ca = format!("webhook.clientCA={}", client_ca.trim());
     let shop = namespace(&client, "shop").await;
     let variants = variants(&shop, &ca_bundle, &client_ca);
