@@ -72,9 +72,16 @@ impl Workloads for Fake {
 }
 
 fn app(mode: Mode) -> Router {
+    app_with(mode, |_| {})
+}
+
+/// The router, with `adjust` applied to the handler's settings.
+fn app_with(mode: Mode, adjust: impl FnOnce(&mut App)) -> Router {
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Arc::new(Metrics::new(&mut registry));
-    let app = App::new(Profile::builtin("alibabacloud").unwrap(), mode, Arc::new(Fake::default()), metrics);
+    let mut app =
+        App::new(Profile::builtin("alibabacloud").unwrap(), mode, Arc::new(Fake::default()), metrics);
+    adjust(&mut app);
     server::router(app, diurnal_serving::router(Arc::new(registry), Arc::new(|| Ok(()))))
 }
 
@@ -442,16 +449,7 @@ mod tls {
         std::fs::write(&files.key, &serving.key).unwrap();
         std::fs::write(files.client_ca.as_ref().unwrap(), &client_ca).unwrap();
 
-        let mut registry = prometheus_client::registry::Registry::default();
-        let metrics = Arc::new(Metrics::new(&mut registry));
-        let mut app = App::new(
-            Profile::builtin("alibabacloud").unwrap(),
-            Mode::Deny,
-            Arc::new(Fake::default()),
-            metrics,
-        );
-        app.require_client_certificate = true;
-        let router = server::router(app, diurnal_serving::router(Arc::new(registry), Arc::new(|| Ok(()))));
+        let router = app_with(Mode::Deny, |app| app.require_client_certificate = true);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let tls = Arc::new(diurnal_serving::Tls::load(files, Duration::from_secs(10)).unwrap());
@@ -495,17 +493,9 @@ mod tls {
 
     #[tokio::test]
     async fn reviews_over_the_in_flight_limit_are_answered_503_at_once() {
-        let mut registry = prometheus_client::registry::Registry::default();
-        let metrics = Arc::new(Metrics::new(&mut registry));
-        let mut app = App::new(
-            Profile::builtin("alibabacloud").unwrap(),
-            Mode::Deny,
-            Arc::new(Fake::default()),
-            metrics,
-        );
-        app.in_flight = Arc::new(tokio::sync::Semaphore::new(1));
-        let held = app.in_flight.clone().try_acquire_owned().unwrap();
-        let router = server::router(app, diurnal_serving::router(Arc::new(registry), Arc::new(|| Ok(()))));
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(1));
+        let held = in_flight.clone().try_acquire_owned().unwrap();
+        let router = app_with(Mode::Deny, |app| app.in_flight = in_flight.clone());
         let started = Instant::now();
         let (status, _) = post(&router, review(&web_pod(&serde_json::json!([])), "Pod", "CREATE")).await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
