@@ -7,8 +7,13 @@
 # (jiff's bundled database). scripts/build-static runs the same cargo command; CI runs it to
 # prove this recipe's Rust part on machines without a container engine.
 
-ARG RUST_VERSION=1.95
-FROM rust:${RUST_VERSION}-bookworm AS build
+# The build stage's base is pinned by digest, so a moved tag cannot change what builds the binary.
+# The digest is the one published for rust:1.95-bookworm as seen in public build logs and
+# Dockerfiles (this project's machines cannot reach a container registry to resolve it). To move
+# it: `docker buildx imagetools inspect rust:1.95-bookworm` and copy the "Digest:" line (the
+# multi-platform index), then rebuild. The runtime stage is `scratch`: nothing is pulled for it.
+ARG RUST_IMAGE=rust:1.95-bookworm@sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1
+FROM ${RUST_IMAGE} AS build
 WORKDIR /src
 COPY . .
 RUN scripts/build-static /out/diurnal

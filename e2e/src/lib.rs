@@ -468,19 +468,7 @@ pub async fn apply_file(client: &Client, path: &Path, dry_run: bool) -> anyhow::
 /// A kubeconfig for the run's cluster that authenticates as a service account (through a
 /// `TokenRequest`), so a component runs with exactly the RBAC it ships with.
 pub async fn service_account_kubeconfig(client: &Client, namespace: &str, name: &str) -> PathBuf {
-    use k8s_openapi::api::authentication::v1::TokenRequest;
-    use k8s_openapi::api::core::v1::ServiceAccount;
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-    let request: TokenRequest =
-        serde_json::from_value(serde_json::json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
-            .unwrap();
-    let token = accounts
-        .create_token_request(name, &PostParams::default(), &request)
-        .await
-        .expect("a token for the service account")
-        .status
-        .expect("token status")
-        .token;
+    let token = service_account_token(client, namespace, name).await;
     let admin = std::fs::read_to_string(kubeconfig()).unwrap();
     let mut config: serde_json::Value = yaml_doc(&admin);
     config["users"] = serde_json::json!([{"name": "admin", "user": {"token": token}}]);
@@ -488,4 +476,27 @@ pub async fn service_account_kubeconfig(client: &Client, namespace: &str, name: 
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
     path
+}
+
+/// An hour's token of the service account `namespace/name` (a `TokenRequest`).
+pub async fn service_account_token(client: &Client, namespace: &str, name: &str) -> String {
+    use k8s_openapi::api::authentication::v1::TokenRequest;
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    let request: TokenRequest =
+        serde_json::from_value(serde_json::json!({"spec": {"audiences": [], "expirationSeconds": 3600}}))
+            .unwrap();
+    accounts
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .expect("a token for the service account")
+        .status
+        .expect("token status")
+        .token
+}
+
+/// The run's cluster's certificates (`e2e/cluster`'s `pki/`): `webhook-client-ca.crt` is the CA of
+/// the client certificate the API server presents to admission webhooks.
+pub fn pki_dir() -> PathBuf {
+    kubeconfig().parent().expect("the kubeconfig is in the cluster's folder").join("pki")
 }

@@ -43,7 +43,7 @@ fn variant(set: &[&str], present: &'static [&'static str], absent: &'static [&'s
 
 /// The chart installs the test applies: the controller confined to `shop` in one, the webhook's
 /// certificates as `--set` value `ca_bundle` in another.
-fn variants(shop: &str, ca_bundle: &str) -> Vec<Variant> {
+fn variants(shop: &str, ca_bundle: &str, client_ca: &str) -> Vec<Variant> {
     vec![
         variant(&[], &["ClusterRole/diurnal-controller"], &["NetworkPolicy/"]),
         // Confined to a namespace: a Role there, no ClusterRole.
@@ -98,10 +98,12 @@ fn variants(shop: &str, ca_bundle: &str) -> Vec<Variant> {
                 "webhook.certManager.enabled=false",
                 "webhook.existingSecret=diurnal-webhook-tls",
                 ca_bundle,
+                client_ca,
                 "networkPolicy.enabled=true",
             ],
             &[
                 "ClusterRole/diurnal-controller",
+                "ConfigMap/diurnal-webhook-client-ca",
                 "Deployment/diurnal-webhook",
                 "Service/diurnal-webhook",
                 "PodDisruptionBudget/diurnal-webhook",
@@ -112,11 +114,23 @@ fn variants(shop: &str, ca_bundle: &str) -> Vec<Variant> {
             ],
             &["Certificate/", "Issuer/", "ServiceMonitor/"],
         ),
-        // Every component, certificates from cert-manager (the chart's default), ServiceMonitors.
+        // Every component, certificates from cert-manager (the chart's default), ServiceMonitors
+        // sending Prometheus's token, a metrics reader bound, the image pinned by digest.
         variant(
-            &["webhook.enabled=true", "trigger.enabled=true", "serviceMonitor.enabled=true"],
+            &[
+                "webhook.enabled=true",
+                "trigger.enabled=true",
+                "serviceMonitor.enabled=true",
+                "metrics.readers[0].kind=ServiceAccount",
+                "metrics.readers[0].name=prometheus",
+                "metrics.readers[0].namespace=diurnal-system",
+                "image.digest=sha256:6258907abe69656e41cd992e0b705cdcfabcbbe3db374f92ed2d47121282d4a1",
+            ],
             &[
                 "ClusterRole/diurnal-controller",
+                "ClusterRole/diurnal-metrics-auth",
+                "ClusterRoleBinding/diurnal-metrics-auth",
+                "ClusterRoleBinding/diurnal-metrics-reader",
                 "Certificate/diurnal-webhook",
                 "Issuer/diurnal-webhook-selfsigned",
                 "MutatingWebhookConfiguration/diurnal-webhook",
@@ -145,8 +159,12 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
         .unwrap();
     assert!(certs.status.success(), "{}", String::from_utf8_lossy(&certs.stderr));
     let ca_bundle = format!("webhook.caBundle={}", String::from_utf8(certs.stdout).unwrap().trim());
+    // Any PEM CA will do for the webhook's client CA here.
+    let client_ca =
+        std::fs::read_to_string(repo_root().join("target/e2e-logs/packaging-certs/ca.crt")).unwrap();
+    let client_ca = format!("webhook.clientCA={}", client_ca.trim());
     let shop = namespace(&client, "shop").await;
-    let variants = variants(&shop, &ca_bundle);
+    let variants = variants(&shop, &ca_bundle, &client_ca);
     for (i, v) in variants.iter().enumerate() {
         let args: Vec<&str> = v.set.iter().map(String::as_str).collect();
         let rendered = render(&args);

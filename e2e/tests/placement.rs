@@ -1,16 +1,18 @@
 //! Hybrid placement end to end: `diurnal webhook serve` (with only deploy/rbac/webhook.yaml's
-//! permissions, certificates from `diurnal webhook certs`) registered as a mutating webhook with
-//! the real API server; kube-scheduler places the pods on kwok's fake regular nodes and the fake
+//! permissions, certificates from `diurnal webhook certs`, answering only callers with the API
+//! server's client certificate — `e2e/cluster` configures kube-apiserver to present one)
+//! registered as a mutating webhook with the real API server; kube-scheduler places the pods on kwok's fake regular nodes and the fake
 //! virtual node; kube-controller-manager scales the ReplicaSet in by deletion cost.
 
 use std::process::{Child, Command};
 use std::time::Duration;
 
 use diurnal_e2e::{
-    apply_file, cluster_or_skip, diurnal_bin, namespace, repo_root, service_account_kubeconfig, wait_for,
+    apply_file, cluster_or_skip, diurnal_bin, namespace, pki_dir, repo_root, service_account_kubeconfig,
+    wait_for,
 };
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt as _};
@@ -19,6 +21,7 @@ struct Webhook {
     child: Child,
     port: u16,
     ca_bundle: String,
+    dir: std::path::PathBuf,
     log: std::path::PathBuf,
 }
 
@@ -55,12 +58,14 @@ impl Webhook {
             .arg(dir.join("tls.crt"))
             .arg("--tls-key")
             .arg(dir.join("tls.key"))
+            .arg("--client-ca-file")
+            .arg(pki_dir().join("webhook-client-ca.crt"))
             .env("RUST_LOG", "info,diurnal_webhook=debug")
             .stdout(file.try_clone().unwrap())
             .stderr(file)
             .spawn()
             .unwrap();
-        let me = Self { child, port, ca_bundle, log };
+        let me = Self { child, port, ca_bundle, dir, log };
         wait_for(Duration::from_secs(30), "the webhook to listen", || {
             let port = me.port;
             async move { std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()) }
@@ -96,6 +101,23 @@ impl Webhook {
 
     fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// POSTs `review` to `/mutate` straight from this process (trusting the serving certificate,
+    /// presenting no client certificate); the HTTP status.
+    fn post_without_client_certificate(&self, review: &serde_json::Value) -> String {
+        let body = self.dir.join("forged-review.json");
+        std::fs::write(&body, review.to_string()).unwrap();
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "content-type: application/json"])
+            .arg("--cacert")
+            .arg(self.dir.join("ca.crt"))
+            .arg("--data-binary")
+            .arg(format!("@{}", body.display()))
+            .arg(format!("https://127.0.0.1:{}/mutate", self.port))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
 
@@ -311,6 +333,58 @@ async fn in_warn_mode_an_incompatible_pod_is_admitted_with_a_warning() {
     );
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
     assert!(pods.get_opt("logs-on-host").await.unwrap().is_some(), "admitted");
+
+    Api::<MutatingWebhookConfiguration>::all(client.clone())
+        .delete(&config, &DeleteParams::default())
+        .await
+        .unwrap();
+}
+
+/// Reviews sent straight to the webhook's port without the API server's client certificate are
+/// refused (403) and hold no baseline slot: the real pods, admitted through the API server's
+/// authenticated calls, still get their baseline.
+#[tokio::test(flavor = "multi_thread")]
+async fn forged_reviews_without_the_api_servers_certificate_are_refused_and_reserve_nothing() {
+    let client = cluster_or_skip!();
+    let ns = namespace(&client, "placement-forged").await;
+    let webhook = Webhook::start(&client, &ns, &[]).await;
+    let config = webhook.register(&client, &ns).await;
+    create_deployment(&client, &ns, "web", 0, "virtual", 2, serde_json::json!({"requests": {"cpu": "100m"}}))
+        .await;
+    let replica_sets: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
+    let replica_set = wait_for(Duration::from_secs(30), "the web ReplicaSet", || {
+        let replica_sets = replica_sets.clone();
+        async move {
+            let list = replica_sets.list(&ListParams::default().labels("app=web")).await.ok()?;
+            list.items.first().map(kube::ResourceExt::name_any)
+        }
+    })
+    .await;
+    // What a pod in the cluster could send to hold the baseline for 30 s.
+    for i in 0..5 {
+        let review = serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": format!("forged-{i}"), "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "resource": {"group": "", "version": "v1", "resource": "pods"}, "namespace": ns,
+                "operation": "CREATE", "userInfo": {"username": "system:serviceaccount:kube-system:replicaset-controller"},
+                "object": {"apiVersion": "v1", "kind": "Pod", "metadata": {"generateName": format!("{replica_set}-"),
+                    "namespace": ns, "labels": {"app": "web"},
+                    "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replica_set, "uid": "x", "controller": true}]},
+                    "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]}}},
+        });
+        assert_eq!(webhook.post_without_client_certificate(&review), "403", "{}", webhook.log_text());
+    }
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deployments
+        .patch_scale(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    let got = scheduled_split(&client, &ns, "web", 3, "3 web pods scheduled").await;
+    assert_eq!(got, (2, 1), "regular, virtual: the forged reviews held no slot\n{}", webhook.log_text());
 
     Api::<MutatingWebhookConfiguration>::all(client.clone())
         .delete(&config, &DeleteParams::default())

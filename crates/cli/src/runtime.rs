@@ -82,3 +82,58 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
 }
+
+/// A switch flag: `--name on|off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+/// A duration flag: `500ms`, `10s`, `2m`.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let parsed: jiff::SignedDuration =
+        text.parse().map_err(|e| format!("{text:?} is not a duration like 500ms, 10s or 2m: {e}"))?;
+    std::time::Duration::try_from(parsed).map_err(|_| format!("{text:?}: a duration cannot be negative"))
+}
+
+/// The connection limits and `/metrics` authentication every server takes (docs/security.md,
+/// "Every server").
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerArgs {
+    /// A request's headers must have arrived this long after the server starts waiting for them
+    /// (from accept, or from the previous answer on a kept-alive connection); also the TLS
+    /// handshake's limit.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    header_read_timeout: std::time::Duration,
+    /// A connection on which nothing is read or written for this long is closed.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    idle_timeout: std::time::Duration,
+    /// Connections open at once, at most; further ones wait to be accepted.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Serve /metrics only to bearer tokens that may `get` the non-resource URL /metrics
+    /// (checked with a `TokenReview` and a `SubjectAccessReview`); /healthz and /readyz stay open.
+    #[arg(long, value_enum, default_value = "off")]
+    metrics_auth: OnOff,
+}
+
+impl ServerArgs {
+    /// The server options, with `tls` when the server serves TLS.
+    pub fn options(
+        &self,
+        client: &kube::Client,
+        tls: Option<std::sync::Arc<diurnal_serving::Tls>>,
+    ) -> diurnal_serving::Options {
+        diurnal_serving::Options {
+            limits: diurnal_serving::Limits {
+                header_read_timeout: self.header_read_timeout,
+                idle_timeout: self.idle_timeout,
+                max_connections: self.max_connections as usize,
+            },
+            tls,
+            metrics_auth: (self.metrics_auth == OnOff::On)
+                .then(|| std::sync::Arc::new(diurnal_serving::MetricsAuth::new(client.clone()))),
+        }
+    }
+}

@@ -1,6 +1,16 @@
-//! What every diurnal server (controller, trigger service, webhook) serves besides its own
-//! routes: `/metrics` in the OpenMetrics text format, `/healthz` (the process answers) and
-//! `/readyz` (its caches are loaded).
+//! What every diurnal server (controller, trigger service, webhook) shares: how it holds
+//! connections ([`server`]: header-read and idle timeouts, a connection cap), TLS with reload
+//! and optional client certificates ([`tls`]), token-checked `/metrics` ([`metrics_auth`]), and
+//! the routes it serves besides its own: `/metrics` in the OpenMetrics text format, `/healthz`
+//! (the process answers) and `/readyz` (its caches are loaded).
+
+pub mod metrics_auth;
+pub mod server;
+pub mod tls;
+
+pub use metrics_auth::MetricsAuth;
+pub use server::{Limits, Options, Peer, serve};
+pub use tls::{Tls, TlsError, TlsFiles};
 
 use std::sync::Arc;
 

@@ -517,15 +517,6 @@ async fn readyz(State(app): State<App>) -> Response {
     }
 }
 
-/// Certificate and key files for serving TLS directly.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    /// PEM certificate chain.
-    pub cert: std::path::PathBuf,
-    /// PEM private key.
-    pub key: std::path::PathBuf,
-}
-
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -539,20 +530,17 @@ pub enum ServeError {
     },
 }
 
-/// Serves `router` on a bound `listener` (TLS when `tls` is given) until `shutdown` completes, pruning
-/// rate-limit and coalescing state every 30 s. Install a rustls `CryptoProvider` before
-/// calling this with TLS.
+/// Serves `router` on a bound `listener` with `options` (TLS, limits: [`diurnal_serving::serve`])
+/// until `shutdown` completes, pruning rate-limit and coalescing state every 30 s.
 pub async fn serve(
     router: Router,
     housekeeping: Housekeeping,
     listener: std::net::TcpListener,
-    tls: Option<TlsFiles>,
+    options: diurnal_serving::Options,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let addr =
         listener.local_addr().map_err(|source| ServeError::Io { addr: ([0, 0, 0, 0], 0).into(), source })?;
-    let io = |source| ServeError::Io { addr, source };
-    listener.set_nonblocking(true).map_err(io)?;
     let pruner = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(30));
         loop {
@@ -560,32 +548,9 @@ pub async fn serve(
             housekeeping.prune();
         }
     });
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let result = match tls {
-        None => {
-            let listener = tokio::net::TcpListener::from_std(listener).map_err(io)?;
-            info!(%addr, "serving redeploy triggers over plain HTTP");
-            axum::serve(listener, service).with_graceful_shutdown(shutdown).await.map_err(io)
-        }
-        Some(files) => {
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
-                .await
-                .map_err(io)?;
-            let handle = axum_server::Handle::new();
-            let h = handle.clone();
-            tokio::spawn(async move {
-                shutdown.await;
-                h.graceful_shutdown(Some(Duration::from_secs(10)));
-            });
-            info!(%addr, "serving redeploy triggers over TLS");
-            axum_server::from_tcp_rustls(listener, config)
-                .map_err(io)?
-                .handle(handle)
-                .serve(service)
-                .await
-                .map_err(io)
-        }
-    };
+    let scheme = if options.tls.is_some() { "TLS" } else { "plain HTTP" };
+    info!(%addr, "serving redeploy triggers over {scheme}");
+    let result = diurnal_serving::serve(listener, router, options, shutdown).await;
     pruner.abort();
-    result
+    result.map_err(|source| ServeError::Io { addr, source })
 }

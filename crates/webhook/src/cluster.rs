@@ -26,8 +26,8 @@
 //! creation). The scale-in order (`crate::costs`) removes the newest regular pods right after the
 //! virtual ones.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -92,7 +92,120 @@ pub struct Cluster {
     stateful_sets: Store<PartialObjectMeta<StatefulSet>>,
     pods: Store<Pod>,
     nodes: Store<Node>,
-    reservations: Mutex<HashMap<WorkloadKey, Vec<(String, Instant)>>>,
+    placed: Arc<Mutex<PlacedIndex>>,
+    reservations: Mutex<Reservations>,
+}
+
+/// The reservations, and when expired ones of every controller were last swept.
+#[derive(Default)]
+struct Reservations {
+    open: HashMap<WorkloadKey, Vec<(String, Instant)>>,
+    swept: Option<Instant>,
+}
+
+/// How often expired reservations of every controller are swept (an admission only looks at its
+/// own controller's).
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// The counts an admission reads, kept per controller as the pod watch reports changes, so an
+/// admission costs the same with 50 or 50,000 placed pods: the controller's live pods labelled
+/// `regular`, and the admission uids they carry.
+#[derive(Default)]
+struct PlacedIndex {
+    /// Each counted pod: its controller and admission uid.
+    pods: HashMap<PodId, Counts>,
+    counts: HashMap<WorkloadKey, Counted>,
+    /// Pods of a relist in progress (between the watch's `Init` and `InitDone`).
+    relist: Option<HashMap<PodId, Counts>>,
+}
+
+/// A pod's namespace and name.
+type PodId = (String, String);
+/// What a counted pod counts for: its controller, and the admission uid it carries.
+type Counts = (WorkloadKey, Option<String>);
+
+#[derive(Default)]
+struct Counted {
+    regular: u32,
+    uids: HashMap<String, u32>,
+}
+
+impl PlacedIndex {
+    fn from_pods(pods: &[Arc<Pod>]) -> Self {
+        let mut index =
+            Self { pods: pods.iter().filter_map(|p| Self::entry(p)).collect(), ..Self::default() };
+        index.recount();
+        index
+    }
+
+    /// The pod's index entry, if it counts: live, labelled `regular`, with a workload controller.
+    fn entry(pod: &Pod) -> Option<(PodId, Counts)> {
+        if !live(pod) || pod.labels().get(PLACEMENT_LABEL).map(String::as_str) != Some("regular") {
+            return None;
+        }
+        let key = Cluster::workload_key_of_pod(pod)?;
+        let uid = pod.annotations().get(ADMISSION_UID_ANNOTATION).cloned();
+        Some(((key.namespace.clone(), pod.name_any()), (key, uid)))
+    }
+
+    fn count(counts: &mut HashMap<WorkloadKey, Counted>, key: &WorkloadKey, uid: Option<&String>, add: bool) {
+        let counted = counts.entry(key.clone()).or_default();
+        if add {
+            counted.regular += 1;
+            if let Some(uid) = uid {
+                *counted.uids.entry(uid.clone()).or_default() += 1;
+            }
+        } else {
+            counted.regular = counted.regular.saturating_sub(1);
+            if let Some(uid) = uid
+                && let Some(n) = counted.uids.get_mut(uid)
+            {
+                *n -= 1;
+                if *n == 0 {
+                    counted.uids.remove(uid);
+                }
+            }
+            if counted.regular == 0 && counted.uids.is_empty() {
+                counts.remove(key);
+            }
+        }
+    }
+
+    fn recount(&mut self) {
+        self.counts.clear();
+        for (key, uid) in self.pods.values() {
+            Self::count(&mut self.counts, key, uid.as_ref(), true);
+        }
+    }
+
+    fn apply(&mut self, event: &watcher::Event<Pod>) {
+        match event {
+            watcher::Event::Apply(pod) | watcher::Event::Delete(pod) => {
+                let id = (pod.namespace().unwrap_or_default(), pod.name_any());
+                if let Some((key, uid)) = self.pods.remove(&id) {
+                    Self::count(&mut self.counts, &key, uid.as_ref(), false);
+                }
+                if matches!(event, watcher::Event::Apply(_))
+                    && let Some((id, (key, uid))) = Self::entry(pod)
+                {
+                    Self::count(&mut self.counts, &key, uid.as_ref(), true);
+                    self.pods.insert(id, (key, uid));
+                }
+            }
+            watcher::Event::Init => self.relist = Some(HashMap::new()),
+            watcher::Event::InitApply(pod) => {
+                if let (Some(relist), Some((id, entry))) = (self.relist.as_mut(), Self::entry(pod)) {
+                    relist.insert(id, entry);
+                }
+            }
+            watcher::Event::InitDone => {
+                if let Some(relist) = self.relist.take() {
+                    self.pods = relist;
+                    self.recount();
+                }
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for Cluster {
@@ -138,6 +251,26 @@ where
     reader
 }
 
+/// The placed-pod cache, also feeding each change into `index`.
+fn indexed_pods<S>(events: S, index: Arc<Mutex<PlacedIndex>>) -> Store<Pod>
+where
+    S: futures::Stream<Item = watcher::Result<watcher::Event<Pod>>> + Send + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream =
+        events.default_backoff().modify(|pod: &mut Pod| pod.metadata.managed_fields = None).reflect(writer);
+    tokio::spawn(async move {
+        futures::pin_mut!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(event) => index.lock().unwrap_or_else(std::sync::PoisonError::into_inner).apply(&event),
+                Err(e) => tracing::warn!(error = %e, "watch error; retrying"),
+            }
+        }
+    });
+    reader
+}
+
 fn live(pod: &Pod) -> bool {
     pod.metadata.deletion_timestamp.is_none()
         && !matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
@@ -153,6 +286,7 @@ impl Cluster {
     pub async fn start(client: &Client) -> Self {
         let placed = watcher::Config::default().labels(PLACEMENT_LABEL);
         let all = watcher::Config::default;
+        let index = Arc::new(Mutex::new(PlacedIndex::default()));
         let me = Self {
             client: client.clone(),
             replica_sets: cache(
@@ -167,14 +301,13 @@ impl Cluster {
                     s.metadata.managed_fields = None;
                 },
             ),
-            pods: cache(watcher(Api::all(client.clone()), placed), |pod: &mut Pod| {
-                pod.metadata.managed_fields = None;
-            }),
+            pods: indexed_pods(watcher(Api::all(client.clone()), placed), index.clone()),
             nodes: cache(watcher(Api::all(client.clone()), all()), |node: &mut Node| {
                 node.metadata.managed_fields = None;
                 node.status = None;
             }),
-            reservations: Mutex::new(HashMap::new()),
+            placed: index,
+            reservations: Mutex::new(Reservations::default()),
         };
         let _ = me.replica_sets.wait_until_ready().await;
         let _ = me.stateful_sets.wait_until_ready().await;
@@ -183,7 +316,8 @@ impl Cluster {
         me
     }
 
-    /// A cluster view over caches filled elsewhere (tests fill them by hand).
+    /// A cluster view over caches filled elsewhere (tests fill them by hand). The placed pods
+    /// are counted as `pods` holds them now: later changes to that store are not seen.
     pub fn from_stores(
         client: Client,
         replica_sets: Store<PartialObjectMeta<ReplicaSet>>,
@@ -191,7 +325,8 @@ impl Cluster {
         pods: Store<Pod>,
         nodes: Store<Node>,
     ) -> Self {
-        Self { client, replica_sets, stateful_sets, pods, nodes, reservations: Mutex::new(HashMap::new()) }
+        let placed = Arc::new(Mutex::new(PlacedIndex::from_pods(&pods.state())));
+        Self { client, replica_sets, stateful_sets, pods, nodes, placed, reservations: Mutex::default() }
     }
 
     /// The pod's controller and its annotations (a Deployment's are copied onto its
@@ -253,10 +388,11 @@ impl Cluster {
         controller_key(pod.namespace().as_deref().unwrap_or_default(), pod.owner_references())
     }
 
-    /// Under the reservation lock: counts the controller's regular pods (live, in the cache) and
+    /// Under the reservation lock: reads the controller's regular pods (live, in the cache) and
     /// open reservations, lets `decide` place the pod, and reserves a slot under `reserve_as` (the
     /// admission request's uid) when it went to a regular node. A dry run (`reserve_as: None`)
-    /// decides without reserving: no pod will follow it.
+    /// decides without reserving: no pod will follow it. O(1) in the number of placed pods: the
+    /// counts are kept per controller as the watch reports pods.
     pub fn place_with_reservation<F>(
         &self,
         key: &WorkloadKey,
@@ -268,32 +404,27 @@ impl Cluster {
         F: FnOnce(&Workload) -> Option<Placement>,
     {
         let mut reservations = self.reservations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut seen_uids = HashSet::new();
-        let mut regular = 0u32;
-        for pod in self.pods.state() {
-            if pod.namespace().as_deref() != Some(key.namespace.as_str()) || !live(&pod) {
-                continue;
-            }
-            if pod.labels().get(PLACEMENT_LABEL).map(String::as_str) != Some("regular") {
-                continue;
-            }
-            if Self::workload_key_of_pod(&pod).as_ref() != Some(key) {
-                continue;
-            }
-            regular += 1;
-            if let Some(uid) = pod.annotations().get(ADMISSION_UID_ANNOTATION) {
-                seen_uids.insert(uid.clone());
-            }
-        }
         let now = Instant::now();
         // Expired reservations of every controller go, not only this one's: after a rollout the
         // old ReplicaSet sees no more admissions, and its entries would otherwise stay forever.
-        reservations.retain(|_, open| {
-            open.retain(|(_, at)| now.duration_since(*at) < RESERVATION_TTL);
-            !open.is_empty()
-        });
-        let open = reservations.entry(key.clone()).or_default();
-        open.retain(|(uid, _)| !seen_uids.contains(uid));
+        if reservations.swept.is_none_or(|at| now.duration_since(at) >= SWEEP_EVERY) {
+            reservations.open.retain(|_, open| {
+                open.retain(|(_, at)| now.duration_since(*at) < RESERVATION_TTL);
+                !open.is_empty()
+            });
+            reservations.swept = Some(now);
+        }
+        let open = reservations.open.entry(key.clone()).or_default();
+        let regular = {
+            let placed = self.placed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let counted = placed.counts.get(key);
+            // A reservation whose pod is in the cache retires: the pod counts instead.
+            open.retain(|(uid, at)| {
+                now.duration_since(*at) < RESERVATION_TTL
+                    && !counted.is_some_and(|c| c.uids.contains_key(uid))
+            });
+            counted.map_or(0, |c| c.regular)
+        };
         let workload = Workload {
             id: key.to_string(),
             annotations,
@@ -304,7 +435,7 @@ impl Cluster {
             open.push((uid.to_owned(), now));
         }
         if open.is_empty() {
-            reservations.remove(key);
+            reservations.open.remove(key);
         }
         placement
     }
@@ -312,7 +443,7 @@ impl Cluster {
     /// How many reservations are held (their pods not seen yet), over all controllers.
     pub fn reservations_held(&self) -> usize {
         let reservations = self.reservations.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        reservations.values().map(Vec::len).sum()
+        reservations.open.values().map(Vec::len).sum()
     }
 
     /// Placed pods (live), grouped by workload, each with whether it is on (or headed to) a
@@ -344,5 +475,57 @@ impl Cluster {
             .map(|t| Taint { key: t.key, value: t.value, effect: t.effect })
             .collect();
         profile.is_virtual_node(node.labels(), &taints)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, rs: &str, placement: &str, uid: Option<&str>) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "shop", "labels": {PLACEMENT_LABEL: placement},
+                "annotations": uid.map(|u| serde_json::json!({ADMISSION_UID_ANNOTATION: u})).unwrap_or_default(),
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": "r", "controller": true}]},
+        }))
+        .unwrap()
+    }
+
+    fn key(rs: &str) -> WorkloadKey {
+        WorkloadKey { kind: "ReplicaSet".into(), namespace: "shop".into(), name: rs.into() }
+    }
+
+    fn regular(index: &PlacedIndex, rs: &str) -> u32 {
+        index.counts.get(&key(rs)).map_or(0, |c| c.regular)
+    }
+
+    #[test]
+    fn the_counts_follow_the_watch_event_by_event_and_across_a_relist() {
+        let mut index = PlacedIndex::default();
+        index.apply(&watcher::Event::Apply(pod("a", "web-1", "regular", Some("uid-a"))));
+        index.apply(&watcher::Event::Apply(pod("b", "web-1", "burst", None)));
+        index.apply(&watcher::Event::Apply(pod("c", "web-2", "regular", None)));
+        assert_eq!((regular(&index, "web-1"), regular(&index, "web-2")), (1, 1));
+        assert!(index.counts[&key("web-1")].uids.contains_key("uid-a"));
+        // The same pod again changes nothing; finished, it no longer counts.
+        index.apply(&watcher::Event::Apply(pod("a", "web-1", "regular", Some("uid-a"))));
+        assert_eq!(regular(&index, "web-1"), 1);
+        let mut done = pod("a", "web-1", "regular", Some("uid-a"));
+        done.status = Some(k8s_openapi::api::core::v1::PodStatus {
+            phase: Some("Succeeded".into()),
+            ..Default::default()
+        });
+        index.apply(&watcher::Event::Apply(done));
+        assert_eq!(regular(&index, "web-1"), 0);
+        assert!(!index.counts.contains_key(&key("web-1")), "nothing left for web-1");
+        index.apply(&watcher::Event::Delete(pod("c", "web-2", "regular", None)));
+        assert!(index.counts.is_empty());
+        // A relist replaces everything once it is complete.
+        index.apply(&watcher::Event::Apply(pod("old", "web-3", "regular", None)));
+        index.apply(&watcher::Event::Init);
+        index.apply(&watcher::Event::InitApply(pod("x", "web-1", "regular", None)));
+        assert_eq!(regular(&index, "web-3"), 1, "until the relist is done");
+        index.apply(&watcher::Event::InitDone);
+        assert_eq!((regular(&index, "web-1"), regular(&index, "web-3")), (1, 0));
     }
 }

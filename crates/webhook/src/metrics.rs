@@ -35,7 +35,7 @@ impl Metrics {
         let sub = registry.sub_registry_with_prefix("diurnal_webhook");
         sub.register(
             "admissions",
-            "Admission reviews by outcome: placed_regular, placed_burst, denied, warned, unchanged, not_a_pod_create, malformed (not an AdmissionReview v1, too large or too slow to arrive), error",
+            "Admission reviews by outcome: placed_regular, placed_burst, denied, warned, unchanged, not_a_pod_create, malformed (not an AdmissionReview v1, too large or too slow to arrive), unauthenticated (no verified client certificate where one is required), busy (over the in-flight limit), error",
             me.admissions.clone(),
         );
         sub.register("admission_duration_seconds", "Time to answer one admission review", me.latency.clone());

@@ -1,19 +1,25 @@
-//! The HTTPS server: `POST /mutate` (`AdmissionReview` v1), plus `/metrics`, `/healthz`, `/readyz`.
-//! Certificates come from files and are reloaded when they change (cert-manager rotates the
-//! Secret's files in place).
+//! The webhook's routes: `POST /mutate` (`AdmissionReview` v1), plus `/metrics`, `/healthz`,
+//! `/readyz`; served by [`diurnal_serving::serve`] (HTTPS, certificates reloaded when their files
+//! change, the shared connection limits).
+//!
+//! Who may ask: with a client CA configured (`--client-ca-file`), `/mutate` answers only callers
+//! that presented a client certificate verified against it — the API server, configured with an
+//! admission-control kubeconfig — and refuses anyone else with a 403 before reading a byte of the
+//! body, so a forged review reserves nothing. Without one, any caller that reaches the port is
+//! served (and can reserve baseline slots): see docs/security.md.
 //!
 //! Nothing a caller sends makes it fail a pod creation by accident: a body that is not an
 //! `AdmissionReview` is a 400 (the API server then applies the configuration's
 //! `failurePolicy: Ignore`), a body over [`MAX_BODY`] a 413, one not received within
-//! [`BODY_TIMEOUT`] a 408, and an internal error — the pod
-//! cannot be decoded, a lookup fails — is answered "allowed, unchanged" and logged.
+//! [`BODY_TIMEOUT`] a 408, more than [`App::in_flight`] reviews at once a 503, and an internal
+//! error — the pod cannot be decoded, a lookup fails — is answered "allowed, unchanged" and
+//! logged.
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -22,6 +28,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use diurnal_placement::{Placement, Profile};
+use diurnal_serving::Peer;
 use json_patch::{AddOperation, Patch, PatchOperation};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -33,9 +40,17 @@ use crate::cluster::{ADMISSION_UID_ANNOTATION, Cluster, WorkloadKey};
 use crate::metrics::Metrics;
 use crate::review;
 
-/// Largest `AdmissionReview` accepted: the API server's own request limit is 3 MiB, and a review
-/// carries one object.
-pub const MAX_BODY: usize = 3 * 1024 * 1024;
+/// Largest `AdmissionReview` accepted. A pod at the API server's limit for annotations (256 KiB)
+/// with 40 containers of 50 variables each makes a review of 577 KiB (tests/http.rs measures it);
+/// anything larger is answered 413, and with `failurePolicy: Ignore` the pod is created unplaced.
+/// With [`DEFAULT_IN_FLIGHT`] this bounds what bodies can hold: 32 MiB.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Reviews handled at once unless told otherwise (`--max-in-flight`).
+pub const DEFAULT_IN_FLIGHT: u32 = 32;
+
+/// How long a review waits for one of the in-flight slots before it is answered 503.
+pub const IN_FLIGHT_WAIT: Duration = Duration::from_millis(500);
 
 /// How long a request body may take to arrive. The API server sends a review in one go and gives
 /// up after the configuration's `timeoutSeconds` (2 s shipped); this only stops a client that
@@ -94,6 +109,25 @@ pub struct App {
     pub workloads: Arc<dyn Workloads>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// Answer `/mutate` only for callers with a verified client certificate (set with a client
+    /// CA).
+    pub require_client_certificate: bool,
+    /// Reviews handled at once; a review that finds none free within [`IN_FLIGHT_WAIT`] is a 503.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+impl App {
+    /// Serves anyone, [`DEFAULT_IN_FLIGHT`] reviews at once.
+    pub fn new(profile: Profile, mode: Mode, workloads: Arc<dyn Workloads>, metrics: Arc<Metrics>) -> Self {
+        Self {
+            profile: Arc::new(profile),
+            mode,
+            workloads,
+            metrics,
+            require_client_certificate: false,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(DEFAULT_IN_FLIGHT as usize)),
+        }
+    }
 }
 
 impl std::fmt::Debug for App {
@@ -101,6 +135,7 @@ impl std::fmt::Debug for App {
         f.debug_struct("App")
             .field("profile", &self.profile.name)
             .field("mode", &self.mode)
+            .field("require_client_certificate", &self.require_client_certificate)
             .finish_non_exhaustive()
     }
 }
@@ -136,6 +171,28 @@ async fn read_body(request: axum::extract::Request) -> Result<Bytes, (StatusCode
 
 async fn mutate(State(app): State<App>, request: axum::extract::Request) -> Response {
     let started = Instant::now();
+    if app.require_client_certificate {
+        let verified = request.extensions().get::<Peer>().is_some_and(|p| p.client_certificate.is_some());
+        if !verified {
+            // Before the body: an unauthenticated caller costs a header parse and reserves nothing.
+            app.metrics.admission("unauthenticated", started.elapsed().as_secs_f64());
+            let peer = request.extensions().get::<Peer>().map(|p| p.address.to_string()).unwrap_or_default();
+            debug!(%peer, "refused an admission review without a client certificate");
+            return (
+                StatusCode::FORBIDDEN,
+                "a client certificate signed by the configured client CA is required",
+            )
+                .into_response();
+        }
+    }
+    let Ok(Ok(_slot)) = tokio::time::timeout(IN_FLIGHT_WAIT, app.in_flight.clone().acquire_owned()).await
+    else {
+        app.metrics.admission("busy", started.elapsed().as_secs_f64());
+        warn!(
+            "admission reviews over the in-flight limit; answered 503 (the API server applies failurePolicy)"
+        );
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many admission reviews in flight").into_response();
+    };
     let body = match read_body(request).await {
         Ok(body) => body,
         Err(refusal) => {
@@ -237,68 +294,4 @@ fn respond(
             review::body(response)
         }
     }
-}
-
-/// Certificate and key files.
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    /// PEM certificate chain.
-    pub cert: PathBuf,
-    /// PEM private key.
-    pub key: PathBuf,
-}
-
-fn modified(files: &TlsFiles) -> Option<(SystemTime, SystemTime)> {
-    let m = |p: &PathBuf| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-    Some((m(&files.cert)?, m(&files.key)?))
-}
-
-/// Serves `router` over TLS on `listener` until `shutdown` completes, reloading the certificate
-/// when its files change (checked every `reload_every`). A reload that fails (a half-written
-/// file) keeps the previous certificate and is retried at the next check. Install a rustls
-/// `CryptoProvider` first.
-pub async fn serve(
-    router: Router,
-    listener: std::net::TcpListener,
-    tls: TlsFiles,
-    reload_every: Duration,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let addr = listener.local_addr()?;
-    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
-    let reloader = {
-        let config = config.clone();
-        tokio::spawn(async move {
-            let mut seen = modified(&tls);
-            let mut tick = tokio::time::interval(reload_every);
-            loop {
-                tick.tick().await;
-                let now = modified(&tls);
-                if now.is_none() || now == seen {
-                    continue;
-                }
-                match config.reload_from_pem_file(&tls.cert, &tls.key).await {
-                    Ok(()) => {
-                        info!(cert = %tls.cert.display(), "serving certificate reloaded");
-                        seen = now;
-                    }
-                    Err(e) => warn!(error = %e, "serving certificate not reloaded; keeping the previous one"),
-                }
-            }
-        })
-    };
-    let handle = axum_server::Handle::new();
-    let h = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        h.graceful_shutdown(Some(Duration::from_secs(10)));
-    });
-    info!(%addr, "serving the placement webhook over TLS");
-    let result = axum_server::from_tcp_rustls(listener, config)?
-        .handle(handle)
-        .serve(router.into_make_service())
-        .await;
-    reloader.abort();
-    result
 }

@@ -72,14 +72,16 @@ impl Workloads for Fake {
 }
 
 fn app(mode: Mode) -> Router {
+    app_with(mode, |_| {})
+}
+
+/// The router, with `adjust` applied to the handler's settings.
+fn app_with(mode: Mode, adjust: impl FnOnce(&mut App)) -> Router {
     let mut registry = prometheus_client::registry::Registry::default();
     let metrics = Arc::new(Metrics::new(&mut registry));
-    let app = App {
-        profile: Arc::new(Profile::builtin("alibabacloud").unwrap()),
-        mode,
-        workloads: Arc::new(Fake::default()),
-        metrics,
-    };
+    let mut app =
+        App::new(Profile::builtin("alibabacloud").unwrap(), mode, Arc::new(Fake::default()), metrics);
+    adjust(&mut app);
     server::router(app, diurnal_serving::router(Arc::new(registry), Arc::new(|| Ok(()))))
 }
 
@@ -258,6 +260,40 @@ async fn malformed_and_oversized_bodies_get_clean_errors_and_the_server_keeps_se
     assert!(text.contains("diurnal_webhook_admissions_total{outcome=\"placed_regular\"} 1"), "{text}");
 }
 
+/// The largest pod one can reasonably make: annotations at the API server's limit (256 KiB in
+/// all), 30 long labels, 40 containers of 50 variables, 10 mounts, probes and a security context
+/// each. Its review must fit [`server::MAX_BODY`] with room to spare, and be placed.
+#[tokio::test]
+async fn a_review_of_a_pod_at_the_api_servers_annotation_limit_fits_the_body_limit() {
+    let container = |i: usize| {
+        serde_json::json!({"name": format!("container-{i:02}"), "image": format!("registry.example.com/team/service-{i:02}:v1.2.3-abcdef0"),
+            "command": ["/bin/app"], "args": ["--config=/etc/app/config.yaml", "--log-level=info"],
+            "env": (0..50).map(|j| serde_json::json!({"name": format!("SETTING_NUMBER_{j:03}_WITH_A_LONG_NAME"), "value": "x".repeat(80)})).collect::<Vec<_>>(),
+            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}},
+            "volumeMounts": (0..10).map(|k| serde_json::json!({"name": format!("config-{k}"), "mountPath": format!("/etc/app/config-{k}"), "readOnly": true})).collect::<Vec<_>>(),
+            "ports": [{"name": "http", "containerPort": 8080}],
+            "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 5},
+            "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10},
+            "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true, "capabilities": {"drop": ["ALL"]}}})
+    };
+    let mut pod = web_pod(&serde_json::json!((0..10).map(|k| serde_json::json!({"name": format!("config-{k}"), "configMap": {"name": format!("config-{k}")}})).collect::<Vec<_>>()));
+    pod["metadata"]["annotations"] = serde_json::json!({"example.com/blob": "a".repeat(256 * 1024 - 100)});
+    for i in 0..30 {
+        pod["metadata"]["labels"][format!("label-{i}")] = "v".repeat(40).into();
+    }
+    pod["spec"]["containers"] = (0..40).map(container).collect::<Vec<_>>().into();
+    let body = review(&pod, "Pod", "CREATE");
+    eprintln!("a pod at the annotation limit with 40 containers: a review of {} KiB", body.len() / 1024);
+    assert!(
+        body.len() < server::MAX_BODY * 2 / 3,
+        "{} bytes leave too little room under {}",
+        body.len(),
+        server::MAX_BODY
+    );
+    let placed = answer(&app(Mode::Deny), body).await;
+    assert_eq!(patched(&pod, &placed)["metadata"]["labels"]["diurnal.dev/placement"], "regular");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_body_that_stalls_or_announces_too_much_is_refused_without_reading_it() {
     let router = app(Mode::Deny);
@@ -311,7 +347,11 @@ mod tls {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = std::env::temp_dir().join(format!("diurnal-webhook-tls-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let files = server::TlsFiles { cert: dir.join("tls.crt"), key: dir.join("tls.key") };
+        let files = diurnal_serving::TlsFiles {
+            cert: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
+            client_ca: None,
+        };
         let names = vec!["127.0.0.1".to_owned()];
         let first = diurnal_webhook::certs::generate(&names, 1).unwrap();
         std::fs::write(&files.cert, &first.cert).unwrap();
@@ -320,15 +360,11 @@ mod tls {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let served = tokio::spawn(server::serve(
-            app(Mode::Deny),
-            listener,
-            files.clone(),
-            Duration::from_millis(100),
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let tls = Arc::new(diurnal_serving::Tls::load(files.clone(), Duration::from_millis(100)).unwrap());
+        let options = diurnal_serving::Options { tls: Some(tls), ..diurnal_serving::Options::default() };
+        let served = tokio::spawn(diurnal_serving::serve(listener, app(Mode::Deny), options, async {
+            let _ = stopped.await;
+        }));
         let old_ca = client(&first.ca_cert);
         let deadline = Instant::now() + Duration::from_secs(10);
         while healthz(&old_ca, port).await != Ok(StatusCode::OK) {
@@ -351,5 +387,121 @@ mod tls {
         let _ = stop.send(());
         served.await.unwrap().unwrap();
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A CA and a client certificate (`clientAuth`) it signed, as PEM: (CA, chain, key).
+    fn client_identity(name: &str) -> (String, String, String) {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.distinguished_name.push(DnType::CommonName, format!("{name}-ca"));
+        ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        (ca_cert.pem(), cert.pem(), key.serialize_pem())
+    }
+
+    fn client_with_cert(ca_pem: &str, chain: &str, key: &str) -> Https {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()).unwrap();
+        let chain = vec![CertificateDer::from_pem_slice(chain.as_bytes()).unwrap()];
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        let config = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_client_auth_cert(chain, key)
+            .unwrap();
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(config)
+            .https_only()
+            .enable_http1()
+            .build();
+        Client::builder(TokioExecutor::new()).build(connector)
+    }
+
+    async fn mutate(client: &Https, port: u16, body: Vec<u8>) -> Result<(StatusCode, Vec<u8>), String> {
+        let request = Request::post(format!("https://127.0.0.1:{port}/mutate"))
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        let response = client.request(request).await.map_err(|e| format!("{e:?}"))?;
+        let status = response.status();
+        Ok((status, response.into_body().collect().await.unwrap().to_bytes().to_vec()))
+    }
+
+    #[tokio::test]
+    async fn with_a_client_ca_only_verified_callers_are_answered_and_others_reserve_nothing() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = std::env::temp_dir().join(format!("diurnal-webhook-mtls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let serving = diurnal_webhook::certs::generate(&["127.0.0.1".to_owned()], 1).unwrap();
+        let (client_ca, chain, key) = client_identity("kube-apiserver");
+        let files = diurnal_serving::TlsFiles {
+            cert: dir.join("tls.crt"),
+            key: dir.join("tls.key"),
+            client_ca: Some(dir.join("client-ca.crt")),
+        };
+        std::fs::write(&files.cert, &serving.cert).unwrap();
+        std::fs::write(&files.key, &serving.key).unwrap();
+        std::fs::write(files.client_ca.as_ref().unwrap(), &client_ca).unwrap();
+
+        let router = app_with(Mode::Deny, |app| app.require_client_certificate = true);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tls = Arc::new(diurnal_serving::Tls::load(files, Duration::from_secs(10)).unwrap());
+        let options = diurnal_serving::Options { tls: Some(tls), ..diurnal_serving::Options::default() };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(diurnal_serving::serve(listener, router, options, async {
+            let _ = stopped.await;
+        }));
+
+        let anonymous = client(&serving.ca_cert);
+        let pod = web_pod(&serde_json::json!([]));
+        // Probes and scrapes need no certificate.
+        assert_eq!(healthz(&anonymous, port).await, Ok(StatusCode::OK));
+        // A review without one is refused, several times over: none of them holds a slot.
+        for _ in 0..3 {
+            let (status, text) = mutate(&anonymous, port, review(&pod, "Pod", "CREATE")).await.unwrap();
+            assert_eq!(status, StatusCode::FORBIDDEN, "{}", String::from_utf8_lossy(&text));
+        }
+        // A certificate from another CA does not get through the handshake.
+        let (_, other_chain, other_key) = client_identity("intruder");
+        let intruder = client_with_cert(&serving.ca_cert, &other_chain, &other_key);
+        assert!(mutate(&intruder, port, review(&pod, "Pod", "CREATE")).await.is_err());
+        // The API server's certificate: the baseline slot is still free, then the burst.
+        let apiserver = client_with_cert(&serving.ca_cert, &chain, &key);
+        let placements: Vec<String> = {
+            let mut out = Vec::new();
+            for _ in 0..2 {
+                let (status, bytes) = mutate(&apiserver, port, review(&pod, "Pod", "CREATE")).await.unwrap();
+                assert_eq!(status, StatusCode::OK);
+                let response =
+                    serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()["response"].clone();
+                out.push(patched(&pod, &response)["metadata"]["labels"]["diurnal.dev/placement"].to_string());
+            }
+            out
+        };
+        assert_eq!(placements, ["\"regular\"", "\"burst\""]);
+        let _ = stop.send(());
+        served.await.unwrap().unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn reviews_over_the_in_flight_limit_are_answered_503_at_once() {
+        let in_flight = Arc::new(tokio::sync::Semaphore::new(1));
+        let held = in_flight.clone().try_acquire_owned().unwrap();
+        let router = app_with(Mode::Deny, |app| app.in_flight = in_flight.clone());
+        let started = Instant::now();
+        let (status, _) = post(&router, review(&web_pod(&serde_json::json!([])), "Pod", "CREATE")).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+        drop(held);
+        let (status, _) = post(&router, review(&web_pod(&serde_json::json!([])), "Pod", "CREATE")).await;
+        assert_eq!(status, StatusCode::OK);
     }
 }

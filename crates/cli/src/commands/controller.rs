@@ -12,13 +12,7 @@ use diurnal_controller::runner::{self, LeaseSettings, Settings};
 use tracing::info;
 
 use crate::inputs;
-use crate::runtime;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OnOff {
-    On,
-    Off,
-}
+use crate::runtime::{self, OnOff, ServerArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -52,6 +46,8 @@ pub struct Args {
     /// Address of `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
+    #[command(flatten)]
+    server: ServerArgs,
     /// Fires applied at the same time, at most (each holds one API connection while it runs).
     #[arg(long, default_value_t = 1024)]
     max_parallel_fires: usize,
@@ -83,12 +79,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let metrics = Arc::new(Metrics::register(&mut registry));
         let ready = Arc::new(AtomicBool::new(false));
         let router = diurnal_controller::http::router(Arc::new(registry), ready.clone());
-        let listener = tokio::net::TcpListener::bind(args.metrics_addr)
-            .await
+        let listener = std::net::TcpListener::bind(args.metrics_addr)
             .with_context(|| format!("binding --metrics-addr {}", args.metrics_addr))?;
         info!(addr = %args.metrics_addr, identity = %settings.identity, "diurnal controller starting");
-        let server = axum::serve(listener, router).with_graceful_shutdown(runtime::shutdown_signal());
-        let server = tokio::spawn(async move { server.await });
+        let options = args.server.options(&client, None);
+        let server =
+            tokio::spawn(diurnal_serving::serve(listener, router, options, runtime::shutdown_signal()));
         runner::run(client, settings, metrics, ready, runtime::shutdown_signal()).await?;
         server.abort();
         info!("diurnal controller stopped");

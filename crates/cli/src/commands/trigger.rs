@@ -16,7 +16,7 @@ use diurnal_trigger::metrics::Metrics;
 use diurnal_trigger::model::{Action, Trigger, Workload, WorkloadKind};
 use diurnal_trigger::proxy::Cidr;
 use diurnal_trigger::rollout::KubeRollout;
-use diurnal_trigger::server::{self, Settings, TlsFiles};
+use diurnal_trigger::server::{self, Settings};
 use diurnal_trigger::store::{self, NewTrigger, Store};
 use diurnal_trigger::token::Token;
 use tracing::info;
@@ -98,6 +98,8 @@ struct ServeArgs {
     /// This replica's name in Events (default: `$POD_NAME`, else the host name).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    #[command(flatten)]
+    server: runtime::ServerArgs,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: runtime::LogFormat,
@@ -254,7 +256,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         trusted_proxies: args.trusted_proxies.clone(),
         client_address_header: args.client_address_header.clone(),
     };
-    let tls = args.tls_cert.clone().zip(args.tls_key.clone()).map(|(cert, key)| TlsFiles { cert, key });
+    let tls_files = args
+        .tls_cert
+        .clone()
+        .zip(args.tls_key.clone())
+        .map(|(cert, key)| diurnal_serving::TlsFiles { cert, key, client_ca: None });
     let identity = args.identity.clone().unwrap_or_else(runtime::host_identity);
     runtime::block_on(async move {
         let client = runtime::kube_client(args.cluster.kubeconfig.as_deref()).await?;
@@ -267,7 +273,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let listener = std::net::TcpListener::bind(args.addr)
             .with_context(|| format!("binding --addr {}", args.addr))?;
         let namespaces = (!args.namespaces.is_empty()).then(|| args.namespaces.clone());
-        let watch = tokio::spawn(store::watch(client, namespaces, index));
+        let watch = tokio::spawn(store::watch(client.clone(), namespaces, index));
         let shown: Vec<String> = args.trusted_proxies.iter().map(ToString::to_string).collect();
         info!(addr = %args.addr, %identity,
               namespaces = if args.namespaces.is_empty() { "(all)".to_owned() } else { args.namespaces.join(",") },
@@ -275,7 +281,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
               coalesce_window_ms = u64::try_from(settings.coalesce_window.as_millis()).unwrap_or(u64::MAX),
               rate_limit = %settings.per_trigger, client_failure_limit = %settings.per_client_failures,
               "diurnal trigger server starting");
-        let result = server::serve(router, housekeeping, listener, tls, runtime::shutdown_signal()).await;
+        // Reloaded when the files change, as the webhook's.
+        let tls = tls_files
+            .map(|files| diurnal_serving::Tls::load(files, Duration::from_secs(10)).map(Arc::new))
+            .transpose()
+            .context("loading --tls-cert and --tls-key")?;
+        let options = args.server.options(&client, tls);
+        let result = server::serve(router, housekeeping, listener, options, runtime::shutdown_signal()).await;
         watch.abort();
         result?;
         info!("diurnal trigger server stopped");

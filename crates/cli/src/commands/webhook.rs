@@ -9,13 +9,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use base64::Engine as _;
 use diurnal_placement::Profile;
+use diurnal_serving::{Tls, TlsFiles};
 use diurnal_webhook::admit::Mode;
 use diurnal_webhook::cluster::Cluster;
 use diurnal_webhook::metrics::Metrics;
-use diurnal_webhook::server::{self, App, TlsFiles};
-use tracing::info;
+use diurnal_webhook::server::{self, App};
+use tracing::{info, warn};
 
-use crate::runtime::{self, LogFormat};
+use crate::runtime::{self, LogFormat, ServerArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -54,6 +55,18 @@ struct ServeArgs {
     /// PEM private key (reloaded when the file changes).
     #[arg(long, value_name = "FILE")]
     tls_key: PathBuf,
+    /// PEM CA certificates: answer admission reviews only from callers presenting a client
+    /// certificate signed by one of them (the API server, given one through its
+    /// admission-control kubeconfig; reloaded when the file changes). Without it, anything that
+    /// reaches the port may send reviews.
+    #[arg(long, value_name = "FILE")]
+    client_ca_file: Option<PathBuf>,
+    /// Admission reviews handled at once; one that waits longer than 0.5 s for a slot is
+    /// answered 503 (the API server then applies the configuration's failurePolicy).
+    #[arg(long, default_value_t = server::DEFAULT_IN_FLIGHT, value_parser = clap::value_parser!(u32).range(1..))]
+    max_in_flight: u32,
+    #[command(flatten)]
+    server: ServerArgs,
     /// Built-in provider profile: alibabacloud, azure or fargate.
     #[arg(long, default_value = "alibabacloud", conflicts_with = "profile_file")]
     profile: String,
@@ -124,7 +137,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     for f in [&args.tls_cert, &args.tls_key] {
         anyhow::ensure!(f.is_file(), "{}: no such file (see `diurnal webhook certs`)", f.display());
     }
+    if let Some(ca) = &args.client_ca_file {
+        anyhow::ensure!(ca.is_file(), "--client-ca-file {}: no such file", ca.display());
+    }
     runtime::block_on(async move {
+        let files = TlsFiles {
+            cert: args.tls_cert.clone(),
+            key: args.tls_key.clone(),
+            client_ca: args.client_ca_file.clone(),
+        };
+        let tls = Tls::load(files, Duration::from_secs(args.cert_check_period.max(1)))
+            .context("loading TLS files")?;
         let client = runtime::kube_client(args.kubeconfig.as_deref()).await?;
         let listener = std::net::TcpListener::bind(args.addr)
             .with_context(|| format!("binding --addr {}", args.addr))?;
@@ -139,15 +162,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             metrics.clone(),
             Duration::from_secs(args.order_period.max(1)),
         ));
-        let app = App { profile: Arc::new(profile), mode, workloads: cluster, metrics };
+        let mut app = App::new(profile, mode, cluster, metrics);
+        app.require_client_certificate = args.client_ca_file.is_some();
+        app.in_flight = Arc::new(tokio::sync::Semaphore::new(args.max_in_flight as usize));
+        if !app.require_client_certificate {
+            warn!("no --client-ca-file: /mutate answers any caller that reaches the port (docs/security.md)");
+        }
         // The caches are loaded before the server starts: once it answers, it is ready.
         let health = diurnal_serving::router(Arc::new(registry), Arc::new(|| Ok(())));
-        let tls = TlsFiles { cert: args.tls_cert.clone(), key: args.tls_key.clone() };
-        let result = server::serve(
-            server::router(app, health),
+        let options = args.server.options(&client, Some(Arc::new(tls)));
+        info!("serving the placement webhook over TLS");
+        let result = diurnal_serving::serve(
             listener,
-            tls,
-            Duration::from_secs(args.cert_check_period.max(1)),
+            server::router(app, health),
+            options,
             runtime::shutdown_signal(),
         )
         .await;

@@ -65,7 +65,15 @@ pub fn start(settings: &Settings) -> Running {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        server::serve(router, housekeeping, listener, None, std::future::pending()).await.unwrap();
+        server::serve(
+            router,
+            housekeeping,
+            listener,
+            diurnal_serving::Options::default(),
+            std::future::pending(),
+        )
+        .await
+        .unwrap();
     });
     Running { addr, token, rollouts }
 }

@@ -24,8 +24,25 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
+{{- /* repository@digest when a digest is given (the tag is then ignored), else repository:tag. */}}
 {{- define "diurnal.image" -}}
-{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- $repo := required "image.repository is required" .Values.image.repository -}}
+{{- with .Values.image.digest -}}
+{{- if not (regexMatch "^sha256:[a-f0-9]{64}$" .) -}}
+{{- fail (printf "image.digest %q: expected sha256: followed by 64 lowercase hex digits" .) -}}
+{{- end -}}
+{{ $repo }}@{{ . }}
+{{- else -}}
+{{ $repo }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end -}}
+
+{{- /* The connection limits and /metrics authentication of every server (docs/security.md). */}}
+{{- define "diurnal.serverArgs" -}}
+- --header-read-timeout={{ .Values.server.headerReadTimeout }}
+- --idle-timeout={{ .Values.server.idleTimeout }}
+- --max-connections={{ .Values.server.maxConnections }}
+- --metrics-auth={{ ternary "on" "off" .Values.metrics.authentication }}
 {{- end -}}
 
 {{/* The trigger service's rules: read RedeployTriggers and write their status, roll workloads,
