@@ -59,8 +59,8 @@ async fn the_controller_fires_with_only_its_shipped_rbac() {
     fires_without_a_denied_call(&client, &ns, &controller).await;
 }
 
-/// With `controller.watchNamespace`, the chart grants a Role in that namespace and nothing
-/// cluster-wide; the controller fires with exactly that, and its service account can read no
+/// With `controller.watchNamespace`, the chart grants a Role in that namespace and, cluster-wide,
+/// only the reviews authenticated metrics need; the controller fires with exactly that, and its service account can read no
 /// other namespace's CronHPAs.
 #[tokio::test]
 async fn the_controller_fires_confined_to_one_namespace_by_the_charts_role() {
@@ -91,7 +91,23 @@ async fn the_controller_fires_confined_to_one_namespace_by_the_charts_role() {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, rbac.join("\n---\n")).unwrap();
     let applied = apply_file(&client, &path, false).await.unwrap();
-    assert!(!applied.iter().any(|a| a.starts_with("Cluster")), "nothing cluster-wide: {applied:?}");
+    // Cluster-wide, only what authenticated metrics need (TokenReviews and SubjectAccessReviews
+    // are cluster-scoped, so no Role can grant them): nothing that reads or writes any object.
+    let cluster_wide: Vec<&String> = applied.iter().filter(|a| a.starts_with("Cluster")).collect();
+    assert!(
+        cluster_wide.iter().all(|a| a.contains("-metrics-")),
+        "only metrics objects cluster-wide: {applied:?}"
+    );
+    for doc in rbac.iter().filter(|d| d.contains("\nkind: ClusterRole\n")) {
+        for line in doc.lines().filter(|l| l.contains("resources:") || l.contains("nonResourceURLs:")) {
+            assert!(
+                ["[\"tokenreviews\"]", "[\"subjectaccessreviews\"]", "[\"/metrics\"]"]
+                    .iter()
+                    .any(|r| line.ends_with(r)),
+                "a cluster-wide rule beyond metrics authentication: {line}"
+            );
+        }
+    }
     assert!(applied.iter().any(|a| a == "Role/diurnal-controller"), "{applied:?}");
     let kubeconfig = service_account_kubeconfig(&client, &release_ns, "diurnal-controller").await;
 

@@ -725,7 +725,48 @@ async fn write_statuses(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use diurnal_testing::{merge_patch, mock_client, serve};
     use serde_json::json;
+
+    /// Item 7 of issue 12: a status write that fails is answered as failed (the shell marks the
+    /// object dirty again), the writer backs off, and the write that follows goes through.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_status_write_is_reported_and_the_next_attempt_waits_and_succeeds() {
+        let (client, handle) = mock_client();
+        let key = ObjectKey { namespace: "ns".into(), name: "c".into() };
+        let status = CronHorizontalPodAutoscalerStatus { observed_generation: Some(2), ..Default::default() };
+        let path =
+            "/apis/autoscaling.alibabacloud.com/v1beta1/namespaces/ns/cronhorizontalpodautoscalers/c/status";
+        let object = json!({
+            "apiVersion": "autoscaling.alibabacloud.com/v1beta1", "kind": "CronHorizontalPodAutoscaler",
+            "metadata": {"name": "c", "namespace": "ns"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                     "jobs": [{"name": "up", "schedule": "@daily", "targetSize": 1}]},
+        });
+        let body = status_patch(&status);
+        let api = tokio::spawn(serve(
+            handle,
+            vec![
+                merge_patch(path, body.clone(), json!({}))
+                    .with_query("fieldManager=diurnal-controller")
+                    .failing(500, "InternalError"),
+                merge_patch(path, body, object).with_query("fieldManager=diurnal-controller"),
+            ],
+        ));
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = Arc::new(Metrics::register(&mut registry));
+        let (tx, rx) = mpsc::channel(2);
+        let (written_tx, mut written) = mpsc::unbounded_channel();
+        tokio::spawn(write_statuses(client, rx, written_tx, metrics.clone()));
+        tx.send(vec![(key.clone(), status.clone())]).await.unwrap();
+        assert_eq!(written.recv().await, Some((key.clone(), false)));
+        assert_eq!(metrics.reconcile_errors.get(), 1);
+        let sent = tokio::time::Instant::now();
+        tx.send(vec![(key.clone(), status)]).await.unwrap();
+        assert_eq!(written.recv().await, Some((key, true)));
+        assert!(sent.elapsed() >= Duration::from_secs(1), "the writer waited before writing again");
+        api.await.unwrap();
+    }
 
     #[test]
     fn the_status_patch_clears_what_is_no_longer_true() {

@@ -41,6 +41,16 @@ fn leading_scheduler(now: Timestamp) -> Scheduler {
     s
 }
 
+/// A process starting at `now` with `obj` (and the status it carries) already in the API: it
+/// lists it, takes the lead, and takes what is due.
+fn started_with(obj: &CronHorizontalPodAutoscaler, now: Timestamp) -> (Scheduler, Taken) {
+    let mut s = Scheduler::new(TimeZone::UTC);
+    s.upsert(obj, now);
+    s.set_leading(true, now);
+    let taken = s.take_due(now);
+    (s, taken)
+}
+
 fn fires(due: &[Due]) -> Vec<(String, String, i32)> {
     due.iter().map(|d| (d.job.clone(), d.fire_at.to_string(), d.target_size)).collect()
 }
@@ -179,10 +189,7 @@ fn a_missed_fire_is_caught_up_once_on_taking_the_lead() {
         ..Default::default()
     });
     let now = t("2026-03-02T10:05:10Z");
-    let mut s = Scheduler::new(TimeZone::UTC);
-    s.upsert(&obj, now);
-    s.set_leading(true, now);
-    let taken = s.take_due(now);
+    let (mut s, taken) = started_with(&obj, now);
     // Only the object's latest missed fire (10:05:00 up), not the nine before it; down's
     // 10:04:30 is superseded by it.
     assert_eq!(fires(&taken.fires), [("up".into(), "2026-03-02T10:05:00Z".into(), 5)]);
@@ -201,11 +208,7 @@ fn a_missed_fire_is_caught_up_once_on_taking_the_lead() {
 fn a_catch_up_older_than_the_starting_deadline_is_missed() {
     let mut obj = updown();
     obj.spec.starting_deadline_seconds = Some(5);
-    let mut s = Scheduler::new(TimeZone::UTC);
-    let now = t("2026-03-02T10:05:10Z");
-    s.upsert(&obj, now);
-    s.set_leading(true, now);
-    let taken = s.take_due(now);
+    let (_, taken) = started_with(&obj, t("2026-03-02T10:05:10Z"));
     assert!(taken.fires.is_empty());
     assert!(taken.settled.iter().all(|f| matches!(f.why, Settled::Missed { .. })), "{:?}", taken.settled);
 }
@@ -419,10 +422,7 @@ fn catch_up_skips_excluded_fires_and_applies_the_last_real_one() {
         ..Default::default()
     });
     let saturday_10 = t("2026-03-07T02:00:00Z");
-    let mut s = Scheduler::new(TimeZone::UTC);
-    s.upsert(&obj, saturday_10);
-    s.set_leading(true, saturday_10);
-    let taken = s.take_due(saturday_10);
+    let (_, taken) = started_with(&obj, saturday_10);
     assert_eq!(fires(&taken.fires), [("down".into(), "2026-03-06T10:00:00Z".into(), 2)]);
     assert_eq!(taken.fires[0].kind, DueKind::CatchUp);
 }
@@ -483,10 +483,8 @@ fn the_old_controllers_status_is_read_as_history() {
         ..Default::default()
     });
     let now = t("2026-03-02T12:00:00Z");
-    let mut s = Scheduler::new(TimeZone::UTC);
-    s.upsert(&obj, now);
-    s.set_leading(true, now);
-    assert!(s.take_due(now).fires.is_empty());
+    let (mut s, taken) = started_with(&obj, now);
+    assert!(taken.fires.is_empty());
     assert_eq!(s.phases(&key())[1], ("once".into(), "done"));
     assert!(s.take_due(t("2026-03-03T09:00:00Z")).fires.is_empty());
 }
