@@ -500,3 +500,25 @@ pub async fn service_account_token(client: &Client, namespace: &str, name: &str)
 pub fn pki_dir() -> PathBuf {
     kubeconfig().parent().expect("the kubeconfig is in the cluster's folder").join("pki")
 }
+
+/// Asserts that of the access objects `applied` (as `Kind/name`, from `docs`, the rendered YAML
+/// documents), the only cluster-wide ones are those authenticated metrics need: creating
+/// token reviews and subject access reviews (cluster-scoped, so no Role can grant them) and `get` on
+/// `/metrics`. Nothing cluster-wide reads or writes an object.
+pub fn assert_only_metrics_auth_cluster_wide(applied: &[String], docs: &[&str]) {
+    let cluster_wide: Vec<&String> = applied.iter().filter(|a| a.starts_with("Cluster")).collect();
+    assert!(
+        cluster_wide.iter().all(|a| a.contains("-metrics-")),
+        "only the metrics-authentication objects may be cluster-wide: {applied:?}"
+    );
+    for doc in docs.iter().filter(|d| d.contains("\nkind: ClusterRole\n")) {
+        for line in doc.lines().filter(|l| l.contains("resources:") || l.contains("nonResourceURLs:")) {
+            assert!(
+                ["[\"tokenreviews\"]", "[\"subjectaccessreviews\"]", "[\"/metrics\"]"]
+                    .iter()
+                    .any(|r| line.ends_with(r)),
+                "a cluster-wide rule beyond metrics authentication: {line}"
+            );
+        }
+    }
+}

@@ -91,23 +91,8 @@ async fn the_controller_fires_confined_to_one_namespace_by_the_charts_role() {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, rbac.join("\n---\n")).unwrap();
     let applied = apply_file(&client, &path, false).await.unwrap();
-    // Cluster-wide, only what authenticated metrics need (TokenReviews and SubjectAccessReviews
-    // are cluster-scoped, so no Role can grant them): nothing that reads or writes any object.
-    let cluster_wide: Vec<&String> = applied.iter().filter(|a| a.starts_with("Cluster")).collect();
-    assert!(
-        cluster_wide.iter().all(|a| a.contains("-metrics-")),
-        "only metrics objects cluster-wide: {applied:?}"
-    );
-    for doc in rbac.iter().filter(|d| d.contains("\nkind: ClusterRole\n")) {
-        for line in doc.lines().filter(|l| l.contains("resources:") || l.contains("nonResourceURLs:")) {
-            assert!(
-                ["[\"tokenreviews\"]", "[\"subjectaccessreviews\"]", "[\"/metrics\"]"]
-                    .iter()
-                    .any(|r| line.ends_with(r)),
-                "a cluster-wide rule beyond metrics authentication: {line}"
-            );
-        }
-    }
+    // Cluster-wide only what authenticated metrics need.
+    diurnal_e2e::assert_only_metrics_auth_cluster_wide(&applied, &rbac);
     assert!(applied.iter().any(|a| a == "Role/diurnal-controller"), "{applied:?}");
     let kubeconfig = service_account_kubeconfig(&client, &release_ns, "diurnal-controller").await;
 
