@@ -10,3 +10,4 @@ pub mod metrics;
 pub mod runner;
 pub mod scheduler;
 pub mod target;
+mod writer;

@@ -22,14 +22,13 @@ use std::sync::Arc;
 
 use diurnal_api::{CronHorizontalPodAutoscaler, JobCondition, JobState, ScaleTargetRef, resolve_object};
 use diurnal_core::Plan;
-use diurnal_core::exclusion::is_excluded;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 pub use job::DueKind;
 use job::{Job, Owed, Phase, job_id, read_recorded};
 pub use take::Settled;
-use take::{Candidate, SettledAt, decide, latest_not_excluded};
+use take::latest_not_excluded;
 
 /// Namespace and name of a CronHPA.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -415,129 +414,6 @@ impl Scheduler {
             self.queue.pop();
         }
         None
-    }
-
-    /// Takes what is due at or before `now`: per object at most one fire to apply (the rule of
-    /// `take.rs`), and the fires settled without a write. Nothing while not leading.
-    pub fn take_due(&mut self, now: Timestamp) -> Taken {
-        let mut taken = Taken::default();
-        if !self.leading {
-            return taken;
-        }
-        while let Some(Reverse((at, _))) = self.queue.peek() {
-            if *at > now {
-                break;
-            }
-            let Some(Reverse((at, key))) = self.queue.pop() else { break };
-            let Some(object) = self.objects.get_mut(&*key) else { continue };
-            if object.queued_at != Some(at) {
-                continue;
-            }
-            object.queued_at = None;
-            self.next_token += 1;
-            Self::take_object(object, now, self.next_token, &mut taken);
-            Self::requeue(&mut self.queue, object);
-        }
-        taken
-    }
-
-    fn take_object(object: &mut Object, now: Timestamp, token: u64, taken: &mut Taken) {
-        let mut candidates = Vec::new();
-        for j in 0..object.jobs.len() {
-            let p = object.jobs[j].plan_index;
-            let Phase::Planned { next, owed } = object.jobs[j].phase else { continue };
-            let mut next = next;
-            if let (Some(n), Some(p)) = (next.filter(|n| *n <= now), p) {
-                // After a stall, only the job's latest missed fire counts.
-                let fire_at = object.plan.last_fire_at_or_before(p, now, n - SignedDuration::from_nanos(1));
-                let fire_at = fire_at.unwrap_or(n);
-                let excluded = is_excluded(&object.plan.exclusions, fire_at, &object.plan.zone);
-                candidates.push(Candidate { job: j, fire_at, kind: DueKind::Regular, excluded });
-                next = object.plan_next(&object.jobs[j], now);
-            }
-            let owed = match owed {
-                Some(o) if o.at <= now => {
-                    candidates.push(Candidate { job: j, fire_at: o.fire_at, kind: o.kind, excluded: false });
-                    None
-                }
-                other => other,
-            };
-            object.jobs[j].phase = Phase::Planned { next, owed };
-        }
-        let (stand, settled) = decide(candidates, now, object.deadline);
-        let mut settle = |object: &mut Object, c: Candidate, why: Settled| {
-            let job = &mut object.jobs[c.job];
-            job.message = match &why {
-                Settled::Excluded => {
-                    format!("not scaled: the fire of {} falls on a day excluded by excludeDates", c.fire_at)
-                }
-                Settled::Superseded { by_job, by_fire } => {
-                    format!("the fire of {} was superseded by job {by_job}'s fire of {by_fire}", c.fire_at)
-                }
-                Settled::Missed { late } => format!(
-                    "the fire of {} was missed: {}s late, past startingDeadlineSeconds",
-                    c.fire_at,
-                    late.as_secs()
-                ),
-            };
-            // Superseded by another job, a runOnce job's fire is consumed (its effect would
-            // have been overwritten at once); by a later fire of its own, it still waits for it.
-            if job.run_once && matches!(&why, Settled::Superseded { by_job, .. } if *by_job != job.name) {
-                job.finish_run_once();
-            }
-            taken.settled.push(SettledFire {
-                key: (*object.key).clone(),
-                job: job.name.clone(),
-                fire_at: c.fire_at,
-                kind: c.kind,
-                why,
-            });
-        };
-        let by = stand.map(|s| (object.jobs[s.job].name.clone(), s.fire_at));
-        for (c, at) in settled {
-            let why = match (at, &by) {
-                (SettledAt::Excluded, _) => Settled::Excluded,
-                (SettledAt::Missed(late), _) => Settled::Missed { late },
-                (SettledAt::Superseded, Some((by_job, by_fire))) => {
-                    Settled::Superseded { by_job: by_job.clone(), by_fire: *by_fire }
-                }
-                // `decide` supersedes only in favour of a stand.
-                (SettledAt::Superseded, None) => continue,
-            };
-            settle(object, c, why);
-        }
-        let Some(stand) = stand else { return };
-        // Retries of older fires are moot once a later fire stands.
-        for j in 0..object.jobs.len() {
-            if let Phase::Planned { next, owed: Some(o) } = object.jobs[j].phase
-                && o.fire_at < stand.fire_at
-            {
-                object.jobs[j].phase = Phase::Planned { next, owed: None };
-                let (by_job, by_fire) = by.clone().unwrap_or_default();
-                settle(
-                    object,
-                    Candidate { job: j, fire_at: o.fire_at, kind: o.kind, excluded: false },
-                    Settled::Superseded { by_job, by_fire },
-                );
-            }
-        }
-        let Some(p) = object.jobs[stand.job].plan_index else { return };
-        let Some(plan_job) = object.plan.jobs.get(p) else { return };
-        let target_size = plan_job.target_size;
-        let job = &mut object.jobs[stand.job];
-        let Phase::Planned { next, .. } = job.phase else { return };
-        job.phase = Phase::InFlight { fire_at: stand.fire_at, kind: stand.kind, next };
-        object.in_flight = Some(token);
-        taken.fires.push(Due {
-            key: (*object.key).clone(),
-            job: job.name.clone(),
-            job_id: job.id.clone(),
-            token,
-            fire_at: stand.fire_at,
-            target_size,
-            target: object.target.clone(),
-            kind: stand.kind,
-        });
     }
 
     /// Records what applying `due` came to. A completion for a deleted or re-created object, or
