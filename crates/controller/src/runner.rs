@@ -627,7 +627,7 @@ impl Shell {
     /// off between failing batches).
     fn written(&mut self, (key, ok): Written) {
         self.writing = self.writing.saturating_sub(1);
-        if !ok && self.scheduler.status(&key).is_some() {
+        if !ok && self.scheduler.contains(&key) {
             self.dirty.insert(key);
         }
     }

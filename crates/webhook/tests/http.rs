@@ -325,16 +325,24 @@ mod tls {
     type Https =
         Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Body>;
 
-    fn client(ca_pem: &str) -> Https {
+    fn roots(ca_pem: &str) -> rustls::RootCertStore {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()).unwrap();
-        let config = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+        roots
+    }
+
+    /// An HTTPS/1.1 client speaking TLS as `config` says.
+    fn https(config: rustls::ClientConfig) -> Https {
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(config)
             .https_only()
             .enable_http1()
             .build();
         Client::builder(TokioExecutor::new()).build(connector)
+    }
+
+    fn client(ca_pem: &str) -> Https {
+        https(rustls::ClientConfig::builder().with_root_certificates(roots(ca_pem)).with_no_client_auth())
     }
 
     async fn healthz(client: &Https, port: u16) -> Result<StatusCode, String> {
@@ -407,20 +415,14 @@ mod tls {
     }
 
     fn client_with_cert(ca_pem: &str, chain: &str, key: &str) -> Https {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap()).unwrap();
         let chain = vec![CertificateDer::from_pem_slice(chain.as_bytes()).unwrap()];
         let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
-        let config = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_client_auth_cert(chain, key)
-            .unwrap();
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(config)
-            .https_only()
-            .enable_http1()
-            .build();
-        Client::builder(TokioExecutor::new()).build(connector)
+        https(
+            rustls::ClientConfig::builder()
+                .with_root_certificates(roots(ca_pem))
+                .with_client_auth_cert(chain, key)
+                .unwrap(),
+        )
     }
 
     async fn mutate(client: &Https, port: u16, body: Vec<u8>) -> Result<(StatusCode, Vec<u8>), String> {

@@ -257,6 +257,11 @@ impl Scheduler {
         self.objects.keys()
     }
 
+    /// Whether the object is indexed.
+    pub fn contains(&self, key: &ObjectKey) -> bool {
+        self.objects.contains_key(key)
+    }
+
     /// The UID the object was indexed with.
     pub fn uid(&self, key: &ObjectKey) -> Option<&str> {
         self.objects.get(key)?.uid.as_deref()

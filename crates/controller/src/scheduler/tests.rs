@@ -35,6 +35,14 @@ fn updown() -> CronHorizontalPodAutoscaler {
     )
 }
 
+/// One `runOnce` job that would fire every minute.
+fn once_a_minute_run_once() -> CronHorizontalPodAutoscaler {
+    cronhpa(
+        &json!([{"name": "once", "schedule": "0 * * * * *", "targetSize": 2, "runOnce": true}]),
+        &json!({}),
+    )
+}
+
 fn leading_scheduler(now: Timestamp) -> Scheduler {
     let mut s = Scheduler::new(TimeZone::UTC);
     s.set_leading(true, now);
@@ -252,10 +260,7 @@ fn retry_delays_double_from_one_second_to_thirty() {
 
 #[test]
 fn a_run_once_job_is_done_after_its_first_success_even_across_restarts() {
-    let obj = cronhpa(
-        &json!([{"name": "once", "schedule": "0 * * * * *", "targetSize": 2, "runOnce": true}]),
-        &json!({}),
-    );
+    let obj = once_a_minute_run_once();
     let start = t("2026-03-02T10:00:05Z");
     let mut s = leading_scheduler(start);
     s.upsert(&obj, start);
@@ -583,10 +588,7 @@ fn unsuspending_catches_up_like_a_restart() {
 /// afresh: the old object's runOnce state does not carry over.
 #[test]
 fn a_recreated_object_inherits_nothing() {
-    let obj = cronhpa(
-        &json!([{"name": "once", "schedule": "0 * * * * *", "targetSize": 2, "runOnce": true}]),
-        &json!({}),
-    );
+    let obj = once_a_minute_run_once();
     let start = t("2026-03-02T10:00:05Z");
     let mut s = leading_scheduler(start);
     s.upsert(&obj, start);
