@@ -143,16 +143,24 @@ struct CreateArgs {
     /// chooses the registry.
     #[arg(long)]
     allow_any_image: bool,
-    /// Where `diurnal trigger serve` is reachable from CI (printed into the URL).
+    #[command(flatten)]
+    base: BaseUrl,
+    /// Print only the URL (for scripts that store it straight into a CI secret).
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Where the service is reachable from CI: printed into the URLs `create`, `rotate` and
+/// `migrate` show.
+#[derive(Debug, clap::Args)]
+struct BaseUrl {
+    /// Where `diurnal trigger serve` is reachable from CI (printed into the URLs).
     #[arg(
         long,
         env = "DIURNAL_TRIGGER_BASE_URL",
         default_value = "http://diurnal-trigger.diurnal-system.svc:8080"
     )]
     base_url: String,
-    /// Print only the URL (for scripts that store it straight into a CI secret).
-    #[arg(short, long)]
-    quiet: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -176,13 +184,8 @@ struct IdArgs {
     namespace: String,
     /// The trigger's name (as in `list`).
     name: String,
-    /// For rotate: where `serve` is reachable from CI.
-    #[arg(
-        long,
-        env = "DIURNAL_TRIGGER_BASE_URL",
-        default_value = "http://diurnal-trigger.diurnal-system.svc:8080"
-    )]
-    base_url: String,
+    #[command(flatten)]
+    base: BaseUrl,
     /// For rotate: print only the URL.
     #[arg(short, long)]
     quiet: bool,
@@ -201,13 +204,8 @@ struct MigrateArgs {
     /// Keep patterns that match any registry (refused otherwise; see create --allow-any-image).
     #[arg(long)]
     allow_any_image: bool,
-    /// Where `serve` is reachable from CI (printed into the new URLs).
-    #[arg(
-        long,
-        env = "DIURNAL_TRIGGER_BASE_URL",
-        default_value = "http://diurnal-trigger.diurnal-system.svc:8080"
-    )]
-    base_url: String,
+    #[command(flatten)]
+    base: BaseUrl,
 }
 
 #[derive(Debug, clap::Args)]
@@ -325,7 +323,7 @@ fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
             .create(&args.namespace, new)
             .await
             .with_context(|| format!("creating a trigger in namespace {}", args.namespace))?;
-        let url = hook_url(&args.base_url, &trigger, &token);
+        let url = hook_url(&args.base.base_url, &trigger, &token);
         if args.quiet {
             println!("{url}");
         } else {
@@ -391,7 +389,7 @@ fn rotate(args: &IdArgs) -> anyhow::Result<ExitCode> {
         let store = Store::new(runtime::kube_client(args.cluster.kubeconfig.as_deref()).await?);
         let (trigger, token) =
             store.rotate(&args.namespace, &args.name).await.context("rotating the token")?;
-        let url = hook_url(&args.base_url, &trigger, &token);
+        let url = hook_url(&args.base.base_url, &trigger, &token);
         if args.quiet {
             println!("{url}");
         } else {
@@ -449,7 +447,7 @@ fn migrate(args: &MigrateArgs) -> anyhow::Result<ExitCode> {
                 Ok(created) => println!(
                     "{} {ns}/{name}: {}?token=<its token, unchanged>",
                     if created { "migrated" } else { "exists  " },
-                    hook_path(&args.base_url, &ns, &name)
+                    hook_path(&args.base.base_url, &ns, &name)
                 ),
                 Err(e) => {
                     failed += 1;
