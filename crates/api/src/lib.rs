@@ -5,11 +5,13 @@
 
 pub mod crd;
 pub mod finding;
+pub mod limits;
 pub mod manifest;
 pub mod resolve;
 pub mod trigger;
 pub mod types;
 
 pub use finding::{Finding, Severity};
-pub use resolve::{Resolution, future_findings, resolve, resolve_object};
+pub use limits::Limits;
+pub use resolve::{Resolution, future_findings, resolve, resolve_object, resolve_object_with, resolve_with};
 pub use types::*;

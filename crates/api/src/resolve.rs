@@ -9,7 +9,8 @@ use diurnal_core::{ExcludeDate, JobPlan, Plan, Schedule, resolve_zone};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::{CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerSpec, Finding, ScaleTargetRef};
+use crate::limits::{self, Limits};
+use crate::{CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerSpec, Finding, Job, ScaleTargetRef};
 
 /// The outcome of resolving one CronHPA.
 #[derive(Debug, Clone)]
@@ -44,55 +45,58 @@ impl Resolution {
     }
 }
 
-/// Resolves a whole object; `@every` is phased from its creation time (the Unix epoch when it
-/// has none, as in a file that was never applied).
+/// Resolves a whole object with the default [`Limits`]; `@every` is phased from its creation time
+/// (the Unix epoch when it has none, as in a file that was never applied).
 pub fn resolve_object(cronhpa: &CronHorizontalPodAutoscaler, default_zone: &TimeZone) -> Resolution {
-    let origin = cronhpa.metadata.creation_timestamp.as_ref().map_or(Timestamp::UNIX_EPOCH, |t| t.0);
-    resolve(&cronhpa.spec, default_zone, origin)
+    resolve_object_with(cronhpa, default_zone, &Limits::default())
 }
 
-/// Resolves a spec. `default_zone` applies where neither the object nor the job names one.
+/// [`resolve_object`] under the given limits (the controller's settings).
+pub fn resolve_object_with(
+    cronhpa: &CronHorizontalPodAutoscaler,
+    default_zone: &TimeZone,
+    limits: &Limits,
+) -> Resolution {
+    let origin = cronhpa.metadata.creation_timestamp.as_ref().map_or(Timestamp::UNIX_EPOCH, |t| t.0);
+    resolve_with(&cronhpa.spec, default_zone, origin, limits)
+}
+
+/// Resolves a spec with the default [`Limits`]. `default_zone` applies where neither the object
+/// nor the job names one.
 pub fn resolve(
     spec: &CronHorizontalPodAutoscalerSpec,
     default_zone: &TimeZone,
     origin: Timestamp,
 ) -> Resolution {
+    resolve_with(spec, default_zone, origin, &Limits::default())
+}
+
+/// [`resolve`] under the given limits. Only the first [`limits::MAX_JOBS`] jobs and
+/// [`limits::MAX_EXCLUDE_DATES`] exclusions of an oversized object are looked at (it is refused as
+/// a whole), so an object stored before the schema had its bounds costs no more than a valid one.
+pub fn resolve_with(
+    spec: &CronHorizontalPodAutoscalerSpec,
+    default_zone: &TimeZone,
+    origin: Timestamp,
+    limits: &Limits,
+) -> Resolution {
     let mut findings = Vec::new();
     check_target(&spec.scale_target_ref, &mut findings);
 
-    let zone = match &spec.time_zone {
-        Some(name) => {
-            resolve_zone(name).map_err(|e| findings.push(Finding::error("spec.timeZone", e.to_string()))).ok()
-        }
-        None => Some(default_zone.clone()),
-    };
-
-    let mut exclusions = Vec::with_capacity(spec.exclude_dates.len());
-    for (k, entry) in spec.exclude_dates.iter().enumerate() {
-        match ExcludeDate::parse(entry) {
-            Ok(e) => exclusions.push(e),
-            Err(e) => findings.push(Finding::error(format!("spec.excludeDates[{k}]"), e.to_string())),
-        }
-    }
-
-    if let Some(deadline) = spec.starting_deadline_seconds.filter(|d| *d < 0) {
-        findings.push(Finding::error(
-            "spec.startingDeadlineSeconds",
-            format!("must be zero or more seconds, got {deadline}"),
-        ));
-    }
-    if spec.jobs.is_empty() {
-        findings.push(Finding::error("spec.jobs", "at least one job is required"));
-    }
+    let zone = object_zone(spec, default_zone, &mut findings);
+    let exclusions = exclusions(spec, &mut findings);
+    check_spec(spec, &mut findings);
 
     let targets_hpa = spec.scale_target_ref.kind == "HorizontalPodAutoscaler";
     let mut first_with_name: HashMap<&str, usize> = HashMap::new();
     let mut jobs = Vec::new();
     let mut spec_index = Vec::new();
-    for (i, job) in spec.jobs.iter().enumerate() {
+    for (i, job) in spec.jobs.iter().take(limits::MAX_JOBS).enumerate() {
         let path = format!("spec.jobs[{i}]");
         let before = findings.len();
-        if job.name.is_empty() {
+        if job.name.len() > limits::MAX_JOB_NAME {
+            findings.push(too_long(format!("{path}.name"), &job.name, limits::MAX_JOB_NAME));
+        } else if job.name.is_empty() {
             findings.push(Finding::error(format!("{path}.name"), "a job needs a name"));
         } else if let Some(first) = first_with_name.insert(&job.name, i) {
             first_with_name.insert(&job.name, first);
@@ -101,26 +105,13 @@ pub fn resolve(
                 format!("duplicate job name {:?} (already used by spec.jobs[{first}])", job.name),
             ));
         }
-        if job.target_size < 0 {
-            findings.push(Finding::error(
-                format!("{path}.targetSize"),
-                format!("must be zero or more replicas, got {}", job.target_size),
-            ));
-        } else if job.target_size == 0 && targets_hpa {
-            findings.push(Finding::warning(
-                format!("{path}.targetSize"),
-                "0 on a HorizontalPodAutoscaler target: the HPA's workload is scaled to 0 (an HPA \
-                 does not act on a workload at 0 replicas) and the HPA is left as it is; the next \
-                 fire above 0 sets the floor and scales the workload up to it",
-            ));
-        }
-        let schedule = Schedule::parse(&job.schedule)
-            .map_err(|e| findings.push(Finding::error(format!("{path}.schedule"), e.to_string())))
-            .ok();
-        if let Some(note) = schedule.as_ref().and_then(Schedule::legacy_reading) {
-            findings.push(Finding::warning(format!("{path}.schedule"), note));
-        }
+        check_size(&path, job, targets_hpa, &mut findings);
+        let schedule = job_schedule(&path, job, limits, &mut findings);
         let job_zone = match &job.time_zone {
+            Some(name) if name.len() > limits::MAX_TIME_ZONE => {
+                findings.push(too_long(format!("{path}.timeZone"), name, limits::MAX_TIME_ZONE));
+                None
+            }
             Some(name) => resolve_zone(name)
                 .map_err(|e| findings.push(Finding::error(format!("{path}.timeZone"), e.to_string())))
                 .ok(),
@@ -182,6 +173,140 @@ pub fn future_findings(
         .collect()
 }
 
+/// The object's zone: its own, or the default.
+fn object_zone(
+    spec: &CronHorizontalPodAutoscalerSpec,
+    default_zone: &TimeZone,
+    findings: &mut Vec<Finding>,
+) -> Option<TimeZone> {
+    match &spec.time_zone {
+        Some(name) if name.len() > limits::MAX_TIME_ZONE => {
+            findings.push(too_long("spec.timeZone", name, limits::MAX_TIME_ZONE));
+            None
+        }
+        Some(name) => {
+            resolve_zone(name).map_err(|e| findings.push(Finding::error("spec.timeZone", e.to_string()))).ok()
+        }
+        None => Some(default_zone.clone()),
+    }
+}
+
+/// The exclusions that parse (the first [`limits::MAX_EXCLUDE_DATES`]).
+fn exclusions(spec: &CronHorizontalPodAutoscalerSpec, findings: &mut Vec<Finding>) -> Vec<ExcludeDate> {
+    if spec.exclude_dates.len() > limits::MAX_EXCLUDE_DATES {
+        findings.push(too_many(
+            "spec.excludeDates",
+            "entries",
+            spec.exclude_dates.len(),
+            limits::MAX_EXCLUDE_DATES,
+        ));
+    }
+    let mut exclusions = Vec::with_capacity(spec.exclude_dates.len().min(limits::MAX_EXCLUDE_DATES));
+    for (k, entry) in spec.exclude_dates.iter().take(limits::MAX_EXCLUDE_DATES).enumerate() {
+        let path = format!("spec.excludeDates[{k}]");
+        if entry.len() > limits::MAX_EXCLUDE_DATE {
+            findings.push(too_long(path, entry, limits::MAX_EXCLUDE_DATE));
+            continue;
+        }
+        match ExcludeDate::parse(entry) {
+            Ok(e) => exclusions.push(e),
+            Err(e) => findings.push(Finding::error(path, e.to_string())),
+        }
+    }
+    exclusions
+}
+
+/// The deadline's range and the number of jobs.
+fn check_spec(spec: &CronHorizontalPodAutoscalerSpec, findings: &mut Vec<Finding>) {
+    match spec.starting_deadline_seconds {
+        Some(deadline) if deadline < 0 => findings.push(Finding::error(
+            "spec.startingDeadlineSeconds",
+            format!("must be zero or more seconds, got {deadline}"),
+        )),
+        Some(deadline) if deadline > limits::MAX_STARTING_DEADLINE_SECONDS => findings.push(Finding::error(
+            "spec.startingDeadlineSeconds",
+            format!(
+                "at most {} seconds (a year; leave it unset to apply missed fires of any age), got {deadline}",
+                limits::MAX_STARTING_DEADLINE_SECONDS
+            ),
+        )),
+        _ => {}
+    }
+    if spec.jobs.is_empty() {
+        findings.push(Finding::error("spec.jobs", "at least one job is required"));
+    }
+    if spec.jobs.len() > limits::MAX_JOBS {
+        findings.push(too_many("spec.jobs", "jobs", spec.jobs.len(), limits::MAX_JOBS));
+    }
+}
+
+/// A job's `targetSize`.
+fn check_size(path: &str, job: &Job, targets_hpa: bool, findings: &mut Vec<Finding>) {
+    if job.target_size < 0 {
+        findings.push(Finding::error(
+            format!("{path}.targetSize"),
+            format!("must be zero or more replicas, got {}", job.target_size),
+        ));
+    } else if job.target_size > limits::MAX_TARGET_SIZE {
+        findings.push(Finding::error(
+            format!("{path}.targetSize"),
+            format!("at most {} replicas, got {}", limits::MAX_TARGET_SIZE, job.target_size),
+        ));
+    } else if job.target_size == 0 && targets_hpa {
+        findings.push(Finding::warning(
+            format!("{path}.targetSize"),
+            "0 on a HorizontalPodAutoscaler target: the HPA's workload is scaled to 0 (an HPA \
+         does not act on a workload at 0 replicas) and the HPA is left as it is; the next \
+         fire above 0 sets the floor and scales the workload up to it",
+        ));
+    }
+}
+
+/// A job's schedule, when it parses and fires no faster than `limits` allow (with the old
+/// controller's reading as a warning).
+fn job_schedule(path: &str, job: &Job, limits: &Limits, findings: &mut Vec<Finding>) -> Option<Schedule> {
+    let schedule = if job.schedule.len() > limits::MAX_SCHEDULE {
+        findings.push(too_long(format!("{path}.schedule"), &job.schedule, limits::MAX_SCHEDULE));
+        None
+    } else {
+        Schedule::parse(&job.schedule)
+            .map_err(|e| findings.push(Finding::error(format!("{path}.schedule"), e.to_string())))
+            .ok()
+    };
+    if let Some(gap) = schedule.as_ref().and_then(Schedule::shortest_gap)
+        && gap < limits.min_fire_interval
+    {
+        findings.push(Finding::error(
+            format!("{path}.schedule"),
+            format!(
+                "{:?} fires {} apart at its closest; a job may fire at most once every {} (the \
+                     controller's --min-fire-interval)",
+                job.schedule,
+                friendly(gap),
+                friendly(limits.min_fire_interval)
+            ),
+        ));
+    }
+    if let Some(note) = schedule.as_ref().and_then(Schedule::legacy_reading) {
+        findings.push(Finding::warning(format!("{path}.schedule"), note));
+    }
+    schedule
+}
+
+fn too_long(path: impl Into<String>, value: &str, max: usize) -> Finding {
+    let head: String = value.chars().take(32).collect();
+    Finding::error(path, format!("at most {max} characters, got {} ({head:?}...)", value.len()))
+}
+
+fn too_many(path: &str, what: &str, got: usize, max: usize) -> Finding {
+    Finding::error(path, format!("at most {max} {what}, got {got}; the rest are not read"))
+}
+
+/// `90s`, `1m`, `1h30m` ([`jiff::SignedDuration`]'s friendly format).
+fn friendly(d: jiff::SignedDuration) -> String {
+    format!("{d:#}")
+}
+
 /// The shape of `scaleTargetRef`: a `group/version` (or `v1`), a kind, and a DNS-1123 name.
 fn check_target(target: &ScaleTargetRef, findings: &mut Vec<Finding>) {
     let api = target.api_version.as_str();
@@ -196,7 +321,10 @@ fn check_target(target: &ScaleTargetRef, findings: &mut Vec<Finding>) {
         ));
     }
     let kind = target.kind.as_str();
-    if !kind.starts_with(|c: char| c.is_ascii_uppercase()) || !kind.chars().all(|c| c.is_ascii_alphanumeric())
+    if kind.len() > limits::MAX_KIND {
+        findings.push(too_long("spec.scaleTargetRef.kind", kind, limits::MAX_KIND));
+    } else if !kind.starts_with(|c: char| c.is_ascii_uppercase())
+        || !kind.chars().all(|c| c.is_ascii_alphanumeric())
     {
         findings.push(Finding::error(
             "spec.scaleTargetRef.kind",
@@ -451,6 +579,61 @@ mod tests {
         let r = resolve(&spec(vec![job("a", "0 8 * * *", 1)]), &TimeZone::UTC, Timestamp::UNIX_EPOCH);
         assert!(r.is_valid());
         assert!(r.findings.iter().any(|f| !f.is_error() && f.path == "spec.jobs[0].schedule"));
+    }
+
+    #[test]
+    fn oversized_content_is_refused_field_by_field_without_reading_past_the_bounds() {
+        let mut s = spec((0..limits::MAX_JOBS + 10).map(|i| job(&format!("j{i}"), "@daily", 1)).collect());
+        s.exclude_dates = vec!["2026-10-01".into(); limits::MAX_EXCLUDE_DATES + 1];
+        s.starting_deadline_seconds = Some(limits::MAX_STARTING_DEADLINE_SECONDS + 1);
+        s.jobs[0].name = "n".repeat(limits::MAX_JOB_NAME + 1);
+        s.jobs[1].schedule = format!("0 0 9 * * {}", "MON,".repeat(100));
+        s.jobs[2].target_size = limits::MAX_TARGET_SIZE + 1;
+        s.jobs[3].time_zone = Some("Z".repeat(limits::MAX_TIME_ZONE + 1));
+        // Past the first MAX_JOBS: never read, so never reported.
+        s.jobs[limits::MAX_JOBS + 5].schedule = "not a schedule".into();
+        let r = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH);
+        let errs = errors(&r);
+        let paths: Vec<&str> = r.findings.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.excludeDates",
+                "spec.startingDeadlineSeconds",
+                "spec.jobs",
+                "spec.jobs[0].name",
+                "spec.jobs[1].schedule",
+                "spec.jobs[2].targetSize",
+                "spec.jobs[3].timeZone"
+            ],
+            "{errs:?}"
+        );
+        assert!(errs[0].contains("at most 256 entries, got 257"), "{errs:?}");
+        assert!(errs[2].contains("at most 64 jobs, got 74"), "{errs:?}");
+        assert!(errs[3].contains("at most 63 characters, got 64"), "{errs:?}");
+        assert!(errs[5].contains("at most 100000 replicas"), "{errs:?}");
+        assert!(r.plan.jobs.is_empty(), "an oversized object runs no job");
+    }
+
+    #[test]
+    fn jobs_firing_closer_than_the_minimum_interval_are_refused() {
+        let s = spec(vec![
+            job("fast", "*/5 * * * * *", 1),
+            job("minute", "0 * * * * *", 1),
+            job("every", "@every 30s", 1),
+            job("once", "@date 2027-01-01 00:00:00", 1),
+        ]);
+        let r = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH);
+        assert_eq!(r.spec_index, vec![1, 3], "{:?}", r.findings);
+        let errs = errors(&r);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].starts_with("spec.jobs[0].schedule: \"*/5 * * * * *\" fires 5s apart"), "{errs:?}");
+        assert!(errs[0].contains("at most once every 1m"), "{errs:?}");
+        assert!(errs[1].starts_with("spec.jobs[2].schedule: \"@every 30s\" fires 30s apart"), "{errs:?}");
+        let fast = Limits { min_fire_interval: jiff::SignedDuration::from_secs(5) };
+        let r = resolve_with(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH, &fast);
+        assert!(r.is_valid(), "5 s apart is allowed at a 5 s minimum: {:?}", r.findings);
+        assert!(resolve_with(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH, &Limits::NONE).is_valid());
     }
 
     #[test]

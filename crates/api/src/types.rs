@@ -9,6 +9,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::limits;
+
 /// Desired state: what to scale, when, and to what size.
 // One `printcolumn(...)` per column is kube-derive's syntax, not a duplicate.
 #[allow(clippy::duplicated_attributes)]
@@ -40,17 +42,18 @@ pub struct CronHorizontalPodAutoscalerSpec {
     /// when the expression matches any instant of it), an ISO date `2026-10-01`, or an inclusive
     /// range `2026-10-01..2026-10-07`. Days are taken in the object's time zone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = limits::MAX_EXCLUDE_DATES), inner(length(min = 1, max = limits::MAX_EXCLUDE_DATE)))]
     pub exclude_dates: Vec<String>,
 
     /// The schedule lines. Job names are unique within the object.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = limits::MAX_JOBS))]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub jobs: Vec<Job>,
 
     /// IANA time zone for every job's wall times and for `excludeDates` (e.g. `Asia/Shanghai`).
     /// Unset: the controller's `--default-time-zone`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = limits::MAX_TIME_ZONE))]
     pub time_zone: Option<String>,
 
     /// When true, no job fires; the status says the object is suspended.
@@ -60,7 +63,7 @@ pub struct CronHorizontalPodAutoscalerSpec {
     /// After a controller restart or outage, a missed fire is applied only if it is at most this
     /// many seconds old. Unset: always applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = limits::MAX_STARTING_DEADLINE_SECONDS))]
     pub starting_deadline_seconds: Option<i64>,
 }
 
@@ -69,13 +72,13 @@ pub struct CronHorizontalPodAutoscalerSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ScaleTargetRef {
     /// API version of the target, e.g. `apps/v1` or `autoscaling/v2`.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = limits::MAX_API_VERSION))]
     pub api_version: String,
     /// Kind of the target, e.g. `Deployment` or `HorizontalPodAutoscaler`.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = limits::MAX_KIND))]
     pub kind: String,
     /// Name of the target, in the CronHPA's namespace.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = limits::MAX_NAME))]
     pub name: String,
 }
 
@@ -84,21 +87,22 @@ pub struct ScaleTargetRef {
 #[serde(rename_all = "camelCase")]
 pub struct Job {
     /// Unique name within the object.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = limits::MAX_JOB_NAME))]
     pub name: String,
     /// `sec min hour dom month dow`, `min hour dom month dow`, a descriptor (`@daily`),
-    /// `@every <duration>` or `@date YYYY-MM-DD HH:MM:SS`.
-    #[schemars(length(min = 1))]
+    /// `@every <duration>` or `@date YYYY-MM-DD HH:MM:SS`. Fires of one job may not come closer
+    /// together than the controller's `--min-fire-interval` (a minute by default).
+    #[schemars(length(min = 1, max = limits::MAX_SCHEDULE))]
     pub schedule: String,
     /// Replicas (or HPA floor) to set at each fire.
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = limits::MAX_TARGET_SIZE))]
     pub target_size: i32,
     /// Fire once, then never again.
     #[serde(default)]
     pub run_once: bool,
     /// IANA time zone overriding the object's for this job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1, max = limits::MAX_TIME_ZONE))]
     pub time_zone: Option<String>,
 }
 

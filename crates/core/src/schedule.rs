@@ -1317,5 +1317,6 @@ fn every_prev(period: SignedDuration, origin: Timestamp, at: Timestamp) -> Optio
     Timestamp::from_nanosecond(origin.as_nanosecond() + (diff / d) * d).ok()
 }
 
+mod gap;
 #[cfg(test)]
 mod tests;
