@@ -274,6 +274,10 @@ impl Controller {
         if !extra.contains(&"--metrics-addr") {
             args.extend(["--metrics-addr".into(), "127.0.0.1:0".into()]);
         }
+        // The tests fire every few seconds so as not to wait minutes; the default minimum is 60 s.
+        if !extra.iter().any(|a| a.starts_with("--min-fire-interval")) {
+            args.push("--min-fire-interval=1s".into());
+        }
         let mut user = None;
         if !extra.contains(&"--kubeconfig") {
             let name = format!("diurnal-e2e-controller:{name}-{suffix}");

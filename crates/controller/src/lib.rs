@@ -3,6 +3,7 @@
 //! writing status and Events ([`runner`]). Only the holder of a Lease fires.
 
 pub mod discovery;
+pub mod fair;
 pub mod finalizer;
 pub mod http;
 pub mod lead;

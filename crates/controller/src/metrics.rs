@@ -50,22 +50,75 @@ struct JobPoint {
 
 /// The per-job series, kept as a compact table and encoded at scrape time. (Three label-set
 /// families would hold about 550 bytes per job — 22 MiB at 10,000 CronHPAs of 4 jobs.)
-#[derive(Debug, Default)]
+///
+/// At most `cap` jobs are exported (`--max-job-series`; 0 turns them off): any tenant can create
+/// CronHPAs, and every job is three series in the monitoring system. Objects are admitted whole,
+/// first come; the rest are counted in `diurnal_cronhpa_job_series_omitted` and are admitted at
+/// their next status change once there is room.
+#[derive(Debug)]
 pub struct JobSeries {
-    jobs: Mutex<HashMap<ObjectKey, Vec<JobPoint>>>,
+    cap: usize,
+    table: Mutex<Table>,
 }
 
+#[derive(Debug, Default)]
+struct Table {
+    exported: HashMap<ObjectKey, Vec<JobPoint>>,
+    /// Jobs in `exported`.
+    points: usize,
+    /// Objects left out for lack of room, and their job counts.
+    omitted: HashMap<ObjectKey, usize>,
+}
+
+/// The default of `--max-job-series`: jobs whose series are exported.
+pub const DEFAULT_MAX_JOB_SERIES: usize = 50_000;
+
 impl JobSeries {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectKey, Vec<JobPoint>>> {
+    fn new(cap: usize) -> Self {
+        Self { cap, table: Mutex::new(Table::default()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         // A panic while holding this lock leaves plain data behind; keep serving it.
-        self.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.table.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn set(&self, key: &ObjectKey, points: Vec<JobPoint>) {
+        let mut table = self.lock();
+        let table = &mut *table;
+        if let Some(old) = table.exported.remove(key) {
+            table.points -= old.len();
+        }
+        table.omitted.remove(key);
+        if table.points + points.len() <= self.cap {
+            table.points += points.len();
+            table.exported.insert(key.clone(), points);
+        } else {
+            table.omitted.insert(key.clone(), points.len());
+        }
+    }
+
+    fn remove(&self, key: &ObjectKey) {
+        let mut table = self.lock();
+        if let Some(old) = table.exported.remove(key) {
+            table.points -= old.len();
+        }
+        table.omitted.remove(key);
     }
 }
 
 impl Collector for JobSeries {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         type Pick = fn(&JobPoint) -> Option<i64>;
-        let jobs = self.lock();
+        let table = self.lock();
+        let omitted: usize = table.omitted.values().sum();
+        let family = encoder.encode_descriptor(
+            "diurnal_cronhpa_job_series_omitted",
+            "CronHPA jobs whose series are not exported (over --max-job-series)",
+            None,
+            MetricType::Gauge,
+        )?;
+        ConstGauge::new(i64::try_from(omitted).unwrap_or(i64::MAX)).encode(family)?;
         let families: [(&str, &str, Pick); 3] = [
             ("diurnal_cronhpa_next_fire_timestamp_seconds", "Next fire of each CronHPA job", |p| p.next),
             ("diurnal_cronhpa_last_fire_timestamp_seconds", "Last applied fire of each CronHPA job", |p| {
@@ -77,7 +130,7 @@ impl Collector for JobSeries {
         ];
         for (name, help, pick) in families {
             let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
-            for (key, points) in jobs.iter() {
+            for (key, points) in &table.exported {
                 for point in points {
                     if let Some(value) = pick(point) {
                         let labels = [
@@ -112,10 +165,16 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Creates the metrics and registers them under `diurnal_`.
+    /// Creates the metrics and registers them under `diurnal_`, with per-job series for up to
+    /// [`DEFAULT_MAX_JOB_SERIES`] jobs.
     pub fn register(registry: &mut Registry) -> Self {
+        Self::register_with(registry, DEFAULT_MAX_JOB_SERIES)
+    }
+
+    /// [`Metrics::register`], exporting per-job series for at most `max_job_series` jobs.
+    pub fn register_with(registry: &mut Registry, max_job_series: usize) -> Self {
         let m = Self {
-            jobs: Arc::new(JobSeries::default()),
+            jobs: Arc::new(JobSeries::new(max_job_series)),
             fires: Family::default(),
             lateness: Histogram::new([
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
@@ -146,12 +205,12 @@ impl Metrics {
                 failed: c.state == JobState::Failed,
             })
             .collect();
-        self.jobs.lock().insert(key.clone(), points);
+        self.jobs.set(key, points);
     }
 
     /// Drops the per-job series of a deleted object.
     pub fn forget(&self, key: &ObjectKey) {
-        self.jobs.lock().remove(key);
+        self.jobs.remove(key);
     }
 }
 
@@ -205,5 +264,44 @@ mod tests {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(!text.contains("name=\"web\""), "{text}");
+    }
+
+    fn scrape(registry: &Registry) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, registry).unwrap();
+        text
+    }
+
+    #[test]
+    fn per_job_series_stop_at_the_cap_and_count_what_they_leave_out() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register_with(&mut registry, 3);
+        let key = |name: &str| ObjectKey { namespace: "t".into(), name: name.into() };
+        let status = |n: usize| CronHorizontalPodAutoscalerStatus {
+            conditions: (0..n).map(|i| condition(&format!("j{i}"), None, JobState::Failed)).collect(),
+            ..Default::default()
+        };
+        metrics.observe_status(&key("a"), &status(2));
+        metrics.observe_status(&key("big"), &status(64));
+        metrics.observe_status(&key("b"), &status(1));
+        let text = scrape(&registry);
+        assert!(text.contains("diurnal_cronhpa_job_series_omitted 64"), "{text}");
+        assert!(!text.contains("name=\"big\""), "{text}");
+        assert!(text.contains(r#"job_failed{namespace="t",name="b",job="j0"} 1"#), "{text}");
+        // A status change of an exported object keeps its place; a deleted one makes room.
+        metrics.observe_status(&key("a"), &status(2));
+        metrics.forget(&key("a"));
+        metrics.observe_status(&key("c"), &status(2));
+        let text = scrape(&registry);
+        assert!(text.contains(r#"name="c",job="j1""#), "{text}");
+        assert!(text.contains("diurnal_cronhpa_job_series_omitted 64"), "{text}");
+        metrics.forget(&key("big"));
+        assert!(scrape(&registry).contains("diurnal_cronhpa_job_series_omitted 0"));
+
+        let mut registry = Registry::default();
+        let off = Metrics::register_with(&mut registry, 0);
+        off.observe_status(&key("a"), &status(1));
+        let text = scrape(&registry);
+        assert!(!text.contains("name=\"a\"") && text.contains("job_series_omitted 1"), "{text}");
     }
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use diurnal_api::{CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerStatus};
+use diurnal_api::{CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerStatus, Limits};
 use futures::StreamExt;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -25,6 +25,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+use crate::fair::FairQueue;
 use crate::finalizer::Keeper;
 use crate::lead;
 use crate::metrics::{FireResult, Metrics, ResultLabels};
@@ -58,8 +59,11 @@ pub struct Settings {
     pub lease: Option<LeaseSettings>,
     /// This process's name in the Lease and in Events.
     pub identity: String,
-    /// Fires applied at the same time, at most.
+    /// Fires applied at the same time, at most; more wait their namespace's turn
+    /// ([`crate::fair`]).
     pub max_parallel_fires: usize,
+    /// Bounds on every object (the minimum fire interval).
+    pub limits: Limits,
 }
 
 /// Why the controller stopped.
@@ -98,6 +102,8 @@ struct Shell {
     status_tx: mpsc::Sender<Vec<(ObjectKey, CronHorizontalPodAutoscalerStatus)>>,
     /// HPA give-back and the finalizer: see [`crate::finalizer`].
     keeper: Keeper,
+    /// Taken fires waiting for a slot, by namespace.
+    waiting: FairQueue<Due>,
 }
 
 fn status_hash(status: Option<&CronHorizontalPodAutoscalerStatus>) -> u64 {
@@ -119,7 +125,7 @@ pub async fn run(
     let hpas = settings.hpa_coordination.then(|| hpa_cache(&client, settings.namespace.as_deref(), &metrics));
     let mut hpa_ready_rx = hpa_readiness(hpas.as_ref());
     let targets = Arc::new(Targets::new(client.clone(), hpas));
-    let limit = Arc::new(Semaphore::new(settings.max_parallel_fires.max(1)));
+    let slots = settings.max_parallel_fires.max(1);
     let (_always, mut leader_rx, lease_task) = leadership(&client, &settings).await?;
     let (_no_fence, mut fence_rx) = fence_channel(&client, &settings);
     let (written_tx, mut written_rx) = mpsc::unbounded_channel();
@@ -180,13 +186,15 @@ pub async fn run(
                     shell.settled(settled);
                 }
                 for due in taken.fires {
-                    in_flight.spawn(fire(due, targets.clone(), limit.clone(), metrics.clone()));
+                    shell.waiting.push(&due.key.namespace.clone(), due);
                 }
+                shell.dispatch(&mut in_flight, slots, &targets);
             },
             Some(joined) = in_flight.join_next(), if !in_flight.is_empty() => {
                 if let Ok((due, outcome, reason)) = joined {
                     shell.completed(&due, outcome, reason);
                 }
+                shell.dispatch(&mut in_flight, slots, &targets);
             },
             Some(written) = written_rx.recv() => shell.written(written),
             _ = prefetch.tick(), if shell.scheduler.is_leading() => {
@@ -259,7 +267,7 @@ impl Shell {
             Reporter { controller: "diurnal-controller".into(), instance: Some(settings.identity.clone()) };
         tokio::spawn(publish_events(Recorder::new(client.clone(), reporter), events_rx, metrics.clone()));
         Shell {
-            scheduler: Scheduler::new(settings.default_zone.clone()),
+            scheduler: Scheduler::new(settings.default_zone.clone(), settings.limits),
             metrics: metrics.clone(),
             events_tx,
             uids: HashMap::new(),
@@ -271,6 +279,16 @@ impl Shell {
             init_keys: HashSet::new(),
             ready,
             keeper,
+            waiting: FairQueue::default(),
+        }
+    }
+
+    /// Starts waiting fires, namespace by namespace in turn, while slots are free.
+    fn dispatch(&mut self, in_flight: &mut JoinSet<Fired>, slots: usize, targets: &Arc<Targets>) {
+        while in_flight.len() < slots
+            && let Some(due) = self.waiting.pop()
+        {
+            in_flight.spawn(fire(due, targets.clone(), self.metrics.clone()));
         }
     }
 }
@@ -338,6 +356,7 @@ impl Shell {
         info!(leading = want, gate = ?self.gate, "leadership changed");
         if !want {
             in_flight.abort_all();
+            self.waiting.clear();
         }
         self.scheduler.set_leading(want, now);
         self.keeper.lead(want);
@@ -415,8 +434,7 @@ async fn leadership(
 }
 
 /// Applies one fire, returning what it came to and, on failure, the Event reason.
-async fn fire(due: Due, targets: Arc<Targets>, limit: Arc<Semaphore>, metrics: Arc<Metrics>) -> Fired {
-    let _permit = limit.acquire_owned().await;
+async fn fire(due: Due, targets: Arc<Targets>, metrics: Arc<Metrics>) -> Fired {
     let fire_at = due.fire_at;
     let regular = due.kind == DueKind::Regular;
     let lateness = metrics.clone();
@@ -580,7 +598,7 @@ impl Shell {
             type_,
             reason: reason.to_owned(),
             // events.k8s.io caps a note at 1 kB.
-            note: Some(note.chars().take(1000).collect()),
+            note: Some(diurnal_api::limits::cut(note, 1024)),
             action: "Scale".into(),
             secondary: None,
         };

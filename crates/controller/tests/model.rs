@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use diurnal_api::{
     CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerSpec, CronHorizontalPodAutoscalerStatus,
-    JobState, resolve,
+    JobState, Limits, resolve_with,
 };
 use diurnal_controller::scheduler::{Due, DueKind, ObjectKey, Outcome, Scheduler};
 use diurnal_core::Plan;
@@ -347,7 +347,7 @@ impl Model {
     /// jobs start from `now`, and an unsuspended one catches up.
     fn upsert(&mut self, name: &str, stored: &Stored, now: Timestamp) {
         let spec = spec_of(&stored.variant);
-        let resolution = resolve(&spec, &TimeZone::UTC, stored.created);
+        let resolution = resolve_with(&spec, &TimeZone::UTC, stored.created, &Limits::NONE);
         let old = self.objects.remove(name).filter(|o| o.uid == stored.uid);
         let recorded = |job_name: &str| {
             stored.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.name == job_name)).cloned()
@@ -442,7 +442,7 @@ impl World {
         let now: Timestamp = "2026-03-02T23:55:00Z".parse().expect("a timestamp");
         let mut w = World {
             now,
-            sut: Scheduler::new(TimeZone::UTC),
+            sut: Scheduler::new(TimeZone::UTC, Limits::NONE),
             model: Model::default(),
             api: BTreeMap::new(),
             next_uid: 0,
@@ -526,7 +526,7 @@ impl World {
             Op::Restart => {
                 self.in_flight.clear();
                 self.applied.clear();
-                self.sut = Scheduler::new(TimeZone::UTC);
+                self.sut = Scheduler::new(TimeZone::UTC, Limits::NONE);
                 self.model = Model::default();
                 for (name, stored) in &self.api {
                     self.sut.upsert(&object(name, stored), now);

@@ -12,7 +12,7 @@ use diurnal_controller::runner::{self, LeaseSettings, Settings};
 use tracing::info;
 
 use crate::inputs;
-use crate::runtime::{self, OnOff, ServerArgs};
+use crate::runtime::{self, OnOff, ServerArgs, parse_duration};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -48,9 +48,18 @@ pub struct Args {
     metrics_addr: SocketAddr,
     #[command(flatten)]
     server: ServerArgs,
-    /// Fires applied at the same time, at most (each holds one API connection while it runs).
+    /// Fires applied at the same time, at most (each holds one API connection while it runs);
+    /// more wait, served namespace by namespace in turn.
     #[arg(long, default_value_t = 1024)]
     max_parallel_fires: usize,
+    /// A job whose fires can come closer together than this is refused (its status says why);
+    /// `0s`: no minimum. See docs/security.md.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    min_fire_interval: std::time::Duration,
+    /// Export the per-job series (next/last fire, failed) for at most this many jobs; `0` turns
+    /// them off. The rest are counted in `diurnal_cronhpa_job_series_omitted`.
+    #[arg(long, default_value_t = diurnal_controller::metrics::DEFAULT_MAX_JOB_SERIES)]
+    max_job_series: usize,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: runtime::LogFormat,
@@ -72,11 +81,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }),
         identity,
         max_parallel_fires: args.max_parallel_fires,
+        limits: diurnal_api::Limits {
+            min_fire_interval: jiff::SignedDuration::try_from(args.min_fire_interval)
+                .context("--min-fire-interval is too long")?,
+        },
     };
     runtime::block_on(async move {
         let client = runtime::kube_client(args.kubeconfig.as_deref()).await?;
         let mut registry = prometheus_client::registry::Registry::default();
-        let metrics = Arc::new(Metrics::register(&mut registry));
+        let metrics = Arc::new(Metrics::register_with(&mut registry, args.max_job_series));
         let ready = Arc::new(AtomicBool::new(false));
         let router = diurnal_controller::http::router(Arc::new(registry), ready.clone());
         let listener = std::net::TcpListener::bind(args.metrics_addr)

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use diurnal_api::resolve_object;
+use diurnal_api::{Limits, resolve_object_with};
 
 use crate::inputs::{self, FileProblem};
 
@@ -15,12 +15,19 @@ pub struct Args {
     /// Zone for CronHPAs that name none; default `$TZ`, else UTC.
     #[arg(long, value_name = "TZ")]
     default_time_zone: Option<String>,
+    /// The controller's `--min-fire-interval`: jobs firing closer together are errors.
+    #[arg(long, default_value = "60s", value_parser = crate::runtime::parse_duration)]
+    min_fire_interval: std::time::Duration,
 }
 
 /// Prints every problem to stderr (`error: FILE: document N: PATH: message`); exit status 1 when
 /// any is an error, 0 when there are only warnings.
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let default_zone = inputs::default_zone(args.default_time_zone.as_deref())?;
+    let limits = Limits {
+        min_fire_interval: jiff::SignedDuration::try_from(args.min_fire_interval)
+            .map_err(|_| anyhow::anyhow!("--min-fire-interval is too long"))?,
+    };
     let mut errors = 0;
     let mut valid = 0;
     for path in &args.files {
@@ -33,7 +40,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
             });
         }
         for located in objects {
-            let resolution = resolve_object(&located.object, &default_zone);
+            let resolution = resolve_object_with(&located.object, &default_zone, &limits);
             valid += usize::from(resolution.is_valid());
             let later =
                 diurnal_api::future_findings(&located.object.spec, &resolution, jiff::Timestamp::now());

@@ -12,6 +12,7 @@
 
 mod job;
 mod status;
+pub use status::MAX_STATUS_BYTES;
 mod take;
 #[cfg(test)]
 mod tests;
@@ -20,7 +21,10 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use diurnal_api::{CronHorizontalPodAutoscaler, JobCondition, JobState, ScaleTargetRef, resolve_object};
+use diurnal_api::limits::{MAX_EXCLUDE_DATES, MAX_JOBS};
+use diurnal_api::{
+    CronHorizontalPodAutoscaler, JobCondition, JobState, Limits, ScaleTargetRef, resolve_object_with,
+};
 use diurnal_core::Plan;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -213,6 +217,7 @@ impl Object {
 #[derive(Debug)]
 pub struct Scheduler {
     default_zone: TimeZone,
+    limits: Limits,
     leading: bool,
     objects: HashMap<ObjectKey, Object>,
     /// One live entry per object (its `queued_at`); others are dropped when they surface.
@@ -221,10 +226,12 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// An empty scheduler; `default_zone` applies to CronHPAs that name none.
-    pub fn new(default_zone: TimeZone) -> Self {
+    /// An empty scheduler; `default_zone` applies to CronHPAs that name none, `limits` to every
+    /// object (a job firing more often than they allow is invalid).
+    pub fn new(default_zone: TimeZone, limits: Limits) -> Self {
         Self {
             default_zone,
+            limits,
             leading: false,
             objects: HashMap::new(),
             queue: BinaryHeap::new(),
@@ -285,7 +292,7 @@ impl Scheduler {
         let key = ObjectKey::of(obj);
         let uid = obj.metadata.uid.clone();
         let mut old = self.objects.remove(&key).filter(|o| o.uid == uid);
-        let resolution = resolve_object(obj, &self.default_zone);
+        let resolution = resolve_object_with(obj, &self.default_zone, &self.limits);
         let mut warnings: Vec<String> =
             resolution.findings.iter().filter(|f| !f.is_error()).map(ToString::to_string).collect();
         warnings.extend(
@@ -306,8 +313,10 @@ impl Scheduler {
             ..Upserted::default()
         };
 
-        let mut jobs = Vec::with_capacity(spec.jobs.len());
-        for (i, spec_job) in spec.jobs.iter().enumerate() {
+        // An oversized object (stored before the schema bounded it) is invalid as a whole; only
+        // the jobs the resolution read are kept, so it costs no more than the largest valid one.
+        let mut jobs = Vec::with_capacity(spec.jobs.len().min(MAX_JOBS));
+        for (i, spec_job) in spec.jobs.iter().take(MAX_JOBS).enumerate() {
             let zone_name = spec_job.time_zone.as_deref().or(spec.time_zone.as_deref()).map(str::to_owned);
             let id = job_id(spec_job, zone_name.as_deref());
             let recorded = conditions.get(spec_job.name.as_str()).map(|c| read_recorded(spec_job, &id, c));
@@ -353,7 +362,7 @@ impl Scheduler {
             generation: obj.metadata.generation,
             created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
             target: spec.scale_target_ref.clone(),
-            exclude_dates: spec.exclude_dates.clone(),
+            exclude_dates: spec.exclude_dates.iter().take(MAX_EXCLUDE_DATES).cloned().collect(),
             plan: resolution.plan,
             jobs: Vec::new(),
             suspended,

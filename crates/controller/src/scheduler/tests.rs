@@ -44,7 +44,7 @@ fn once_a_minute_run_once() -> CronHorizontalPodAutoscaler {
 }
 
 fn leading_scheduler(now: Timestamp) -> Scheduler {
-    let mut s = Scheduler::new(TimeZone::UTC);
+    let mut s = Scheduler::new(TimeZone::UTC, Limits::NONE);
     s.set_leading(true, now);
     s
 }
@@ -52,7 +52,7 @@ fn leading_scheduler(now: Timestamp) -> Scheduler {
 /// A process starting at `now` with `obj` (and the status it carries) already in the API: it
 /// lists it, takes the lead, and takes what is due.
 fn started_with(obj: &CronHorizontalPodAutoscaler, now: Timestamp) -> (Scheduler, Taken) {
-    let mut s = Scheduler::new(TimeZone::UTC);
+    let mut s = Scheduler::new(TimeZone::UTC, Limits::NONE);
     s.upsert(obj, now);
     s.set_leading(true, now);
     let taken = s.take_due(now);
@@ -153,7 +153,7 @@ fn upcoming_lists_each_target_about_to_fire_once_without_taking_anything() {
 #[test]
 fn nothing_fires_while_not_leading() {
     let now = t("2026-03-02T10:00:05Z");
-    let mut s = Scheduler::new(TimeZone::UTC);
+    let mut s = Scheduler::new(TimeZone::UTC, Limits::NONE);
     s.upsert(&updown(), now);
     assert!(s.take_due(t("2026-03-02T11:00:00Z")).fires.is_empty());
     assert_eq!(s.next_wakeup(), None);
@@ -271,7 +271,7 @@ fn a_run_once_job_is_done_after_its_first_success_even_across_restarts() {
     // A new process reads the status the first one wrote.
     let mut written = obj.clone();
     written.status = s.status(&due[0].key);
-    let mut fresh = Scheduler::new(TimeZone::UTC);
+    let mut fresh = Scheduler::new(TimeZone::UTC, Limits::NONE);
     fresh.upsert(&written, t("2026-03-02T10:05:00Z"));
     fresh.set_leading(true, t("2026-03-02T10:05:00Z"));
     assert!(fresh.take_due(t("2026-03-02T11:00:00Z")).fires.is_empty());
@@ -630,4 +630,65 @@ fn warnings_reach_the_status() {
     let status = s.status(&key()).unwrap();
     assert_eq!(status.warnings, report.warnings);
     assert!(s.upsert(&obj, now).warnings.is_empty(), "reported once per generation");
+}
+
+/// Issue 13, item 7: an object at every schema bound (and over the job bound, as one stored before
+/// the schema had it) renders a status within `MAX_STATUS_BYTES`, however long its error texts.
+#[test]
+fn the_largest_object_s_status_is_bounded() {
+    use diurnal_api::limits;
+    let long_schedule = format!("0 0 9 * * {}", "MON,".repeat(70));
+    let jobs: Vec<serde_json::Value> = (0..limits::MAX_JOBS + 100)
+        .map(|i| {
+            json!({
+                "name": format!("{i:0>63}"),
+                "schedule": &long_schedule[..limits::MAX_SCHEDULE],
+                "targetSize": 1,
+                "timeZone": "America/Argentina/ComodRivadavia",
+            })
+        })
+        .collect();
+    // Every exclusion invalid and as long as allowed: each job's message would join them all.
+    let excludes: Vec<String> = (0..limits::MAX_EXCLUDE_DATES)
+        .map(|i| format!("{i:x<width$}", width = limits::MAX_EXCLUDE_DATE))
+        .collect();
+    let obj = cronhpa(&json!(jobs), &json!({"excludeDates": excludes}));
+    let mut s = leading_scheduler(t("2026-06-01T00:00:00Z"));
+    s.upsert(&obj, t("2026-06-01T00:00:00Z"));
+    let status = s.status(&ObjectKey::of(&obj)).unwrap();
+    assert_eq!(status.conditions.len(), limits::MAX_JOBS, "jobs past the bound are not indexed");
+    assert!(status.conditions.iter().all(|c| c.state == JobState::Failed));
+    let unbounded: usize = status.conditions.iter().map(|c| c.message.len()).max().unwrap();
+    assert!(unbounded <= 1024, "a job message is cut: {unbounded} bytes");
+    let bytes = serde_json::to_vec(&status).unwrap().len();
+    assert!(bytes <= status::MAX_STATUS_BYTES, "{bytes} bytes");
+    assert!(bytes > status::MAX_STATUS_BYTES / 4, "the object really is large: {bytes} bytes");
+}
+
+/// Issue 13, item 7: a job that fires more often than the scheduler's limit is invalid (with the
+/// reason in its condition) and never taken; its neighbours fire.
+#[test]
+fn a_job_under_the_minimum_fire_interval_never_fires() {
+    let obj = cronhpa(
+        &json!([
+            {"name": "flood", "schedule": "* * * * * *", "targetSize": 5},
+            {"name": "fine", "schedule": "0 * * * * *", "targetSize": 1},
+        ]),
+        &json!({}),
+    );
+    let now = t("2026-06-01T00:00:00Z");
+    let mut s = Scheduler::new(TimeZone::UTC, Limits::default());
+    s.set_leading(true, now);
+    s.upsert(&obj, now);
+    let status = s.status(&ObjectKey::of(&obj)).unwrap();
+    assert_eq!(status.conditions[0].state, JobState::Failed);
+    assert!(
+        status.conditions[0].message.contains("at most once every 1m"),
+        "{}",
+        status.conditions[0].message
+    );
+    assert_eq!(status.conditions[1].state, JobState::Submitted);
+    let taken = s.take_due(t("2026-06-01T00:01:00Z"));
+    let jobs: Vec<&str> = taken.fires.iter().map(|d| d.job.as_str()).collect();
+    assert_eq!(jobs, ["fine"]);
 }
