@@ -160,7 +160,7 @@ pub async fn install_third_party_crds(client: &Client) {
 
 /// Applies every CustomResourceDefinition in `text` (server-side apply) and waits until each
 /// is Established.
-async fn install_crds(client: &Client, text: &str, source: &str) {
+pub async fn install_crds(client: &Client, text: &str, source: &str) {
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     for doc in diurnal_api::manifest::parse_documents(text, source).expect("valid YAML") {
         let crd: CustomResourceDefinition =

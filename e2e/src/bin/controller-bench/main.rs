@@ -4,8 +4,14 @@
 //! - M objects firing at the same second: fire lateness (instant → scale PATCH sent) p50/p99,
 //!   from the controller's own `diurnal_fire_lateness_seconds` histogram.
 //!
-//! `cargo run --release -p diurnal-e2e --bin controller-bench -- [N] [M]` (defaults 10000, 1000);
-//! the cluster comes from `DIURNAL_E2E_KUBECONFIG` or is started as for the tests.
+//! - `tenants [N]`: one CronHPA at every schema bound firing at the fastest rate the controller
+//!   allows, beside N ordinary ones (default 10,000) in ten namespaces that each fire once within
+//!   a 100 s window: the ordinary fires' lateness (fire instant -> the API server receiving the
+//!   scale PATCH, from the audit log) p50/p99/max, and the controller's RSS.
+//!
+//! `cargo run --release -p diurnal-e2e --bin controller-bench -- [N] [M]` (defaults 10000, 1000),
+//! or `... -- tenants [N]`; the cluster comes from `DIURNAL_E2E_KUBECONFIG` or is started as for
+//! the tests.
 
 // Counts and kernel ticks here are far below 2^52: converting them to f64 loses nothing.
 #![allow(clippy::cast_precision_loss)]
@@ -18,6 +24,8 @@ use diurnal_e2e::{
 use futures::StreamExt;
 use kube::api::{Api, PostParams};
 use serde_json::json;
+
+mod tenants;
 
 fn proc_stat(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -71,7 +79,15 @@ fn histogram_quantile(metrics: &str, q: f64) -> Option<f64> {
 
 #[tokio::main]
 async fn main() {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("tenants") {
+        args.next();
+        let ordinary: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
+        let client = diurnal_e2e::client().await.expect("a cluster (DIURNAL_E2E=skip is set?)");
+        install_crd(&client).await;
+        tenants::run(&client, ordinary).await;
+        return;
+    }
     let steady: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let burst: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000);
     let client = diurnal_e2e::client().await.expect("a cluster (DIURNAL_E2E=skip is set?)");
