@@ -44,6 +44,7 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 use kube::{Client, ResourceExt as _};
 
 use crate::admit::Workload;
+use crate::placed::{PlacedIndex, PlacedPod};
 
 /// Annotation carrying the admission request uid of a pod placed on a regular node.
 pub const ADMISSION_UID_ANNOTATION: &str = "diurnal.dev/admission-uid";
@@ -90,7 +91,6 @@ pub struct Cluster {
     client: Client,
     replica_sets: Store<PartialObjectMeta<ReplicaSet>>,
     stateful_sets: Store<PartialObjectMeta<StatefulSet>>,
-    pods: Store<Pod>,
     nodes: Store<Node>,
     placed: Arc<Mutex<PlacedIndex>>,
     reservations: Mutex<Reservations>,
@@ -107,110 +107,10 @@ struct Reservations {
 /// own controller's).
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
-/// The counts an admission reads, kept per controller as the pod watch reports changes, so an
-/// admission costs the same with 50 or 50,000 placed pods: the controller's live pods labelled
-/// `regular`, and the admission uids they carry.
-#[derive(Default)]
-struct PlacedIndex {
-    /// Each counted pod: its controller and admission uid.
-    pods: HashMap<PodId, Counts>,
-    counts: HashMap<WorkloadKey, Counted>,
-    /// Pods of a relist in progress (between the watch's `Init` and `InitDone`).
-    relist: Option<HashMap<PodId, Counts>>,
-}
-
-/// A pod's namespace and name.
-type PodId = (String, String);
-/// What a counted pod counts for: its controller, and the admission uid it carries.
-type Counts = (WorkloadKey, Option<String>);
-
-#[derive(Default)]
-struct Counted {
-    regular: u32,
-    uids: HashMap<String, u32>,
-}
-
-impl PlacedIndex {
-    fn from_pods(pods: &[Arc<Pod>]) -> Self {
-        let mut index =
-            Self { pods: pods.iter().filter_map(|p| Self::entry(p)).collect(), ..Self::default() };
-        index.recount();
-        index
-    }
-
-    /// The pod's index entry, if it counts: live, labelled `regular`, with a workload controller.
-    fn entry(pod: &Pod) -> Option<(PodId, Counts)> {
-        if !live(pod) || pod.labels().get(PLACEMENT_LABEL).map(String::as_str) != Some("regular") {
-            return None;
-        }
-        let key = Cluster::workload_key_of_pod(pod)?;
-        let uid = pod.annotations().get(ADMISSION_UID_ANNOTATION).cloned();
-        Some(((key.namespace.clone(), pod.name_any()), (key, uid)))
-    }
-
-    fn count(counts: &mut HashMap<WorkloadKey, Counted>, key: &WorkloadKey, uid: Option<&String>, add: bool) {
-        let counted = counts.entry(key.clone()).or_default();
-        if add {
-            counted.regular += 1;
-            if let Some(uid) = uid {
-                *counted.uids.entry(uid.clone()).or_default() += 1;
-            }
-        } else {
-            counted.regular = counted.regular.saturating_sub(1);
-            if let Some(uid) = uid
-                && let Some(n) = counted.uids.get_mut(uid)
-            {
-                *n -= 1;
-                if *n == 0 {
-                    counted.uids.remove(uid);
-                }
-            }
-            if counted.regular == 0 && counted.uids.is_empty() {
-                counts.remove(key);
-            }
-        }
-    }
-
-    fn recount(&mut self) {
-        self.counts.clear();
-        for (key, uid) in self.pods.values() {
-            Self::count(&mut self.counts, key, uid.as_ref(), true);
-        }
-    }
-
-    fn apply(&mut self, event: &watcher::Event<Pod>) {
-        match event {
-            watcher::Event::Apply(pod) | watcher::Event::Delete(pod) => {
-                let id = (pod.namespace().unwrap_or_default(), pod.name_any());
-                if let Some((key, uid)) = self.pods.remove(&id) {
-                    Self::count(&mut self.counts, &key, uid.as_ref(), false);
-                }
-                if matches!(event, watcher::Event::Apply(_))
-                    && let Some((id, (key, uid))) = Self::entry(pod)
-                {
-                    Self::count(&mut self.counts, &key, uid.as_ref(), true);
-                    self.pods.insert(id, (key, uid));
-                }
-            }
-            watcher::Event::Init => self.relist = Some(HashMap::new()),
-            watcher::Event::InitApply(pod) => {
-                if let (Some(relist), Some((id, entry))) = (self.relist.as_mut(), Self::entry(pod)) {
-                    relist.insert(id, entry);
-                }
-            }
-            watcher::Event::InitDone => {
-                if let Some(relist) = self.relist.take() {
-                    self.pods = relist;
-                    self.recount();
-                }
-            }
-        }
-    }
-}
-
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster").field("pods", &self.pods.state().len()).finish_non_exhaustive()
+        let placed = self.placed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len();
+        f.debug_struct("Cluster").field("placed_pods", &placed).finish_non_exhaustive()
     }
 }
 
@@ -251,29 +151,30 @@ where
     reader
 }
 
-/// The placed-pod cache, also feeding each change into `index`.
-fn indexed_pods<S>(events: S, index: Arc<Mutex<PlacedIndex>>) -> Store<Pod>
+/// Feeds the placed-pod watch into `index` (no pod store is kept: see [`crate::placed`]); the
+/// receiver turns true once the first list is in.
+fn index_pods<S>(events: S, index: Arc<Mutex<PlacedIndex>>) -> tokio::sync::watch::Receiver<bool>
 where
     S: futures::Stream<Item = watcher::Result<watcher::Event<Pod>>> + Send + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let stream =
-        events.default_backoff().modify(|pod: &mut Pod| pod.metadata.managed_fields = None).reflect(writer);
+    let (listed_tx, listed) = tokio::sync::watch::channel(false);
+    let stream = events.default_backoff();
     tokio::spawn(async move {
         futures::pin_mut!(stream);
         while let Some(event) = stream.next().await {
             match event {
-                Ok(event) => index.lock().unwrap_or_else(std::sync::PoisonError::into_inner).apply(&event),
+                Ok(event) => {
+                    let mut index = index.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    index.apply(&event);
+                    if index.listed() {
+                        listed_tx.send_if_modified(|l| !std::mem::replace(l, true));
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "watch error; retrying"),
             }
         }
     });
-    reader
-}
-
-fn live(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_none()
-        && !matches!(pod.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed"))
+    listed
 }
 
 impl Cluster {
@@ -281,8 +182,9 @@ impl Cluster {
     ///
     /// Only what the decisions read is kept, so that a large cluster fits the webhook's memory:
     /// ReplicaSets and StatefulSets as metadata only (a ReplicaSet carries a whole pod template,
-    /// and every Deployment keeps up to ten), only placed pods, nodes without their status (the
-    /// image list alone can be tens of kilobytes), nothing's managed fields.
+    /// and every Deployment keeps up to ten), only placed pods and of those only a compact record
+    /// ([`crate::placed`]), nodes without their status (the image list alone can be tens of
+    /// kilobytes), nothing's managed fields.
     pub async fn start(client: &Client) -> Self {
         let placed = watcher::Config::default().labels(PLACEMENT_LABEL);
         let all = watcher::Config::default;
@@ -301,32 +203,32 @@ impl Cluster {
                     s.metadata.managed_fields = None;
                 },
             ),
-            pods: indexed_pods(watcher(Api::all(client.clone()), placed), index.clone()),
             nodes: cache(watcher(Api::all(client.clone()), all()), |node: &mut Node| {
                 node.metadata.managed_fields = None;
                 node.status = None;
             }),
-            placed: index,
+            placed: index.clone(),
             reservations: Mutex::new(Reservations::default()),
         };
+        let mut pods_listed = index_pods(watcher(Api::all(client.clone()), placed), index);
         let _ = me.replica_sets.wait_until_ready().await;
         let _ = me.stateful_sets.wait_until_ready().await;
-        let _ = me.pods.wait_until_ready().await;
+        let _ = pods_listed.wait_for(|listed| *listed).await;
         let _ = me.nodes.wait_until_ready().await;
         me
     }
 
-    /// A cluster view over caches filled elsewhere (tests fill them by hand). The placed pods
-    /// are counted as `pods` holds them now: later changes to that store are not seen.
+    /// A cluster view over caches filled elsewhere (tests fill them by hand), with `pods` as the
+    /// placed pods (each indexed, then dropped, as the watch does).
     pub fn from_stores(
         client: Client,
         replica_sets: Store<PartialObjectMeta<ReplicaSet>>,
         stateful_sets: Store<PartialObjectMeta<StatefulSet>>,
-        pods: Store<Pod>,
+        pods: impl IntoIterator<Item = Pod>,
         nodes: Store<Node>,
     ) -> Self {
-        let placed = Arc::new(Mutex::new(PlacedIndex::from_pods(&pods.state())));
-        Self { client, replica_sets, stateful_sets, pods, nodes, placed, reservations: Mutex::default() }
+        let placed = Arc::new(Mutex::new(PlacedIndex::from_pods(pods)));
+        Self { client, replica_sets, stateful_sets, nodes, placed, reservations: Mutex::default() }
     }
 
     /// The pod's controller and its annotations (a Deployment's are copied onto its
@@ -384,10 +286,6 @@ impl Cluster {
         }
     }
 
-    fn workload_key_of_pod(pod: &Pod) -> Option<WorkloadKey> {
-        controller_key(pod.namespace().as_deref().unwrap_or_default(), pod.owner_references())
-    }
-
     /// Under the reservation lock: reads the controller's regular pods (live, in the cache) and
     /// open reservations, lets `decide` place the pod, and reserves a slot under `reserve_as` (the
     /// admission request's uid) when it went to a regular node. A dry run (`reserve_as: None`)
@@ -417,7 +315,7 @@ impl Cluster {
         let open = reservations.open.entry(key.clone()).or_default();
         let regular = {
             let placed = self.placed.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let counted = placed.counts.get(key);
+            let counted = placed.counts(key);
             // A reservation whose pod is in the cache retires: the pod counts instead.
             open.retain(|(uid, at)| {
                 now.duration_since(*at) < RESERVATION_TTL
@@ -448,18 +346,16 @@ impl Cluster {
 
     /// Placed pods (live), grouped by workload, each with whether it is on (or headed to) a
     /// virtual node of `profile`.
-    pub fn placed_pods(&self, profile: &Profile) -> BTreeMap<WorkloadKey, Vec<(std::sync::Arc<Pod>, bool)>> {
+    pub fn placed_pods(&self, profile: &Profile) -> BTreeMap<WorkloadKey, Vec<(PlacedPod, bool)>> {
+        let pods: Vec<PlacedPod> =
+            self.placed.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pods().cloned().collect();
         let mut out: BTreeMap<WorkloadKey, Vec<_>> = BTreeMap::new();
-        for pod in self.pods.state() {
-            if !live(&pod) {
-                continue;
-            }
-            let Some(key) = Self::workload_key_of_pod(&pod) else { continue };
-            let on_virtual = match pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) {
+        for pod in pods {
+            let on_virtual = match pod.node.as_deref() {
                 Some(node) => self.is_virtual_node(profile, node),
-                None => pod.labels().get(PLACEMENT_LABEL).map(String::as_str) == Some("burst"),
+                None => &*pod.placement == "burst",
             };
-            out.entry(key).or_default().push((pod, on_virtual));
+            out.entry(pod.owner.clone()).or_default().push((pod, on_virtual));
         }
         out
     }
@@ -475,57 +371,5 @@ impl Cluster {
             .map(|t| Taint { key: t.key, value: t.value, effect: t.effect })
             .collect();
         profile.is_virtual_node(node.labels(), &taints)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pod(name: &str, rs: &str, placement: &str, uid: Option<&str>) -> Pod {
-        serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name, "namespace": "shop", "labels": {PLACEMENT_LABEL: placement},
-                "annotations": uid.map(|u| serde_json::json!({ADMISSION_UID_ANNOTATION: u})).unwrap_or_default(),
-                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs, "uid": "r", "controller": true}]},
-        }))
-        .unwrap()
-    }
-
-    fn key(rs: &str) -> WorkloadKey {
-        WorkloadKey { kind: "ReplicaSet".into(), namespace: "shop".into(), name: rs.into() }
-    }
-
-    fn regular(index: &PlacedIndex, rs: &str) -> u32 {
-        index.counts.get(&key(rs)).map_or(0, |c| c.regular)
-    }
-
-    #[test]
-    fn the_counts_follow_the_watch_event_by_event_and_across_a_relist() {
-        let mut index = PlacedIndex::default();
-        index.apply(&watcher::Event::Apply(pod("a", "web-1", "regular", Some("uid-a"))));
-        index.apply(&watcher::Event::Apply(pod("b", "web-1", "burst", None)));
-        index.apply(&watcher::Event::Apply(pod("c", "web-2", "regular", None)));
-        assert_eq!((regular(&index, "web-1"), regular(&index, "web-2")), (1, 1));
-        assert!(index.counts[&key("web-1")].uids.contains_key("uid-a"));
-        // The same pod again changes nothing; finished, it no longer counts.
-        index.apply(&watcher::Event::Apply(pod("a", "web-1", "regular", Some("uid-a"))));
-        assert_eq!(regular(&index, "web-1"), 1);
-        let mut done = pod("a", "web-1", "regular", Some("uid-a"));
-        done.status = Some(k8s_openapi::api::core::v1::PodStatus {
-            phase: Some("Succeeded".into()),
-            ..Default::default()
-        });
-        index.apply(&watcher::Event::Apply(done));
-        assert_eq!(regular(&index, "web-1"), 0);
-        assert!(!index.counts.contains_key(&key("web-1")), "nothing left for web-1");
-        index.apply(&watcher::Event::Delete(pod("c", "web-2", "regular", None)));
-        assert!(index.counts.is_empty());
-        // A relist replaces everything once it is complete.
-        index.apply(&watcher::Event::Apply(pod("old", "web-3", "regular", None)));
-        index.apply(&watcher::Event::Init);
-        index.apply(&watcher::Event::InitApply(pod("x", "web-1", "regular", None)));
-        assert_eq!(regular(&index, "web-3"), 1, "until the relist is done");
-        index.apply(&watcher::Event::InitDone);
-        assert_eq!((regular(&index, "web-1"), regular(&index, "web-3")), (1, 0));
     }
 }

@@ -15,11 +15,12 @@ use std::time::Duration;
 use diurnal_placement::order::DELETION_COST_ANNOTATION;
 use diurnal_placement::{PodFacts, Profile, deletion_costs};
 use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
-use kube::{Client, ResourceExt as _};
 
 use crate::cluster::Cluster;
 use crate::metrics::Metrics;
+use crate::placed::PlacedPod;
 
 /// The patches one pass would make: `(namespace, pod, cost)` for every pod whose annotation differs.
 pub fn pending(cluster: &Cluster, profile: &Profile) -> Vec<(String, String, i32)> {
@@ -31,21 +32,16 @@ pub fn pending(cluster: &Cluster, profile: &Profile) -> Vec<(String, String, i32
         let facts: Vec<PodFacts> = pods
             .iter()
             .map(|(pod, on_virtual)| PodFacts {
-                name: pod.name_any(),
+                name: pod.name.clone(),
                 on_virtual: *on_virtual,
-                created: pod
-                    .metadata
-                    .creation_timestamp
-                    .as_ref()
-                    .map_or(jiff::Timestamp::UNIX_EPOCH, |t| t.0),
+                created: pod.created,
             })
             .collect();
-        let by_name: std::collections::HashMap<String, &Arc<Pod>> =
-            pods.iter().map(|(p, _)| (p.name_any(), p)).collect();
+        let by_name: std::collections::HashMap<&str, &PlacedPod> =
+            pods.iter().map(|(p, _)| (p.name.as_str(), p)).collect();
         for (name, cost) in deletion_costs(&facts) {
-            let current =
-                by_name.get(&name).and_then(|p| p.annotations().get(DELETION_COST_ANNOTATION).cloned());
-            if current.as_deref() != Some(cost.to_string().as_str()) {
+            let current = by_name.get(name.as_str()).and_then(|p| p.deletion_cost.as_deref());
+            if current != Some(cost.to_string().as_str()) {
                 out.push((key.namespace.clone(), name, cost));
             }
         }

@@ -7,6 +7,7 @@
 //! - [`admit`]: the decision for one pod, given its workload;
 //! - [`cluster`]: watched caches and baseline reservations (how concurrent creations stay within
 //!   the baseline);
+//! - [`placed`]: the placed pods as compact records, and the counts per controller;
 //! - [`costs`]: the deletion-cost loop;
 //! - [`server`]: HTTPS with certificate hot reload, `/mutate`, `/metrics`, `/healthz`, `/readyz`;
 //! - [`certs`]: a CA and serving certificate for clusters without cert-manager.
@@ -16,5 +17,6 @@ pub mod certs;
 pub mod cluster;
 pub mod costs;
 pub mod metrics;
+pub mod placed;
 pub mod review;
 pub mod server;

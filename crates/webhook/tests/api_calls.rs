@@ -45,7 +45,7 @@ fn cluster(client: kube::Client, pods: Vec<Pod>) -> Cluster {
         client,
         common::metadata_of::<ReplicaSet>(vec![]),
         common::metadata_of::<StatefulSet>(vec![]),
-        common::filled(pods),
+        pods,
         common::filled(nodes),
     )
 }

@@ -42,22 +42,42 @@ fn cluster(workloads: usize) -> Cluster {
             .unwrap()
         })
         .collect();
-    let pods: Vec<Pod> = (0..workloads * PODS_PER_WORKLOAD)
-        .map(|i| {
-            let (w, n) = (i / PODS_PER_WORKLOAD, i % PODS_PER_WORKLOAD);
-            let placement = if n < 5 { "regular" } else { "burst" };
-            serde_json::from_value(serde_json::json!({"metadata": {"name": format!("web{w}-1-{n}"), "namespace": "shop",
-                "labels": {"diurnal.dev/placement": placement},
+    // Pods as the API server sends them (a container with resources, env and probes, the status
+    // with conditions), generated one at a time as the watch delivers them.
+    let pods = (0..workloads * PODS_PER_WORKLOAD).map(|i| {
+        let (w, n) = (i / PODS_PER_WORKLOAD, i % PODS_PER_WORKLOAD);
+        let placement = if n < 5 { "regular" } else { "burst" };
+        let env: Vec<serde_json::Value> =
+            (0..8).map(|e| serde_json::json!({"name": format!("SETTING_{e}"), "value": format!("value-{e}-{w}")})).collect();
+        let condition = |t: &str| serde_json::json!({"type": t, "status": "True", "lastTransitionTime": "2026-12-01T08:00:00Z"});
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("web{w}-1-{n}"), "namespace": "shop", "uid": format!("00000000-0000-0000-0000-{i:012}"),
+                "creationTimestamp": "2026-12-01T08:00:00Z", "resourceVersion": format!("{i}"),
+                "labels": {"diurnal.dev/placement": placement, "app": format!("web{w}"), "pod-template-hash": "5d8f7c9b6"},
+                "annotations": {"diurnal.dev/admission-uid": format!("uid-{i}"), "controller.kubernetes.io/pod-deletion-cost": "100"},
                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("web{w}-1"), "uid": "r", "controller": true}]},
-                "spec": {"containers": [{"name": "a"}]}}))
-            .unwrap()
-        })
-        .collect();
+            "spec": {"nodeName": format!("node-{}", i % 50), "serviceAccountName": "default",
+                "containers": [{"name": "app", "image": "registry.example/shop/web:1.2.3", "env": env,
+                    "ports": [{"containerPort": 8080, "protocol": "TCP"}],
+                    "resources": {"requests": {"cpu": "500m", "memory": "512Mi"}, "limits": {"memory": "1Gi"}},
+                    "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}},
+                    "volumeMounts": [{"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}]}],
+                "volumes": [{"name": "kube-api-access", "projected": {"sources": [{"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}}]}}],
+                "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]},
+            "status": {"phase": "Running", "podIP": "10.0.0.1", "hostIP": "192.168.0.1",
+                "conditions": [condition("Initialized"), condition("Ready"), condition("ContainersReady"), condition("PodScheduled")],
+                "containerStatuses": [{"name": "app", "ready": true, "restartCount": 0, "image": "registry.example/shop/web:1.2.3",
+                    "imageID": "registry.example/shop/web@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+                    "state": {"running": {"startedAt": "2026-12-01T08:00:05Z"}}}]}
+        }))
+        .unwrap();
+        pod
+    });
     Cluster::from_stores(
         client,
         common::metadata_of(replica_sets),
         common::metadata_of::<StatefulSet>(vec![]),
-        common::filled(pods),
+        pods,
         common::filled::<Node>(vec![]),
     )
 }

@@ -48,7 +48,7 @@ fn cluster(pods: Vec<Pod>) -> Cluster {
         client(),
         common::metadata_of(vec![rs()]),
         common::metadata_of::<StatefulSet>(vec![]),
-        common::filled(pods),
+        pods,
         common::filled(vec![node("regular-0", false), node("vk", true)]),
     )
 }
