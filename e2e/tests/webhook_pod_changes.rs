@@ -1,6 +1,6 @@
 //! Issue 13, item 10, against the real API server: the placement webhook's service account may
 //! patch every pod (RBAC cannot narrow a patch to one annotation), and the chart's
-//! ValidatingAdmissionPolicy (`templates/webhook-policy.yaml`) lets that identity change nothing
+//! `ValidatingAdmissionPolicy` (`templates/webhook-policy.yaml`) lets that identity change nothing
 //! but `controller.kubernetes.io/pod-deletion-cost`. The chart's RBAC and policy are applied as
 //! `helm template` renders them; the requests are made with a token of the chart's service account.
 //! (`placement.rs` runs the real webhook under `deploy/rbac/webhook.yaml`, the same policy: the
@@ -79,67 +79,17 @@ fn guarded(pod: &Pod) -> serde_json::Value {
     })
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_webhooks_identity_may_change_only_the_deletion_cost_of_a_pod() {
-    let client = cluster_or_skip!();
-    // The release namespace doubles as the release name: the policy and ClusterRole are
-    // cluster-wide, and no other test's objects share these names.
-    let release = namespace(&client, "pod-changes-system").await;
-    let account = charts_webhook_access(&client, &release).await;
-    let as_webhook =
-        diurnal_e2e::client_from(&service_account_kubeconfig(&client, &release, &account).await).await;
-
-    let ns = namespace(&client, "pod-changes").await;
-    let admin: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let webhook: Api<Pod> = Api::namespaced(as_webhook, &ns);
-    let pod: Pod = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "web", "labels": {"app": "web"}, "annotations": {"team": "shop"},
-                     "finalizers": ["e2e.diurnal.dev/hold"]},
-        "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
-    }))
-    .unwrap();
-    admin.create(&PostParams::default(), &pod).await.unwrap();
-    let merge = |patch: serde_json::Value| {
-        let webhook = webhook.clone();
-        async move { webhook.patch("web", &PatchParams::default(), &Patch::Merge(&patch)).await }
-    };
-
-    // The policy takes a moment to load; until then a label change goes through (undone here).
-    wait_for(Duration::from_secs(20), "the admission policy in force", || async {
-        match merge(serde_json::json!({"metadata": {"labels": {"probe": "1"}}})).await {
-            Err(kube::Error::Api(e)) if e.code == 403 && e.message.contains(REFUSED) => Some(()),
-            Err(e) => panic!("refused for another reason: {e}"),
-            Ok(_) => {
-                let undo = serde_json::json!({"metadata": {"labels": {"probe": null}}});
-                admin.patch("web", &PatchParams::default(), &Patch::Merge(&undo)).await.unwrap();
-                None
-            }
-        }
-    })
-    .await;
-
-    // Allowed: adding, changing and removing the deletion cost, with the webhook's own merge patch.
-    let null = serde_json::Value::Null;
-    for (value, expected) in
-        [("5".into(), Some("5")), ("-3".into(), Some("-3")), (null, None), ("7".into(), Some("7"))]
-    {
-        let patched = merge(serde_json::json!({"metadata": {"annotations": {COST: value}}}))
-            .await
-            .unwrap_or_else(|e| panic!("setting the deletion cost to {expected:?}: {e}"));
-        assert_eq!(patched.annotations().get(COST).map(String::as_str), expected);
-        assert_eq!(patched.annotations().get("team").map(String::as_str), Some("shop"));
-    }
-
-    // Refused, each naming what it would change; the pod stays as it was.
-    let before = admin.get("web").await.unwrap();
-    let mut tolerations = before.spec.as_ref().unwrap().tolerations.clone().unwrap_or_default();
+/// Changes the policy refuses to the webhook's identity on `pod`: what, the patch, and the part of
+/// the pod the refusal names.
+fn refused_changes(pod: &Pod) -> Vec<(&'static str, Patch<serde_json::Value>, &'static str)> {
+    let mut tolerations = pod.spec.as_ref().unwrap().tolerations.clone().unwrap_or_default();
     tolerations.push(
         serde_json::from_value(serde_json::json!({"key": "e2e.diurnal.dev/any", "operator": "Exists"}))
             .unwrap(),
     );
     let owner = serde_json::json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "adopter",
                                     "uid": "0b4c1a39-0000-4000-8000-000000000001"}]);
-    let refused: Vec<(&str, Patch<serde_json::Value>, &str)> = vec![
+    vec![
         (
             "a label added",
             Patch::Merge(serde_json::json!({"metadata": {"labels": {"tier": "gold"}}})),
@@ -221,7 +171,63 @@ async fn the_webhooks_identity_may_change_only_the_deletion_cost_of_a_pod() {
             ),
             "spec",
         ),
-    ];
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_webhooks_identity_may_change_only_the_deletion_cost_of_a_pod() {
+    let client = cluster_or_skip!();
+    // The release namespace doubles as the release name: the policy and ClusterRole are
+    // cluster-wide, and no other test's objects share these names.
+    let release = namespace(&client, "pod-changes-system").await;
+    let account = charts_webhook_access(&client, &release).await;
+    let as_webhook =
+        diurnal_e2e::client_from(&service_account_kubeconfig(&client, &release, &account).await).await;
+
+    let ns = namespace(&client, "pod-changes").await;
+    let admin: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let webhook: Api<Pod> = Api::namespaced(as_webhook, &ns);
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web", "labels": {"app": "web"}, "annotations": {"team": "shop"},
+                     "finalizers": ["e2e.diurnal.dev/hold"]},
+        "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
+    }))
+    .unwrap();
+    admin.create(&PostParams::default(), &pod).await.unwrap();
+    let merge = |patch: serde_json::Value| {
+        let webhook = webhook.clone();
+        async move { webhook.patch("web", &PatchParams::default(), &Patch::Merge(&patch)).await }
+    };
+
+    // The policy takes a moment to load; until then a label change goes through (undone here).
+    wait_for(Duration::from_secs(20), "the admission policy in force", || async {
+        match merge(serde_json::json!({"metadata": {"labels": {"probe": "1"}}})).await {
+            Err(kube::Error::Api(e)) if e.code == 403 && e.message.contains(REFUSED) => Some(()),
+            Err(e) => panic!("refused for another reason: {e}"),
+            Ok(_) => {
+                let undo = serde_json::json!({"metadata": {"labels": {"probe": null}}});
+                admin.patch("web", &PatchParams::default(), &Patch::Merge(&undo)).await.unwrap();
+                None
+            }
+        }
+    })
+    .await;
+
+    // Allowed: adding, changing and removing the deletion cost, with the webhook's own merge patch.
+    let null = serde_json::Value::Null;
+    for (value, expected) in
+        [("5".into(), Some("5")), ("-3".into(), Some("-3")), (null, None), ("7".into(), Some("7"))]
+    {
+        let patched = merge(serde_json::json!({"metadata": {"annotations": {COST: value}}}))
+            .await
+            .unwrap_or_else(|e| panic!("setting the deletion cost to {expected:?}: {e}"));
+        assert_eq!(patched.annotations().get(COST).map(String::as_str), expected);
+        assert_eq!(patched.annotations().get("team").map(String::as_str), Some("shop"));
+    }
+
+    // Refused, each naming what it would change; the pod stays as it was.
+    let before = admin.get("web").await.unwrap();
+    let refused = refused_changes(&before);
     for (what, patch, field) in &refused {
         match webhook.patch("web", &PatchParams::default(), patch).await {
             Err(kube::Error::Api(e)) if e.code == 403 => {
