@@ -90,6 +90,16 @@ fn variants(shop: &str, ca_bundle: &str, client_ca: &str) -> Vec<Variant> {
             &["ClusterRole/diurnal-trigger", "ClusterRoleBinding/diurnal-trigger"],
             &["webhook"],
         ),
+    ]
+    .into_iter()
+    .chain(webhook_variants(ca_bundle, client_ca))
+    .collect()
+}
+
+/// The webhook installs: certificates given as `--set` value `ca_bundle` (with a client CA), from
+/// cert-manager's bootstrap CA (the default), from an issuer of the operator's.
+fn webhook_variants(ca_bundle: &str, client_ca: &str) -> Vec<Variant> {
+    vec![
         variant(
             &[
                 "webhook.enabled=true",
