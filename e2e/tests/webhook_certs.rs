@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use diurnal_e2e::{
-    apply_file, cluster_or_skip, diurnal_bin, namespace, pki_dir, repo_root, service_account_kubeconfig,
-    wait_for,
+    apply_file, cluster_or_skip, diurnal_bin, namespace, pki_dir, pod_webhook_configuration, repo_root,
+    service_account_kubeconfig, wait_for,
 };
 use k8s_openapi::ByteString;
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
@@ -197,21 +197,11 @@ impl Webhook {
     /// trusting `ca_bundle`.
     async fn register(&self, client: &Client, ns: &str, ca_bundle: &str) -> String {
         let name = format!("diurnal-certs-{ns}");
-        let mut config: MutatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name},
-            "webhooks": [{
-                "name": "placement.diurnal.dev",
-                "clientConfig": {"url": format!("https://127.0.0.1:{}/mutate", self.port)},
-                "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
-                "failurePolicy": "Ignore",
-                "sideEffects": "None",
-                "admissionReviewVersions": ["v1"],
-                "timeoutSeconds": 10,
-            }],
-        }))
-        .unwrap();
-        config.webhooks.as_mut().unwrap()[0].client_config.ca_bundle = Some(ByteString(ca_bundle.into()));
+        let url = format!("https://127.0.0.1:{}/mutate", self.port);
+        let ca_bundle = serde_json::to_value(ByteString(ca_bundle.into())).unwrap();
+        // Ignore, as the chart ships it; a longer timeout than its 2 s, for a busy test machine.
+        let mut config = pod_webhook_configuration(&name, &url, ns, &ca_bundle, "Ignore");
+        config.webhooks.as_mut().unwrap()[0].timeout_seconds = Some(10);
         Api::<MutatingWebhookConfiguration>::all(client.clone())
             .create(&PostParams::default(), &config)
             .await

@@ -6,7 +6,6 @@
 //! (`placement.rs` runs the real webhook under `deploy/rbac/webhook.yaml`, the same policy: the
 //! deletion costs it writes there pass it.)
 
-use std::process::Command;
 use std::time::Duration;
 
 use diurnal_e2e::{apply_file, cluster_or_skip, namespace, repo_root, service_account_kubeconfig, wait_for};
@@ -20,35 +19,15 @@ const REFUSED: &str = "may change only the annotation controller.kubernetes.io/p
 /// The chart's webhook access objects (service account, RBAC, the admission policy) for release
 /// `release` in namespace `release`, applied; returns the service account's name.
 async fn charts_webhook_access(client: &Client, release: &str) -> String {
-    let rendered = Command::new(diurnal_e2e::controlplane_dir().join("helm"))
-        .args([
-            "template",
-            release,
-            "deploy/helm/diurnal",
-            "--kube-version",
-            "v1.34.4",
-            "--namespace",
-            release,
-        ])
-        .args(["--set", "controller.enabled=false", "--set", "webhook.enabled=true"])
-        .args(["--set", "webhook.certManager.enabled=false", "--set", "webhook.existingSecret=unused"])
-        .args(["--set", "webhook.caBundle=Cg=="])
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
-    let rendered = String::from_utf8(rendered.stdout).unwrap();
-    let kinds = [
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
+    let set = [
+        "controller.enabled=false",
+        "webhook.enabled=true",
+        "webhook.certManager.enabled=false",
+        "webhook.existingSecret=unused",
+        "webhook.caBundle=Cg==",
     ];
-    let access: Vec<&str> = rendered
-        .split("\n---\n")
-        .filter(|doc| kinds.iter().any(|kind| doc.contains(&format!("\nkind: {kind}\n"))))
-        .collect();
+    let rendered = diurnal_e2e::helm_template(release, release, &set);
+    let access = diurnal_e2e::access_documents(&rendered);
     let path = repo_root().join(format!("target/e2e-logs/webhook-access-{release}.yaml"));
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, access.join("\n---\n")).unwrap();
