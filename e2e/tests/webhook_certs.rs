@@ -10,7 +10,7 @@
 //! kubelet swaps the Secret's files atomically (a `..data`-style symlink), and cainjector copies
 //! the CA Certificate's `ca.crt` into the configuration's `caBundle`, some time later.
 //!
-//! The webhook runs with `--header-read-timeout 250ms` and pods are created 400 ms apart, so the
+//! The webhook runs with `--header-read-timeout 300ms` and pods are created 500 ms apart, so the
 //! API server's kept-alive connection is closed before each creation: every pod's review is a new
 //! TLS handshake, which checks the served certificate against the `caBundle` of that moment.
 
@@ -35,9 +35,9 @@ use rcgen::{
     KeyUsagePurpose,
 };
 
-/// Time between two pod creations: longer than the webhook's header-read timeout (250 ms), so
+/// Time between two pod creations: longer than the webhook's header-read timeout (300 ms), so
 /// no connection is reused.
-const INTERVAL: Duration = Duration::from_millis(400);
+const INTERVAL: Duration = Duration::from_millis(500);
 const PLACEMENT: &str = "diurnal.dev/placement";
 
 fn ago(minutes: u64) -> SystemTime {
@@ -141,7 +141,7 @@ impl Webhook {
         let file = std::fs::File::create(&me.log).unwrap();
         me.child = Command::new(diurnal_bin())
             .args(["webhook", "serve", "--addr", &format!("127.0.0.1:{port}")])
-            .args(["--cert-check-period", "1", "--header-read-timeout", "250ms"])
+            .args(["--cert-check-period", "1", "--header-read-timeout", "300ms"])
             .arg("--kubeconfig")
             .arg(&kubeconfig)
             .arg("--tls-cert")
