@@ -526,3 +526,67 @@ pub fn assert_only_metrics_auth_cluster_wide(applied: &[String], docs: &[&str]) 
         }
     }
 }
+
+/// `helm template` of the chart (`deploy/helm/diurnal`) as release `release` in `namespace`, with
+/// `--set` values `set`; panics with helm's message when it fails.
+pub fn helm_template(release: &str, namespace: &str, set: &[&str]) -> String {
+    let mut command = Command::new(controlplane_dir().join("helm"));
+    command.args([
+        "template",
+        release,
+        "deploy/helm/diurnal",
+        "--kube-version",
+        "v1.34.4",
+        "--namespace",
+        namespace,
+    ]);
+    for value in set {
+        command.args(["--set", value]);
+    }
+    let out = command.current_dir(repo_root()).output().expect("run helm");
+    assert!(out.status.success(), "helm template {set:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// The documents of a rendering that say what a component may do: service accounts, roles,
+/// cluster roles, their bindings, and admission policies with their bindings.
+pub fn access_documents(rendered: &str) -> Vec<&str> {
+    const KINDS: [&str; 7] = [
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    ];
+    rendered
+        .split("\n---\n")
+        .filter(|doc| KINDS.iter().any(|kind| doc.contains(&format!("\nkind: {kind}\n"))))
+        .collect()
+}
+
+/// A `MutatingWebhookConfiguration` `name` that sends pod creations in namespace `ns` to `url`,
+/// trusting `ca_bundle` (its JSON form: base64 of PEM), with `failure_policy`.
+pub fn pod_webhook_configuration(
+    name: &str,
+    url: &str,
+    ns: &str,
+    ca_bundle: &serde_json::Value,
+    failure_policy: &str,
+) -> k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "webhooks": [{
+            "name": "placement.diurnal.dev",
+            "clientConfig": {"url": url, "caBundle": ca_bundle},
+            "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+            "failurePolicy": failure_policy,
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+            "timeoutSeconds": 5,
+        }],
+    }))
+    .expect("a MutatingWebhookConfiguration")
+}

@@ -17,10 +17,8 @@ fn render(args: &[&str]) -> String {
 
 #[test]
 fn the_plain_manifests_are_the_charts_rendering() {
-    if std::env::var("DIURNAL_E2E").is_ok_and(|v| v == "skip")
-        && std::env::var("CI").map_or(true, |v| v != "true")
-    {
-        return; // helm comes with the control plane build
+    if !helm_available() {
+        return;
     }
     let checked_in = std::fs::read_to_string(repo_root().join("deploy/manifests/diurnal.yaml")).unwrap();
     assert!(
@@ -92,6 +90,16 @@ fn variants(shop: &str, ca_bundle: &str, client_ca: &str) -> Vec<Variant> {
             &["ClusterRole/diurnal-trigger", "ClusterRoleBinding/diurnal-trigger"],
             &["webhook"],
         ),
+    ]
+    .into_iter()
+    .chain(webhook_variants(ca_bundle, client_ca))
+    .collect()
+}
+
+/// The webhook installs: certificates given as `--set` value `ca_bundle` (with a client CA), from
+/// cert-manager's bootstrap CA (the default), from an issuer of the operator's.
+fn webhook_variants(ca_bundle: &str, client_ca: &str) -> Vec<Variant> {
+    vec![
         variant(
             &[
                 "webhook.enabled=true",
@@ -110,6 +118,8 @@ fn variants(shop: &str, ca_bundle: &str, client_ca: &str) -> Vec<Variant> {
                 "MutatingWebhookConfiguration/diurnal-webhook",
                 "ClusterRole/diurnal-webhook",
                 "ClusterRoleBinding/diurnal-webhook",
+                "ValidatingAdmissionPolicy/diurnal-webhook-pod-changes",
+                "ValidatingAdmissionPolicyBinding/diurnal-webhook-pod-changes",
                 "NetworkPolicy/diurnal-webhook",
             ],
             &["Certificate/", "Issuer/", "ServiceMonitor/"],
@@ -133,12 +143,25 @@ fn variants(shop: &str, ca_bundle: &str, client_ca: &str) -> Vec<Variant> {
                 "ClusterRoleBinding/diurnal-metrics-reader",
                 "Certificate/diurnal-webhook",
                 "Issuer/diurnal-webhook-selfsigned",
+                "Certificate/diurnal-webhook-ca",
+                "Issuer/diurnal-webhook-ca",
                 "MutatingWebhookConfiguration/diurnal-webhook",
+                "ValidatingAdmissionPolicy/diurnal-webhook-pod-changes",
                 "ServiceMonitor/diurnal-controller",
                 "ServiceMonitor/diurnal-trigger",
                 "ServiceMonitor/diurnal-webhook",
             ],
             &["NetworkPolicy/"],
+        ),
+        // A certificate issuer of the operator's: no bootstrap CA.
+        variant(
+            &[
+                "webhook.enabled=true",
+                "webhook.certManager.issuerRef.name=corporate-ca",
+                "webhook.certManager.issuerRef.kind=ClusterIssuer",
+            ],
+            &["Certificate/diurnal-webhook", "MutatingWebhookConfiguration/diurnal-webhook"],
+            &["Issuer/", "Certificate/diurnal-webhook-ca"],
         ),
     ]
 }
@@ -216,7 +239,9 @@ fn service_monitors_find_their_ports(rendered: &str) {
         monitors += 1;
     }
     assert_eq!(monitors, 3);
-    let certificate = of_kind("Certificate").next().expect("a Certificate");
+    let certificate = of_kind("Certificate")
+        .find(|c| c["metadata"]["name"] == "diurnal-webhook")
+        .expect("the serving Certificate");
     let deployment = of_kind("Deployment").find(|d| d["metadata"]["name"] == "diurnal-webhook").unwrap();
     let volumes = deployment["spec"]["template"]["spec"]["volumes"].as_array().unwrap();
     assert!(
@@ -226,27 +251,114 @@ fn service_monitors_find_their_ports(rendered: &str) {
     );
 }
 
-/// The admission policy the plain install ships (deploy/rbac/trigger.yaml) is the chart's.
+/// Whether the tests that need helm (it comes with the control plane build) run.
+fn helm_available() -> bool {
+    !(std::env::var("DIURNAL_E2E").is_ok_and(|v| v == "skip")
+        && std::env::var("CI").map_or(true, |v| v != "true"))
+}
+
+/// The documents of a rendering or a manifest file.
+fn documents(text: &str, source: &str) -> Vec<serde_json::Value> {
+    diurnal_api::manifest::parse_documents(text, source).unwrap().into_iter().map(|d| d.value).collect()
+}
+
+/// The admission policies the plain install ships (deploy/rbac/trigger.yaml, deploy/rbac/webhook.yaml)
+/// are the chart's.
 #[test]
-fn the_plain_trigger_policy_is_the_charts() {
-    if std::env::var("DIURNAL_E2E").is_ok_and(|v| v == "skip")
-        && std::env::var("CI").map_or(true, |v| v != "true")
-    {
-        return; // helm comes with the control plane build
+fn the_plain_admission_policies_are_the_charts() {
+    if !helm_available() {
+        return;
     }
-    let policies = |text: &str, source: &str| -> Vec<serde_json::Value> {
-        diurnal_api::manifest::parse_documents(text, source)
-            .unwrap()
+    let policies = |text: &str, source: &str, name: &str| -> Vec<serde_json::Value> {
+        documents(text, source)
             .into_iter()
-            .map(|d| d.value)
             .filter(|v| v["kind"].as_str().is_some_and(|k| k.starts_with("ValidatingAdmissionPolicy")))
+            .filter(|v| v["metadata"]["name"] == name)
             .map(|v| serde_json::json!({"kind": v["kind"], "name": v["metadata"]["name"], "spec": v["spec"]}))
             .collect()
     };
-    let plain = std::fs::read_to_string(repo_root().join("deploy/rbac/trigger.yaml")).unwrap();
-    let chart = policies(&render(&[]), "rendered");
-    assert_eq!(chart.len(), 2, "the chart always ships the policy and its binding");
-    assert_eq!(policies(&plain, "deploy/rbac/trigger.yaml"), chart);
+    // The trigger policy is always rendered, the webhook's with the webhook.
+    let rendered = render(&["--set", "webhook.enabled=true"]);
+    for (file, name) in [
+        ("deploy/rbac/trigger.yaml", "diurnal-redeploytriggers"),
+        ("deploy/rbac/webhook.yaml", "diurnal-webhook-pod-changes"),
+    ] {
+        let chart = policies(&rendered, "rendered", name);
+        assert_eq!(chart.len(), 2, "the chart ships the policy {name} and its binding");
+        let plain = std::fs::read_to_string(repo_root().join(file)).unwrap();
+        assert_eq!(policies(&plain, file, name), chart, "{file}");
+    }
+    let default = policies(&render(&[]), "rendered", "diurnal-redeploytriggers");
+    assert_eq!(default.len(), 2, "the trigger policy is rendered without the trigger service too");
+}
+
+/// With cert-manager (the default), the webhook's certificate comes from cert-manager's
+/// bootstrap-CA chain, so renewals never change what the API server trusts: a self-signed
+/// Issuer, a CA Certificate (isCA, a key that survives renewal), a CA Issuer on that
+/// Certificate's Secret, the serving Certificate from the CA Issuer, and caBundle injected from
+/// the CA Certificate. With an issuer of the operator's, only the serving Certificate.
+#[test]
+fn the_webhook_certificate_chain_is_a_bootstrap_ca() {
+    if !helm_available() {
+        return;
+    }
+    let docs = documents(&render(&["--set", "webhook.enabled=true"]), "rendered");
+    let find = |kind: &str, name: &str| -> &serde_json::Value {
+        let mut found = docs.iter().filter(|d| d["kind"] == kind && d["metadata"]["name"] == name);
+        let doc = found.next().unwrap_or_else(|| panic!("no {kind} {name}"));
+        assert!(found.next().is_none(), "two {kind} {name}");
+        doc
+    };
+    let count = |kind: &str| docs.iter().filter(|d| d["kind"] == kind).count();
+    assert_eq!((count("Issuer"), count("Certificate")), (2, 2), "two Issuers and two Certificates");
+    let issuer_ref =
+        |name: &str| serde_json::json!({"name": name, "kind": "Issuer", "group": "cert-manager.io"});
+
+    let selfsigned = find("Issuer", "diurnal-webhook-selfsigned");
+    assert_eq!(selfsigned["spec"], serde_json::json!({"selfSigned": {}}));
+    let ca = &find("Certificate", "diurnal-webhook-ca")["spec"];
+    assert_eq!(ca["isCA"], true);
+    assert_eq!(ca["issuerRef"], issuer_ref("diurnal-webhook-selfsigned"));
+    assert_eq!(ca["privateKey"]["rotationPolicy"], "Never", "a renewed CA must keep its key");
+    assert_eq!(ca["privateKey"]["algorithm"], "ECDSA");
+    assert_eq!(ca["duration"], "87600h");
+    let ca_issuer = find("Issuer", "diurnal-webhook-ca");
+    assert_eq!(ca_issuer["spec"], serde_json::json!({"ca": {"secretName": ca["secretName"]}}));
+    let serving = &find("Certificate", "diurnal-webhook")["spec"];
+    assert_eq!(serving["issuerRef"], issuer_ref("diurnal-webhook-ca"));
+    assert_ne!(serving["isCA"], true);
+    assert_ne!(serving["secretName"], ca["secretName"]);
+    let config = find("MutatingWebhookConfiguration", "diurnal-webhook");
+    assert_eq!(
+        config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+        "diurnal-system/diurnal-webhook-ca"
+    );
+    assert!(config["webhooks"][0]["clientConfig"].get("caBundle").is_none(), "cainjector fills caBundle");
+
+    // An issuer of the operator's: no bootstrap chain; caBundle from the serving Certificate.
+    let docs = documents(
+        &render(&[
+            "--set",
+            "webhook.enabled=true",
+            "--set",
+            "webhook.certManager.issuerRef.name=corporate-ca",
+            "--set",
+            "webhook.certManager.issuerRef.kind=ClusterIssuer",
+        ]),
+        "rendered",
+    );
+    assert!(docs.iter().all(|d| d["kind"] != "Issuer"));
+    let certificates: Vec<&serde_json::Value> = docs.iter().filter(|d| d["kind"] == "Certificate").collect();
+    assert_eq!(certificates.len(), 1);
+    assert_eq!(
+        certificates[0]["spec"]["issuerRef"],
+        serde_json::json!({"name": "corporate-ca", "kind": "ClusterIssuer"})
+    );
+    let config = docs.iter().find(|d| d["kind"] == "MutatingWebhookConfiguration").unwrap();
+    assert_eq!(
+        config["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
+        "diurnal-system/diurnal-webhook"
+    );
 }
 
 /// The chart's README documents every value in values.yaml, and nothing that is not there.

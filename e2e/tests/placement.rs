@@ -8,8 +8,8 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use diurnal_e2e::{
-    apply_file, cluster_or_skip, diurnal_bin, namespace, pki_dir, repo_root, service_account_kubeconfig,
-    wait_for,
+    apply_file, cluster_or_skip, diurnal_bin, namespace, pki_dir, pod_webhook_configuration, repo_root,
+    service_account_kubeconfig, wait_for,
 };
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -78,20 +78,8 @@ impl Webhook {
     /// webhook fails the test instead of silently leaving pods unplaced).
     async fn register(&self, client: &Client, ns: &str) -> String {
         let name = format!("diurnal-placement-{ns}");
-        let config: MutatingWebhookConfiguration = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name},
-            "webhooks": [{
-                "name": "placement.diurnal.dev",
-                "clientConfig": {"url": format!("https://127.0.0.1:{}/mutate", self.port), "caBundle": self.ca_bundle},
-                "rules": [{"operations": ["CREATE"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods"]}],
-                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
-                "failurePolicy": "Fail",
-                "sideEffects": "None",
-                "admissionReviewVersions": ["v1"],
-                "timeoutSeconds": 5,
-            }],
-        }))
-        .unwrap();
+        let url = format!("https://127.0.0.1:{}/mutate", self.port);
+        let config = pod_webhook_configuration(&name, &url, ns, &self.ca_bundle.clone().into(), "Fail");
         Api::<MutatingWebhookConfiguration>::all(client.clone())
             .create(&PostParams::default(), &config)
             .await

@@ -1,6 +1,5 @@
 //! The controller works with exactly the RBAC shipped in deploy/rbac/controller.yaml.
 
-use std::process::Command;
 use std::time::Duration;
 
 use diurnal_api::CronHorizontalPodAutoscaler;
@@ -69,15 +68,8 @@ async fn the_controller_fires_confined_to_one_namespace_by_the_charts_role() {
     // The chart's service account in its own namespace: no other test's binding names it.
     let release_ns = namespace(&client, "confined-system").await;
     let ns = namespace(&client, "confined").await;
-    let rendered = Command::new(diurnal_e2e::controlplane_dir().join("helm"))
-        .args(["template", "diurnal", "deploy/helm/diurnal", "--kube-version", "v1.34.4", "--namespace"])
-        .arg(&release_ns)
-        .args(["--set", &format!("controller.watchNamespace={ns}")])
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
-    let rendered = String::from_utf8(rendered.stdout).unwrap();
+    let watch = format!("controller.watchNamespace={ns}");
+    let rendered = diurnal_e2e::helm_template("diurnal", &release_ns, &[&watch]);
     // Only the access objects: the controller runs here as a process, not as the chart's pod.
     let rbac: Vec<&str> = rendered
         .split("\n---\n")

@@ -37,27 +37,10 @@ impl Drop for Server {
 /// a fresh release namespace; returns a kubeconfig of the chart's service account.
 async fn charts_trigger_access(client: &Client, ns: &str) -> std::path::PathBuf {
     let release_ns = namespace(client, "trigger-system").await;
-    let rendered = Command::new(diurnal_e2e::controlplane_dir().join("helm"))
-        .args(["template", "diurnal", "deploy/helm/diurnal", "--kube-version", "v1.34.4", "--namespace"])
-        .arg(&release_ns)
-        .args(["--set", "trigger.enabled=true", "--set", &format!("trigger.namespaces={{{ns}}}")])
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
-    let rendered = String::from_utf8(rendered.stdout).unwrap();
-    let kinds = [
-        "ServiceAccount",
-        "Role",
-        "RoleBinding",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-    ];
-    let access: Vec<&str> = rendered
-        .split("\n---\n")
-        .filter(|doc| kinds.iter().any(|kind| doc.contains(&format!("\nkind: {kind}\n"))))
+    let namespaces = format!("trigger.namespaces={{{ns}}}");
+    let rendered = diurnal_e2e::helm_template("diurnal", &release_ns, &["trigger.enabled=true", &namespaces]);
+    let access: Vec<&str> = diurnal_e2e::access_documents(&rendered)
+        .into_iter()
         .filter(|doc| !doc.contains("diurnal-controller"))
         .collect();
     let path = repo_root().join(format!("target/e2e-logs/trigger-access-{ns}.yaml"));
