@@ -77,7 +77,8 @@ async fn create_targets(client: &kube::Client, ns: &str, names: Vec<String>) {
 
 fn cronhpa(name: &str, target: &str, spec: serde_json::Value) -> serde_json::Value {
     let mut spec = spec;
-    spec["scaleTargetRef"] = json!({"apiVersion": "bench.diurnal.dev/v1", "kind": "BenchTarget", "name": target});
+    spec["scaleTargetRef"] =
+        json!({"apiVersion": "bench.diurnal.dev/v1", "kind": "BenchTarget", "name": target});
     json!({"apiVersion": "autoscaling.alibabacloud.com/v1beta1", "kind": "CronHorizontalPodAutoscaler",
            "metadata": {"name": name}, "spec": spec})
 }
@@ -128,17 +129,22 @@ pub async fn run(client: &kube::Client, ordinary: usize) {
     // Object i fires once at `first + i % WINDOW_SECS` s (and has a daily job, as ordinary
     // objects have a few jobs that mostly wait).
     let first = next_whole_second(Duration::from_secs(60 + (ordinary / 50) as u64));
-    let fire_of = |i: usize| first + jiff::SignedDuration::from_secs(i64::try_from(i % WINDOW_SECS).unwrap_or(0));
+    let fire_of =
+        |i: usize| first + jiff::SignedDuration::from_secs(i64::try_from(i % WINDOW_SECS).unwrap_or(0));
     let started = std::time::Instant::now();
     for (n, ns) in namespaces.iter().enumerate() {
         let objects = (n..ordinary)
             .step_by(NAMESPACES)
             .map(|i| {
                 let date = format!("@date {}", fire_of(i).strftime("%Y-%m-%d %H:%M:%S"));
-                cronhpa(&format!("c{i}"), &format!("t{i}"), json!({"jobs": [
-                    {"name": "peak", "schedule": date, "targetSize": 2},
-                    {"name": "night", "schedule": format!("0 {} 3 * * *", i % 60), "targetSize": 1},
-                ]}))
+                cronhpa(
+                    &format!("c{i}"),
+                    &format!("t{i}"),
+                    json!({"jobs": [
+                        {"name": "peak", "schedule": date, "targetSize": 2},
+                        {"name": "night", "schedule": format!("0 {} 3 * * *", i % 60), "targetSize": 1},
+                    ]}),
+                )
             })
             .collect();
         create_many(client, ns, objects).await;
