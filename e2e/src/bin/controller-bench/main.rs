@@ -10,7 +10,7 @@
 //!   scale PATCH, from the audit log) p50/p99/max, and the controller's RSS.
 //!
 //! `cargo run --release -p diurnal-e2e --bin controller-bench -- [N] [M]` (defaults 10000, 1000),
-//! or `... -- tenants [N]`; the cluster comes from `DIURNAL_E2E_KUBECONFIG` or is started as for
+//! or `... -- tenants [N] [--no-hostile]`; the cluster comes from `DIURNAL_E2E_KUBECONFIG` or is started as for
 //! the tests.
 
 // Counts and kernel ticks here are far below 2^52: converting them to f64 loses nothing.
@@ -83,9 +83,11 @@ async fn main() {
     if args.peek().map(String::as_str) == Some("tenants") {
         args.next();
         let ordinary: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
+        // `--no-hostile`: the same run without the large object, the control for its effect.
+        let hostile = args.next().as_deref() != Some("--no-hostile");
         let client = diurnal_e2e::client().await.expect("a cluster (DIURNAL_E2E=skip is set?)");
         install_crd(&client).await;
-        tenants::run(&client, ordinary).await;
+        tenants::run(&client, ordinary, hostile).await;
         return;
     }
     let steady: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
