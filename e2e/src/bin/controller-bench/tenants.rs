@@ -163,20 +163,24 @@ pub async fn run(client: &kube::Client, ordinary: usize, hostile: bool) {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load = load.split_whitespace().next().unwrap_or("?").to_owned();
     let user = controller.user().to_owned();
-    let lateness = wait_for(Duration::from_secs(120), "every ordinary fire in the audit log", || {
+    // Each ordinary target is written once per fire: the first write gives the lateness, any
+    // further one is a doubled fire.
+    let writes = wait_for(Duration::from_secs(120), "every ordinary fire in the audit log", || {
         let (namespaces, user) = (namespaces.clone(), user.clone());
         async move {
-            let mut late = Vec::new();
+            let mut writes: std::collections::HashMap<usize, Vec<f64>> = std::collections::HashMap::new();
             for ns in &namespaces {
                 for e in audit::scale_writes(ns, &user) {
                     let i: usize = e.name().strip_prefix('t')?.parse().ok()?;
-                    late.push(e.received()?.duration_since(fire_of(i)).as_secs_f64());
+                    writes.entry(i).or_default().push(e.received()?.duration_since(fire_of(i)).as_secs_f64());
                 }
             }
-            (late.len() >= ordinary).then_some(late)
+            (writes.len() >= ordinary).then_some(writes)
         }
     })
     .await;
+    let doubled: usize = writes.values().map(|w| w.len() - 1).sum();
+    let lateness: Vec<f64> = writes.values().filter_map(|w| w.iter().copied().reduce(f64::min)).collect();
     let hostile_fires = audit::scale_writes(&hostile_ns, &user)
         .iter()
         .filter(|e| e.received().is_some_and(|t| t >= first && t <= last))
@@ -186,7 +190,7 @@ pub async fn run(client: &kube::Client, ordinary: usize, hostile: bool) {
     // The quantile: the smallest value at or above that many per mille of the samples.
     let at = |per_mille: usize| sorted[(sorted.len() * per_mille).div_ceil(1000).clamp(1, sorted.len()) - 1];
     println!(
-        "tenants: {ordinary} ordinary CronHPAs (each fire in a {WINDOW_SECS} s window){}: ordinary \
+        "tenants: {ordinary} ordinary CronHPAs (each fire in a {WINDOW_SECS} s window){}: {} fires applied, {doubled} doubled; \
          lateness p50 {:.3} s, p99 {:.3} s, max {:.3} s (audit log); controller RSS peak {:.1} MiB; load average {load}",
         if hostile {
             format!(
@@ -197,6 +201,7 @@ pub async fn run(client: &kube::Client, ordinary: usize, hostile: bool) {
         } else {
             " (control: no large object)".to_owned()
         },
+        writes.len(),
         at(500),
         at(990),
         at(1000),
