@@ -168,9 +168,10 @@ pub fn path() -> PathBuf {
 /// When the log cannot be read, or a complete line is not an audit event.
 pub fn read(needle: &str) -> Vec<AuditEvent> {
     let path = path();
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+    let mut text = rotated(&path);
+    text.push_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!("reading the audit log {}: {e} (e2e/cluster up enables it)", path.display())
-    });
+    }));
     let complete = text.rfind('\n').map_or("", |end| &text[..end]);
     complete
         .lines()
@@ -182,6 +183,25 @@ pub fn read(needle: &str) -> Vec<AuditEvent> {
         })
         .filter(|e| e.stage == "ResponseComplete")
         .collect()
+}
+
+/// The text of rotated logs beside `path` (`audit-<time>.log`, oldest first), for a cluster
+/// started before e2e/cluster stopped the API server rotating its log at 100 MB.
+fn rotated(path: &std::path::Path) -> String {
+    let Some(dir) = path.parent() else { return String::new() };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension().is_some_and(|e| e == "log")
+                        && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("audit-"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files.iter().filter_map(|f| std::fs::read_to_string(f).ok()).collect()
 }
 
 /// The writes to objects in namespace `ns`, in the order the API server completed them.

@@ -208,4 +208,9 @@ pub async fn run(client: &kube::Client, ordinary: usize, hostile: bool) {
         rss_peak as f64 / 1024.0
     );
     controller.stop();
+    // The next run's controller watches every namespace: leave nothing behind.
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    for ns in namespaces.iter().chain([&hostile_ns]) {
+        let _ = api.delete(ns, &kube::api::DeleteParams::default()).await;
+    }
 }
