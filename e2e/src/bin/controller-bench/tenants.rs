@@ -209,8 +209,12 @@ pub async fn run(client: &kube::Client, ordinary: usize, hostile: bool) {
     );
     controller.stop();
     // The next run's controller watches every namespace: leave nothing behind.
+    delete_namespaces(client, namespaces.iter().chain([&hostile_ns])).await;
+}
+
+async fn delete_namespaces(client: &kube::Client, names: impl Iterator<Item = &String>) {
     let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    for ns in namespaces.iter().chain([&hostile_ns]) {
+    for ns in names {
         let _ = api.delete(ns, &kube::api::DeleteParams::default()).await;
     }
 }
