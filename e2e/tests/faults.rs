@@ -181,7 +181,7 @@ fn last_renewal(ns: &str, user: &str) -> Option<Timestamp> {
 /// neither while cut off nor after the black hole is gone.
 #[tokio::test]
 async fn a_leader_cut_off_stops_and_the_standby_fires_within_the_lease_duration() {
-    const LEASE: i64 = 4;
+    const LEASE: i32 = 4;
     let client = cluster_or_skip!();
     install_crd(&client).await;
     let started = Timestamp::now();
@@ -238,10 +238,10 @@ async fn a_leader_cut_off_stops_and_the_standby_fires_within_the_lease_duration(
 
     let mut problems = Vec::new();
     let renewed = last_renewal(&ns, leader.user());
-    let expiry = renewed.map(|t| plus(t, LEASE));
+    let expiry = renewed.map(|t| plus(t, LEASE.into()));
     match took_over {
         None => problems.push("the standby never fired after the cut".into()),
-        Some(t) if secs(cut_at, t) > (LEASE + 2) as f64 => problems.push(format!(
+        Some(t) if secs(cut_at, t) > f64::from(LEASE + 2) => problems.push(format!(
             "the standby first fired {:.1} s after the cut, later than the lease duration + 2 s",
             secs(cut_at, t)
         )),
