@@ -59,6 +59,48 @@ fn verdict(ns: &str, controllers: &[&Controller], problems: &[String]) {
     );
 }
 
+/// What the audit log says of one-shot fires, fire `i` scaling Deployment `web-<i>` to 3 at
+/// `fire_of(i)`: the fires applied, doubled and lost, a problem for each fire not applied
+/// exactly once at size 3, and the one write of each fire applied once.
+struct Tally {
+    applied: usize,
+    doubled: usize,
+    lost: usize,
+    problems: Vec<String>,
+    once: Vec<(usize, AuditEvent)>,
+}
+
+fn tally(ns: &str, user: &str, fires: usize, fire_of: impl Fn(usize) -> Timestamp) -> Tally {
+    let by_target = scale_writes_by_target(ns, user);
+    let mut t = Tally { applied: 0, doubled: 0, lost: 0, problems: Vec::new(), once: Vec::new() };
+    for i in 0..fires {
+        let name = format!("web-{i}");
+        match by_target.get(&name).map(Vec::as_slice) {
+            None | Some([]) => {
+                t.lost += 1;
+                t.problems.push(format!("{name}: its fire at {} was never applied", fire_of(i)));
+            }
+            Some([one]) => {
+                t.applied += 1;
+                if one.replicas() != Some(3) {
+                    t.problems.push(format!("{name}: scaled to {:?}, not 3", one.replicas()));
+                }
+                t.once.push((i, one.clone()));
+            }
+            Some(many) => {
+                t.applied += 1;
+                t.doubled += 1;
+                t.problems.push(format!(
+                    "{name}: {} scale writes for one fire:\n{}",
+                    many.len(),
+                    audit::describe(many)
+                ));
+            }
+        }
+    }
+    t
+}
+
 /// Waits until every CronHPA `prefix-0..n` in `ns` has a planned next fire in its status (the
 /// controller has loaded it and leads), until `by`.
 async fn all_planned(client: &Client, ns: &str, prefix: &str, n: usize, by: Timestamp) -> bool {
@@ -123,35 +165,10 @@ async fn the_api_server_unreachable_30_s_across_20_fires_applies_each_once_after
     // Time for a second write of any fire to show.
     tokio::time::sleep(Duration::from_secs(5)).await;
 
-    let by_target = scale_writes_by_target(&ns, controller.user());
-    let mut problems = Vec::new();
-    let (mut applied, mut doubled, mut lost) = (0, 0, 0);
-    for i in 0..FIRES {
-        let name = format!("web-{i}");
-        match by_target.get(&name).map(Vec::as_slice) {
-            None | Some([]) => {
-                lost += 1;
-                problems.push(format!("{name}: its fire at {} was never applied", fire_of(i)));
-            }
-            Some([one]) => {
-                applied += 1;
-                if one.replicas() != Some(3) {
-                    problems.push(format!("{name}: scaled to {:?}, not 3", one.replicas()));
-                }
-                if one.received().is_some_and(|t| t < cut_at) {
-                    problems
-                        .push(format!("{name}: written before the cut, before its fire at {}", fire_of(i)));
-                }
-            }
-            Some(many) => {
-                applied += 1;
-                doubled += 1;
-                problems.push(format!(
-                    "{name}: {} scale writes for one fire:\n{}",
-                    many.len(),
-                    audit::describe(many)
-                ));
-            }
+    let Tally { applied, doubled, lost, mut problems, once } = tally(&ns, controller.user(), FIRES, fire_of);
+    for (i, e) in &once {
+        if e.received().is_some_and(|t| t < cut_at) {
+            problems.push(format!("web-{i}: written before the cut, before its fire at {}", fire_of(*i)));
         }
     }
     // No write storm after the outage: per object, a status write for its fire and at most one
@@ -161,7 +178,7 @@ async fn the_api_server_unreachable_30_s_across_20_fires_applies_each_once_after
         problems
             .push(format!("an object's status was written {most_status} times after the outage: {kinds:?}"));
     }
-    let last = by_target.values().flatten().filter_map(AuditEvent::received).max();
+    let last = once.iter().filter_map(|(_, e)| e.received()).max();
     let recovery = last.map_or(f64::NAN, |t| secs(healed, t));
     eprintln!(
         "figures: unreachable 30 s: expected {FIRES} applied {applied} doubled {doubled} lost {lost} \
@@ -361,35 +378,13 @@ async fn two_seconds_of_latency_on_every_call_delays_fires_and_loses_none() {
     .await;
     tokio::time::sleep(Duration::from_secs(6)).await;
 
-    let by_target = scale_writes_by_target(&ns, controller.user());
-    let mut problems = Vec::new();
-    let (mut applied, mut doubled, mut lost) = (0, 0, 0);
+    let Tally { applied, doubled, lost, mut problems, once } = tally(&ns, controller.user(), FIRES, fire_of);
     let mut lateness = Vec::new();
-    for i in 0..FIRES {
-        let name = format!("web-{i}");
-        match by_target.get(&name).map(Vec::as_slice) {
-            None | Some([]) => {
-                lost += 1;
-                problems.push(format!("{name}: its fire at {} was never applied", fire_of(i)));
-            }
-            Some([one]) => {
-                applied += 1;
-                let late = one.received().map_or(f64::NAN, |t| secs(fire_of(i), t));
-                lateness.push(late);
-                if !(1.0..=5.0).contains(&late) {
-                    problems
-                        .push(format!("{name}: applied {late:.2} s after its instant, not within 1 to 5 s"));
-                }
-            }
-            Some(many) => {
-                applied += 1;
-                doubled += 1;
-                problems.push(format!(
-                    "{name}: {} scale writes for one fire:\n{}",
-                    many.len(),
-                    audit::describe(many)
-                ));
-            }
+    for (i, e) in &once {
+        let late = e.received().map_or(f64::NAN, |t| secs(fire_of(*i), t));
+        lateness.push(late);
+        if !(1.0..=5.0).contains(&late) {
+            problems.push(format!("web-{i}: applied {late:.2} s after its instant, not within 1 to 5 s"));
         }
     }
     // Writes by the controller from when every object was planned: the fires' own.
