@@ -1,6 +1,7 @@
 //! How the harness starts a diurnal process: as a user of its own (so the audit log tells its
 //! requests apart from the test's), and optionally with a shifted wall clock (libfaketime).
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -17,6 +18,10 @@ pub struct Launch {
     /// Groups of the process's user instead of `system:masters` (e.g. to run with the RBAC a
     /// test grants).
     pub groups: Option<Vec<String>>,
+    /// The API server's address in the process's kubeconfig instead of the cluster's, e.g. a
+    /// [`crate::toxi::Proxy`] in front of it (`https://` this address; the serving certificate
+    /// covers 127.0.0.1).
+    pub api_server: Option<SocketAddr>,
 }
 
 /// Where libfaketime's library is, if installed.
@@ -50,6 +55,15 @@ impl Launch {
 /// # Panics
 /// When openssl fails or the cluster's CA is not readable.
 pub fn user_kubeconfig(user: &str, groups: &[String]) -> PathBuf {
+    user_kubeconfig_at(user, groups, None)
+}
+
+/// [`user_kubeconfig`], reaching the API server at `api_server` (e.g. through a proxy) when
+/// given.
+///
+/// # Panics
+/// As [`user_kubeconfig`].
+pub fn user_kubeconfig_at(user: &str, groups: &[String], api_server: Option<SocketAddr>) -> PathBuf {
     assert!(!user.contains(['/', '=', '\\']), "{user}: not usable as a certificate subject");
     let dir = crate::repo_root().join("target/e2e-logs/users");
     std::fs::create_dir_all(&dir).unwrap();
@@ -106,6 +120,9 @@ pub fn user_kubeconfig(user: &str, groups: &[String]) -> PathBuf {
     config["users"] = serde_json::json!([{"name": "admin", "user": {
         "client-certificate": crt, "client-key": key,
     }}]);
+    if let Some(addr) = api_server {
+        config["clusters"][0]["cluster"]["server"] = format!("https://{addr}").into();
+    }
     let path = dir.join(format!("{user}.kubeconfig"));
     std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
     path

@@ -14,6 +14,7 @@
 pub mod audit;
 pub mod docs;
 pub mod launch;
+pub mod toxi;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -264,7 +265,8 @@ impl Controller {
         Self::start_with(name, extra, &launch::Launch::default())
     }
 
-    /// [`Controller::start`], with a shifted clock or other groups (see [`launch::Launch`]).
+    /// [`Controller::start`], with a shifted clock, other groups or another API server address
+    /// (see [`launch::Launch`]).
     pub fn start_with(name: &str, extra: &[&str], options: &launch::Launch) -> Self {
         let suffix = unique_suffix();
         let log = repo_root().join(format!("target/e2e-logs/{name}-{suffix}.log"));
@@ -282,7 +284,7 @@ impl Controller {
         if !extra.contains(&"--kubeconfig") {
             let name = format!("diurnal-e2e-controller:{name}-{suffix}");
             let groups = options.groups.clone().unwrap_or_else(|| vec!["system:masters".into()]);
-            let path = launch::user_kubeconfig(&name, &groups);
+            let path = launch::user_kubeconfig_at(&name, &groups, options.api_server);
             args.extend(["--kubeconfig".into(), path.to_string_lossy().into_owned()]);
             user = Some(name);
         }

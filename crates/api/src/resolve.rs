@@ -152,7 +152,9 @@ pub fn resolve_with(
 }
 
 /// Warnings that depend on the moment of checking: a valid job with no fire after `now` (a past
-/// `@date`) will never fire. `diurnal validate` and the controller both report these.
+/// `@date`) will never fire. `diurnal validate` and the controller both report these. The text
+/// does not name `now`: the controller writes it into the status at every re-plan, and a status
+/// that changed with the clock was written again on its own watch event, again and again.
 pub fn future_findings(
     spec: &CronHorizontalPodAutoscalerSpec,
     resolution: &Resolution,
@@ -167,7 +169,7 @@ pub fn future_findings(
         .map(|(_, &i)| {
             Finding::warning(
                 format!("spec.jobs[{i}].schedule"),
-                format!("{:?} has no fire after {now}: this job will not fire again", spec.jobs[i].schedule),
+                format!("{:?} has no fire left: this job will not fire again", spec.jobs[i].schedule),
             )
         })
         .collect()
@@ -572,6 +574,11 @@ mod tests {
         let warned: Vec<String> = future_findings(&s, &r, now).into_iter().map(|f| f.to_string()).collect();
         assert_eq!(warned.len(), 1, "{warned:?}");
         assert!(warned[0].starts_with("spec.jobs[0].schedule: ") && warned[0].contains("will not fire"));
+        let later: Vec<String> = future_findings(&s, &r, now + jiff::SignedDuration::from_secs(7))
+            .into_iter()
+            .map(|f| f.to_string())
+            .collect();
+        assert_eq!(later, warned, "the warning must not change with the clock (it goes into the status)");
     }
 
     #[test]

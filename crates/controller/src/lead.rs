@@ -23,6 +23,20 @@ use tracing::warn;
 /// How long before the Lease could expire the leader stops firing.
 pub const FENCE_MARGIN: SignedDuration = SignedDuration::from_secs(1);
 
+/// The shortest lease duration, in seconds: its holder must renew at least a second before its
+/// fence ([`renew_grace_secs`]), in whole seconds.
+pub const MIN_LEASE_DURATION_SECS: u64 = 3;
+
+/// Seconds before the Lease's expiry at which its holder renews it, for a lease of
+/// `duration_secs` (at least [`MIN_LEASE_DURATION_SECS`]): a third of it, and at least
+/// [`FENCE_MARGIN`] plus a second, so the renewal is back through the Lease watch before the
+/// fence closes. (Renewing at the fence itself — a third of 3 to 5 s is 1 s, the margin — made
+/// a healthy leader stop leading at every renewal, cancelling the fires in flight.)
+pub fn renew_grace_secs(duration_secs: u64) -> u64 {
+    let floor = FENCE_MARGIN.as_secs().unsigned_abs() + 1;
+    (duration_secs / 3).max(floor).min(duration_secs.saturating_sub(1)).max(1)
+}
+
 /// Everything the decision to lead depends on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gate {
@@ -144,6 +158,26 @@ mod tests {
         assert_eq!(fence_of(&lease("me", "2026-03-02T10:00:00Z"), "me"), Some(t("2026-03-02T10:00:14Z")));
         assert_eq!(fence_of(&lease("other", "2026-03-02T10:00:00Z"), "me"), None);
         assert_eq!(fence_of(&Lease::default(), "me"), None);
+    }
+
+    #[test]
+    fn a_holder_renews_at_least_a_second_before_its_fence_for_every_duration() {
+        let margin = FENCE_MARGIN.as_secs().unsigned_abs();
+        for duration in MIN_LEASE_DURATION_SECS..=120 {
+            let grace = renew_grace_secs(duration);
+            assert!(
+                0 < grace && grace < duration,
+                "{duration} s: kube-lease-manager needs 0 < grace < duration"
+            );
+            // Seconds after a renewal: the next renewal, and the fence.
+            let (renews, fence) = (duration - grace, duration - margin);
+            assert!(
+                renews < fence,
+                "{duration} s: renews {renews} s after a renewal, the fence closes at {fence} s"
+            );
+        }
+        assert_eq!(renew_grace_secs(15), 5, "the default lease: a third, as before");
+        assert_eq!(renew_grace_secs(4), 2);
     }
 
     #[test]

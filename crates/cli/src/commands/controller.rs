@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
+use diurnal_controller::lead;
 use diurnal_controller::metrics::Metrics;
 use diurnal_controller::runner::{self, LeaseSettings, Settings};
 use tracing::info;
@@ -37,7 +38,8 @@ pub struct Args {
     /// Namespace of the Lease (default: `$POD_NAMESPACE`, else `default`).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     lease_namespace: String,
-    /// Seconds a leader's claim lasts; a standby takes over within this after the leader dies.
+    /// Seconds a leader's claim lasts (at least 3); a standby takes over within this after the
+    /// leader dies. The leader renews a third of it (at least 2 s) before it runs out.
     #[arg(long, default_value_t = 15)]
     lease_duration: u64,
     /// This replica's name in the Lease and in Events (default: `$POD_NAME`, else the host name).
@@ -76,8 +78,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         lease: (args.leader_election == OnOff::On).then(|| LeaseSettings {
             namespace: args.lease_namespace.clone(),
             name: args.lease_name.clone(),
-            duration_secs: args.lease_duration.max(2),
-            grace_secs: (args.lease_duration / 3).max(1),
+            duration_secs: args.lease_duration.max(lead::MIN_LEASE_DURATION_SECS),
+            grace_secs: lead::renew_grace_secs(args.lease_duration.max(lead::MIN_LEASE_DURATION_SECS)),
         }),
         identity,
         max_parallel_fires: args.max_parallel_fires,
