@@ -13,6 +13,7 @@
 
 pub mod audit;
 pub mod docs;
+pub mod faults;
 pub mod launch;
 
 use std::path::{Path, PathBuf};
@@ -282,7 +283,10 @@ impl Controller {
         if !extra.contains(&"--kubeconfig") {
             let name = format!("diurnal-e2e-controller:{name}-{suffix}");
             let groups = options.groups.clone().unwrap_or_else(|| vec!["system:masters".into()]);
-            let path = launch::user_kubeconfig(&name, &groups);
+            let path = match &options.cluster_dir {
+                Some(dir) => launch::user_kubeconfig_in(dir, &name, &groups),
+                None => launch::user_kubeconfig(&name, &groups),
+            };
             args.extend(["--kubeconfig".into(), path.to_string_lossy().into_owned()]);
             user = Some(name);
         }
