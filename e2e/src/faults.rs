@@ -22,6 +22,14 @@ pub fn signal(pid: u32, signal: &str) {
     assert!(status.is_ok_and(|s| s.success()), "kill -{signal} {pid} failed");
 }
 
+/// Whether process `pid` runs (exists, and is not a zombie).
+pub fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(") ").map(|(_, rest)| !rest.starts_with(['Z', 'X'])))
+        .unwrap_or(false)
+}
+
 /// A free port on 127.0.0.1 (bound, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -33,14 +41,21 @@ pub fn free_port() -> u16 {
 /// The status code of a plain-HTTP `GET path` to 127.0.0.1:`port` (`None`: no answer within
 /// `timeout`).
 pub fn http_status(port: u16, path: &str, timeout: Duration) -> Option<u16> {
+    http(port, "GET", path, timeout).map(|(status, _)| status)
+}
+
+/// One plain HTTP/1.0 request to 127.0.0.1:`port`: the status and body (`None`: no connection,
+/// or no whole answer within `timeout`).
+pub fn http(port: u16, method: &str, path: &str, timeout: Duration) -> Option<(u16, String)> {
     use std::io::Write as _;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout).ok()?;
     stream.set_read_timeout(Some(timeout)).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).ok()?;
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+    write!(stream, "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n").ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let status = answer.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, answer.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()))
 }
 
 /// A wall-clock offset file for libfaketime ([`crate::launch::Launch::clock_file`]): the process
@@ -138,6 +153,17 @@ impl PrivateCluster {
         })
     }
 
+    /// [`PrivateCluster::shared`], or `None` when end-to-end tests are skipped (`DIURNAL_E2E=skip`,
+    /// not under `CI=true`, as for the shared cluster).
+    pub fn shared_or_skip() -> Option<&'static Self> {
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        if !ci && std::env::var("DIURNAL_E2E").is_ok_and(|v| v == "skip") {
+            eprintln!("\n*** DIURNAL_E2E=skip: the private control plane's fault tests are SKIPPED ***\n");
+            return None;
+        }
+        Some(Self::shared())
+    }
+
     /// Serialises the tests that fault the private cluster.
     pub fn lock() -> &'static tokio::sync::Mutex<()> {
         static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -188,5 +214,155 @@ impl PrivateCluster {
             .into_iter()
             .filter(|e| e.user.username == user && e.is_scale_write())
             .collect()
+    }
+}
+
+/// A custom resource with a `scale` subresource (`faulttargets.faults.diurnal.dev`): scaling it
+/// starts no pods, so a thousand of them cost the API server little.
+pub const TARGET_CRD: &str = r"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: faulttargets.faults.diurnal.dev
+spec:
+  group: faults.diurnal.dev
+  scope: Namespaced
+  names: {plural: faulttargets, singular: faulttarget, kind: FaultTarget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec: {type: object, properties: {replicas: {type: integer}}}
+          status: {type: object, properties: {replicas: {type: integer}}}
+    subresources:
+      scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas}
+";
+
+/// The `FaultTarget`s of namespace `ns`.
+pub fn targets(client: &kube::Client, ns: &str) -> kube::Api<kube::api::DynamicObject> {
+    let resource = kube::discovery::ApiResource {
+        group: "faults.diurnal.dev".into(),
+        version: "v1".into(),
+        api_version: "faults.diurnal.dev/v1".into(),
+        kind: "FaultTarget".into(),
+        plural: "faulttargets".into(),
+    };
+    kube::Api::namespaced_with(client.clone(), ns, &resource)
+}
+
+/// Creates `n` `FaultTarget`s `t-0`.. at size 1 and as many CronHPAs of the same names, each
+/// with one `@date` job `peak` scaling its target to `size` at `fire`.
+///
+/// # Panics
+/// When a creation fails.
+pub async fn same_second_fires(client: &kube::Client, ns: &str, n: usize, fire: jiff::Timestamp, size: i32) {
+    use futures::StreamExt as _;
+    let api = targets(client, ns);
+    futures::stream::iter(0..n)
+        .for_each_concurrent(32, |i| {
+            let api = api.clone();
+            async move {
+                let name = format!("t-{i}");
+                let obj: kube::api::DynamicObject = serde_json::from_value(serde_json::json!({
+                    "apiVersion": "faults.diurnal.dev/v1", "kind": "FaultTarget",
+                    "metadata": {"name": name}, "spec": {"replicas": 1},
+                }))
+                .expect("a FaultTarget");
+                api.create(&kube::api::PostParams::default(), &obj)
+                    .await
+                    .unwrap_or_else(|e| panic!("creating FaultTarget {name}: {e}"));
+                let target = serde_json::json!({"apiVersion": "faults.diurnal.dev/v1", "kind": "FaultTarget", "name": name});
+                let jobs = serde_json::json!([{"name": "peak", "schedule": crate::utc_date(fire), "targetSize": size}]);
+                crate::create_cronhpa(client, ns, crate::cronhpa(&name, &target, &jobs)).await;
+            }
+        })
+        .await;
+}
+
+/// What became of `n` same-second fires (to `size`, at `fire`), by target: from the audit log
+/// (`writes`: the controller's successful scale writes) and the targets' sizes now.
+#[derive(Debug, Clone, Default)]
+pub struct FireCount {
+    /// Fires expected.
+    pub expected: usize,
+    /// Targets scaled by exactly one write.
+    pub applied: usize,
+    /// Targets with more than one scale write.
+    pub doubled: Vec<String>,
+    /// Targets not at `size` now.
+    pub lost: Vec<String>,
+    /// Targets at `size` with no scale write in the audit log (the API server died after the
+    /// write was stored and before it was audited).
+    pub unaudited: Vec<String>,
+    /// Fire lateness, the API server's receipt of each first write minus the instant: p50, p99
+    /// and max, in seconds.
+    pub lateness: (f64, f64, f64),
+    /// The last write's receipt.
+    pub last_write: Option<jiff::Timestamp>,
+}
+
+impl FireCount {
+    /// Counts, from `writes` and the sizes of the `n` targets in `ns`.
+    ///
+    /// # Panics
+    /// When the targets cannot be listed.
+    pub async fn of(
+        client: &kube::Client,
+        ns: &str,
+        n: usize,
+        size: i64,
+        fire: jiff::Timestamp,
+        writes: &[AuditEvent],
+    ) -> Self {
+        let mut by_name = std::collections::HashMap::<&str, Vec<&AuditEvent>>::new();
+        for w in writes {
+            by_name.entry(w.name()).or_default().push(w);
+        }
+        let list =
+            targets(client, ns).list(&kube::api::ListParams::default()).await.expect("list FaultTargets");
+        let sizes: std::collections::HashMap<String, Option<i64>> = list
+            .items
+            .into_iter()
+            .map(|o| {
+                (
+                    o.metadata.name.clone().unwrap_or_default(),
+                    o.data.pointer("/spec/replicas").and_then(serde_json::Value::as_i64),
+                )
+            })
+            .collect();
+        let mut count = Self { expected: n, ..Self::default() };
+        let mut late = Vec::new();
+        for i in 0..n {
+            let name = format!("t-{i}");
+            let w = by_name.get(name.as_str()).map_or(&[][..], Vec::as_slice);
+            let at_size = sizes.get(&name).copied().flatten() == Some(size);
+            match (w.len(), at_size) {
+                (_, false) => count.lost.push(name.clone()),
+                (0, true) => count.unaudited.push(name.clone()),
+                (1, true) => count.applied += 1,
+                (_, true) => count.doubled.push(name.clone()),
+            }
+            if let Some(t) = w.first().and_then(|e| e.received()) {
+                late.push(t.duration_since(fire).as_secs_f64());
+            }
+        }
+        late.sort_by(f64::total_cmp);
+        let pick = |q: f64| {
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss,
+                reason = "an index into a short list"
+            )]
+            let i = ((late.len() as f64 - 1.0) * q).round().max(0.0) as usize;
+            late.get(i).copied().unwrap_or(f64::NAN)
+        };
+        count.lateness = (pick(0.5), pick(0.99), late.last().copied().unwrap_or(f64::NAN));
+        count.last_write = writes.iter().filter_map(AuditEvent::received).max();
+        count
     }
 }
