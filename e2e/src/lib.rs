@@ -15,6 +15,7 @@ pub mod audit;
 pub mod docs;
 pub mod faults;
 pub mod launch;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
