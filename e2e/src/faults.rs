@@ -5,11 +5,9 @@
 
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
-
-use anyhow::{Context as _, bail};
 
 use crate::audit::{self, AuditEvent};
 
@@ -171,17 +169,7 @@ impl PrivateCluster {
     }
 
     fn up(dir: &Path) -> anyhow::Result<Self> {
-        let status = Command::new(crate::repo_root().join("e2e/cluster"))
-            .arg("up")
-            .env("DIURNAL_E2E_DIR", dir)
-            .env("DIURNAL_E2E_OWNER_PID", std::process::id().to_string())
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
-            .status()
-            .context("running e2e/cluster up")?;
-        if !status.success() {
-            bail!("e2e/cluster up failed ({status}); logs are in {}/logs", dir.display());
-        }
+        crate::cluster_up(dir)?;
         Ok(Self { dir: dir.to_path_buf() })
     }
 

@@ -61,9 +61,15 @@ fn kubeconfig_path() -> Option<PathBuf> {
 
 fn start_cluster() -> anyhow::Result<PathBuf> {
     let dir = repo_root().join(format!("target/e2e-cluster-{}", std::process::id()));
+    cluster_up(&dir)?;
+    Ok(dir.join("kubeconfig"))
+}
+
+/// `e2e/cluster up` in `dir`, stopped by its watchdog when this process exits.
+pub(crate) fn cluster_up(dir: &Path) -> anyhow::Result<()> {
     let status = Command::new(repo_root().join("e2e/cluster"))
         .arg("up")
-        .env("DIURNAL_E2E_DIR", &dir)
+        .env("DIURNAL_E2E_DIR", dir)
         .env("DIURNAL_E2E_OWNER_PID", std::process::id().to_string())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
@@ -72,7 +78,7 @@ fn start_cluster() -> anyhow::Result<PathBuf> {
     if !status.success() {
         bail!("e2e/cluster up failed ({status}); logs are in {}/logs", dir.display());
     }
-    Ok(dir.join("kubeconfig"))
+    Ok(())
 }
 
 /// A client for the run's cluster, or `None` when end-to-end tests are skipped.

@@ -30,6 +30,14 @@ async fn set_replicas(client: &Client, ns: &str, name: &str, n: i32) {
         .unwrap();
 }
 
+/// The controller's successful scale writes in `ns` received after `t`.
+fn writes_after(ns: &str, controller: &Controller, t: Timestamp) -> Vec<AuditEvent> {
+    audit::scale_writes(ns, controller.user())
+        .into_iter()
+        .filter(|e| e.received().is_some_and(|r| r > t))
+        .collect()
+}
+
 /// The controller's clock steps an hour forward: of the 12 fires (two jobs, alternating sizes,
 /// every 5 minutes) it skipped, only the latest is applied — one scale write, to that fire's
 /// size — and the status records it.
@@ -65,17 +73,11 @@ async fn a_clock_step_an_hour_forward_applies_only_the_latest_missed_fire() {
     let stepped = Timestamp::now();
     clock.set(offset + 3600);
     try_wait_for(Duration::from_secs(6), || async {
-        audit::scale_writes(&ns, controller.user())
-            .iter()
-            .any(|e| e.received().is_some_and(|t| t > stepped))
-            .then_some(())
+        (!writes_after(&ns, &controller, stepped).is_empty()).then_some(())
     })
     .await;
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let after: Vec<AuditEvent> = audit::scale_writes(&ns, controller.user())
-        .into_iter()
-        .filter(|e| e.received().is_some_and(|t| t > stepped))
-        .collect();
+    let after: Vec<AuditEvent> = writes_after(&ns, &controller, stepped);
     let report = format!(
         "scale writes after the step:\n{}\nlog {}",
         audit::describe(&after),
@@ -135,24 +137,15 @@ async fn a_clock_step_ten_minutes_back_applies_nothing_again() {
     clock.set(-600);
     // Both jobs would fire twice in 10 s if planned again from the stepped clock.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let again: Vec<AuditEvent> = audit::scale_writes(&ns, controller.user())
-        .into_iter()
-        .filter(|e| e.received().is_some_and(|t| t > stepped))
-        .collect();
+    let again: Vec<AuditEvent> = writes_after(&ns, &controller, stepped);
     // Back to the real clock: the fires resume (the controller was not stuck or cut off).
     let restored = Timestamp::now();
     clock.set(0);
     try_wait_for(Duration::from_secs(10), || async {
-        audit::scale_writes(&ns, controller.user())
-            .iter()
-            .any(|e| e.received().is_some_and(|t| t > restored))
-            .then_some(())
+        (!writes_after(&ns, &controller, restored).is_empty()).then_some(())
     })
     .await;
-    let resumed: Vec<AuditEvent> = audit::scale_writes(&ns, controller.user())
-        .into_iter()
-        .filter(|e| e.received().is_some_and(|t| t > restored))
-        .collect();
+    let resumed: Vec<AuditEvent> = writes_after(&ns, &controller, restored);
     let report = format!(
         "after the step:\n{}\nafter the clock came back:\n{}\nlog {}",
         audit::describe(&again),
