@@ -167,9 +167,17 @@ pub fn path() -> PathBuf {
 /// # Panics
 /// When the log cannot be read, or a complete line is not an audit event.
 pub fn read(needle: &str) -> Vec<AuditEvent> {
-    let path = path();
-    let mut text = rotated(&path);
-    text.push_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| {
+    read_from(&path(), needle)
+}
+
+/// [`read`] of the audit log at `path` (another cluster's, e.g. a
+/// [`crate::faults::PrivateCluster`]'s).
+///
+/// # Panics
+/// As [`read`].
+pub fn read_from(path: &std::path::Path, needle: &str) -> Vec<AuditEvent> {
+    let mut text = rotated(path);
+    text.push_str(&std::fs::read_to_string(path).unwrap_or_else(|e| {
         panic!("reading the audit log {}: {e} (e2e/cluster up enables it)", path.display())
     }));
     let complete = text.rfind('\n').map_or("", |end| &text[..end]);
@@ -206,7 +214,12 @@ fn rotated(path: &std::path::Path) -> String {
 
 /// The writes to objects in namespace `ns`, in the order the API server completed them.
 pub fn writes(ns: &str) -> Vec<AuditEvent> {
-    read(&format!("\"namespace\":\"{ns}\""))
+    writes_from(&path(), ns)
+}
+
+/// [`writes`] in the audit log at `path`.
+pub fn writes_from(path: &std::path::Path, ns: &str) -> Vec<AuditEvent> {
+    read_from(path, &format!("\"namespace\":\"{ns}\""))
         .into_iter()
         .filter(|e| e.is_write() && e.object_ref.as_ref().and_then(|r| r.namespace.as_deref()) == Some(ns))
         .collect()

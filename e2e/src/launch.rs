@@ -22,6 +22,15 @@ pub struct Launch {
     /// [`crate::toxi::Proxy`] in front of it (`https://` this address; the serving certificate
     /// covers 127.0.0.1).
     pub api_server: Option<SocketAddr>,
+    /// The process's wall clock is shifted by the offset this file holds (libfaketime's
+    /// `FAKETIME_TIMESTAMP_FILE`, e.g. `+3600`), read again every second, so a test steps the
+    /// clock of a running process by rewriting it ([`crate::faults::ClockFile`]). Not with
+    /// [`Launch::fake_now`].
+    pub clock_file: Option<PathBuf>,
+    /// The folder of the cluster to run against (`DIURNAL_E2E_DIR` of `e2e/cluster`, holding
+    /// `kubeconfig` and `pki/`) instead of the run's shared one (e.g. a
+    /// [`crate::faults::PrivateCluster`]).
+    pub cluster_dir: Option<PathBuf>,
 }
 
 /// Where libfaketime's library is, if installed.
@@ -38,6 +47,17 @@ impl Launch {
     /// # Panics
     /// When libfaketime is not installed (`scripts/install-test-deps` installs it).
     pub fn apply_clock(&self, command: &mut Command) {
+        if let Some(file) = &self.clock_file {
+            assert!(self.fake_now.is_none(), "a clock file and fake_now exclude each other");
+            let lib = libfaketime().expect("libfaketime is not installed: run scripts/install-test-deps");
+            // FAKETIME itself must stay unset: it takes priority over the file.
+            command
+                .env("LD_PRELOAD", lib)
+                .env("FAKETIME_TIMESTAMP_FILE", file)
+                .env("FAKETIME_CACHE_DURATION", "1")
+                .env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+            return;
+        }
         let Some(at) = self.fake_now else { return };
         let lib = libfaketime().expect("libfaketime is not installed: run scripts/install-test-deps");
         // An offset, not an absolute start: libfaketime reads "+N" as N seconds from now.
@@ -55,19 +75,24 @@ impl Launch {
 /// # Panics
 /// When openssl fails or the cluster's CA is not readable.
 pub fn user_kubeconfig(user: &str, groups: &[String]) -> PathBuf {
-    user_kubeconfig_at(user, groups, None)
+    user_kubeconfig_in(&crate::cluster_dir(), user, groups, None)
 }
 
-/// [`user_kubeconfig`], reaching the API server at `api_server` (e.g. through a proxy) when
-/// given.
+/// [`user_kubeconfig`] for the cluster whose folder is `cluster` (its `kubeconfig` and `pki/`),
+/// reaching its API server at `api_server` (e.g. through a [`crate::toxi::Proxy`]) when given.
 ///
 /// # Panics
-/// As [`user_kubeconfig`].
-pub fn user_kubeconfig_at(user: &str, groups: &[String], api_server: Option<SocketAddr>) -> PathBuf {
+/// When openssl fails or the cluster's CA is not readable.
+pub fn user_kubeconfig_in(
+    cluster: &Path,
+    user: &str,
+    groups: &[String],
+    api_server: Option<SocketAddr>,
+) -> PathBuf {
     assert!(!user.contains(['/', '=', '\\']), "{user}: not usable as a certificate subject");
     let dir = crate::repo_root().join("target/e2e-logs/users");
     std::fs::create_dir_all(&dir).unwrap();
-    let pki = crate::cluster_dir().join("pki");
+    let pki = cluster.join("pki");
     let (key, csr, crt, ext) = (
         dir.join(format!("{user}.key")),
         dir.join(format!("{user}.csr")),
@@ -115,7 +140,7 @@ pub fn user_kubeconfig_at(user: &str, groups: &[String], api_server: Option<Sock
         "-out",
         &crt.to_string_lossy(),
     ]);
-    let admin = std::fs::read_to_string(crate::kubeconfig()).unwrap();
+    let admin = std::fs::read_to_string(cluster.join("kubeconfig")).unwrap();
     let mut config: serde_json::Value = crate::yaml_doc(&admin);
     config["users"] = serde_json::json!([{"name": "admin", "user": {
         "client-certificate": crt, "client-key": key,

@@ -13,8 +13,10 @@
 
 pub mod audit;
 pub mod docs;
+pub mod faults;
 pub mod launch;
 pub mod toxi;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -60,9 +62,15 @@ fn kubeconfig_path() -> Option<PathBuf> {
 
 fn start_cluster() -> anyhow::Result<PathBuf> {
     let dir = repo_root().join(format!("target/e2e-cluster-{}", std::process::id()));
+    cluster_up(&dir)?;
+    Ok(dir.join("kubeconfig"))
+}
+
+/// `e2e/cluster up` in `dir`, stopped by its watchdog when this process exits.
+pub(crate) fn cluster_up(dir: &Path) -> anyhow::Result<()> {
     let status = Command::new(repo_root().join("e2e/cluster"))
         .arg("up")
-        .env("DIURNAL_E2E_DIR", &dir)
+        .env("DIURNAL_E2E_DIR", dir)
         .env("DIURNAL_E2E_OWNER_PID", std::process::id().to_string())
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
@@ -71,7 +79,7 @@ fn start_cluster() -> anyhow::Result<PathBuf> {
     if !status.success() {
         bail!("e2e/cluster up failed ({status}); logs are in {}/logs", dir.display());
     }
-    Ok(dir.join("kubeconfig"))
+    Ok(())
 }
 
 /// A client for the run's cluster, or `None` when end-to-end tests are skipped.
@@ -284,7 +292,8 @@ impl Controller {
         if !extra.contains(&"--kubeconfig") {
             let name = format!("diurnal-e2e-controller:{name}-{suffix}");
             let groups = options.groups.clone().unwrap_or_else(|| vec!["system:masters".into()]);
-            let path = launch::user_kubeconfig_at(&name, &groups, options.api_server);
+            let cluster = options.cluster_dir.clone().unwrap_or_else(cluster_dir);
+            let path = launch::user_kubeconfig_in(&cluster, &name, &groups, options.api_server);
             args.extend(["--kubeconfig".into(), path.to_string_lossy().into_owned()]);
             user = Some(name);
         }

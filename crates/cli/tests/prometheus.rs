@@ -47,3 +47,74 @@ fn plan_learns_from_a_real_prometheus() {
     );
     assert!(stderr.contains("http://127.0.0.1") && stderr.contains("held out"), "{stderr}");
 }
+
+/// `diurnal plan --prometheus URL` (35 days at 5 minutes: two `query_range` calls) writing to
+/// `--output` in a fresh folder; returns the exit code, stderr and whether the file exists.
+fn plan_against(url: &str) -> (Option<i32>, String, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("cronhpa.yaml");
+    let out = Command::cargo_bin("diurnal")
+        .unwrap()
+        .args(["plan", "--prometheus", url, "--query", "demo_rps"])
+        .args(["--range", "35d", "--step", "5m", "--end", "2024-02-05T00:00:00Z", "--time-zone", "UTC"])
+        .args(["--holdout-days", "7", "--requests-per-pod", "10", "--output"])
+        .arg(&output)
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), output.exists())
+}
+
+/// Issue 14: Prometheus down when `diurnal plan` starts — nothing listens at the URL: a clear
+/// error naming the URL, exit 1, nothing written.
+#[test]
+fn prometheus_down_fails_plan_naming_the_url_and_writes_nothing() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let (code, stderr, written) = plan_against(&url);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("{url}/api/v1/query_range")), "the error names the URL: {stderr}");
+    assert!(stderr.to_lowercase().contains("connection refused"), "{stderr}");
+    assert!(!written, "nothing may be written: {stderr}");
+}
+
+/// Issue 14: Prometheus goes down during `diurnal plan` — it answers the first of the two range
+/// queries and is gone for the second: the same error, exit 1, nothing written (the first
+/// answer alone is not planned from).
+#[test]
+fn prometheus_down_between_range_queries_fails_plan_and_writes_nothing() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        use std::io::{BufRead as _, Write as _};
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = String::new();
+        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        reader.read_line(&mut request).unwrap();
+        // The rest of the head: closing with unread bytes would reset the connection.
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 2 {
+            line.clear();
+        }
+        // 10,000 points from the query's start (the first chunk), 100 req/s.
+        let start: i64 =
+            request.split("start=").nth(1).and_then(|s| s.split('&').next()).unwrap().parse().unwrap();
+        let values: Vec<String> = (0..10_000).map(|i| format!("[{},\"100\"]", start + i * 300)).collect();
+        let body = format!(
+            r#"{{"status":"success","data":{{"resultType":"matrix","result":[{{"metric":{{}},"values":[{}]}}]}}}}"#,
+            values.join(",")
+        );
+        write!(stream, "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{body}").unwrap();
+        // Nothing listens once the answer is complete: the second query is refused.
+        drop(listener);
+        drop(reader);
+        drop(stream);
+        request
+    });
+    let (code, stderr, written) = plan_against(&url);
+    let first = server.join().unwrap();
+    assert!(first.starts_with("GET /api/v1/query_range?"), "{first}");
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("{url}/api/v1/query_range")), "the error names the URL: {stderr}");
+    assert!(stderr.to_lowercase().contains("connection refused"), "{stderr}");
+    assert!(!written, "nothing may be written: {stderr}");
+}

@@ -33,6 +33,8 @@ pub enum Outcome {
     conflict,
     /// The Kubernetes API failed.
     api_error,
+    /// Before the first list of triggers (the service is starting).
+    not_ready,
 }
 
 impl Outcome {
@@ -50,6 +52,7 @@ impl Outcome {
             Self::method_not_allowed => "method_not_allowed",
             Self::conflict => "conflict",
             Self::api_error => "api_error",
+            Self::not_ready => "not_ready",
         }
     }
 }

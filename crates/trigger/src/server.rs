@@ -324,6 +324,14 @@ async fn handle(app: &App, request: Request) -> Answer {
                    /hooks/v1/namespaces/{namespace}/triggers/{name} (docs/triggers.md, Migrating)";
         return (error(StatusCode::NOT_FOUND, msg), Outcome::not_found);
     }
+    // Before the first list no trigger is known: "no such trigger" would tell the caller that
+    // retrying will not help, while the service is only starting (or restarting).
+    if !app.index.is_ready() {
+        let mut r =
+            error(StatusCode::SERVICE_UNAVAILABLE, "the service is starting: triggers not listed yet; retry");
+        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        return (r, Outcome::not_ready);
+    }
     let target = trigger_path(request.uri().path()).map(|(ns, n)| (ns.to_owned(), n.to_owned()));
     let creds = credentials(request.uri().query(), request.headers());
     let too_large = || {

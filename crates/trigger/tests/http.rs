@@ -103,7 +103,15 @@ fn trigger(name: &str, token: &Token, action: Action, pattern: Option<&str>) -> 
     trigger_in("shop", name, token, action, pattern)
 }
 
+/// A harness whose triggers are listed (the index is ready).
 fn harness(settings: &Settings) -> Harness {
+    let h = unready_harness(settings);
+    h.index.set_ready();
+    h
+}
+
+/// A harness before the first list completed: the triggers are in the index, not yet ready.
+fn unready_harness(settings: &Settings) -> Harness {
     let restart_token = Token::generate().unwrap();
     let image_token = Token::generate().unwrap();
     let index = Index::new();
@@ -470,9 +478,33 @@ async fn a_deleted_trigger_stops_working() {
     assert!(h.recorder.calls().is_empty());
 }
 
+/// Issue 14 (the service restarted while calls arrive): before the first list, a call, valid or
+/// not, is told to retry (503, `Retry-After`), never "no such trigger" (404), which a caller
+/// does not retry; nothing is rolled. Once listed, the same call rolls.
+#[tokio::test]
+async fn before_the_first_list_a_call_is_told_to_retry_and_rolls_nothing() {
+    let h = unready_harness(&Settings::default());
+    let (status, body) = get(&h, &hook(RESTART_ID, &h.restart_token)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body["error"].as_str().is_some_and(|e| e.contains("retry")), "{body}");
+    let unknown = format!("{}?token=wrong", path("nope"));
+    assert_eq!(get(&h, &unknown).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    let answer = h
+        .router
+        .clone()
+        .oneshot(request("GET", &hook(RESTART_ID, &h.restart_token), None, Body::empty(), "10.0.0.1"))
+        .await
+        .unwrap();
+    assert_eq!(answer.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()), Some("1".into()));
+    assert!(h.recorder.calls().is_empty(), "nothing may be rolled before the list");
+    h.index.set_ready();
+    let (status, body) = get(&h, &hook(RESTART_ID, &h.restart_token)).await;
+    assert_eq!((status, body["result"].as_str()), (StatusCode::OK, Some("rolled")), "{body}");
+}
+
 #[tokio::test]
 async fn health_readiness_and_metrics() {
-    let h = default_harness();
+    let h = unready_harness(&Settings::default());
     assert_eq!(get(&h, "/healthz").await.0, StatusCode::OK);
     assert_eq!(get(&h, "/readyz").await.0, StatusCode::SERVICE_UNAVAILABLE);
     h.index.set_ready();
