@@ -2,7 +2,7 @@
 //! each point of a fire, the API server killed and etcd stopped during 1,000 same-second fires,
 //! and the controller's wall clock stepped. What happened is counted from the API server's audit
 //! log ([`diurnal_e2e::audit`]), never from diurnal's own counters; each controller runs as a user
-//! of its own. The figures go to docs/reliability-process-faults.md.
+//! of its own. The figures go to RELIABILITY.md ("Process and clock faults").
 //!
 //! The default run has the SIGKILL-at-a-fire tests (about 10 s each, in parallel). The rest
 //! is `#[ignore]`d; run everything with
