@@ -180,7 +180,6 @@ async fn admit_pod(client: &Client, ns: &str, name: &str, rs: &str, uid: &str) -
 /// listens, within the timeout when it hangs — unplaced, and counted in the audit log; once the
 /// process is back, pods are placed again.
 #[tokio::test]
-#[ignore = "fault suite: cargo test -p diurnal-e2e --test process_faults -- --include-ignored"]
 async fn a_killed_or_stopped_webhook_never_blocks_a_pod_and_placement_resumes_when_it_is_back() {
     use k8s_openapi::api::apps::v1::ReplicaSet;
     let client = cluster_or_skip!();
