@@ -129,7 +129,7 @@ fn rss_mib() -> u64 {
 
 async fn run(workloads: usize, rate: u64) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = std::env::temp_dir().join(format!("diurnal-webhook-load-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("diurnal-webhook-load-{}-{workloads}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let bundle = diurnal_webhook::certs::generate(&["127.0.0.1".to_owned()], 1).unwrap();
     let files =
