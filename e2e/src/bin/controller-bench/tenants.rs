@@ -3,67 +3,34 @@
 //! (fire instant -> the scale PATCH received), so it is what the cluster saw, not what the
 //! controller says of itself.
 //!
-//! Targets are custom resources with a `scale` subresource (`benchtargets.bench.diurnal.dev`):
+//! Targets are custom resources with a `scale` subresource (`faulttargets.faults.diurnal.dev`, the fault suite's):
 //! scaling them starts no pods, so the API server's load is the controller's own.
 
 use std::time::Duration;
 
 use diurnal_api::limits;
-use diurnal_e2e::{Controller, audit, install_crds, namespace, next_whole_second, sleep_until, wait_for};
+use diurnal_e2e::{
+    Controller, audit, faults, install_crds, namespace, next_whole_second, sleep_until, wait_for,
+};
 use futures::StreamExt;
 use jiff::Timestamp;
 use kube::api::{Api, DynamicObject, PostParams};
-use kube::discovery::ApiResource;
 use serde_json::json;
 
 use super::{create_many, proc_stat};
-
-const TARGET_CRD: &str = r"
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: benchtargets.bench.diurnal.dev
-spec:
-  group: bench.diurnal.dev
-  scope: Namespaced
-  names: {plural: benchtargets, singular: benchtarget, kind: BenchTarget}
-  versions:
-  - name: v1
-    served: true
-    storage: true
-    schema:
-      openAPIV3Schema:
-        type: object
-        properties:
-          spec: {type: object, properties: {replicas: {type: integer}}}
-          status: {type: object, properties: {replicas: {type: integer}}}
-    subresources:
-      scale: {specReplicasPath: .spec.replicas, statusReplicasPath: .status.replicas}
-";
 
 const NAMESPACES: usize = 10;
 /// The ordinary objects' fires are spread over this many seconds.
 const WINDOW_SECS: usize = 100;
 
-fn target_api(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
-    let resource = ApiResource {
-        group: "bench.diurnal.dev".into(),
-        version: "v1".into(),
-        api_version: "bench.diurnal.dev/v1".into(),
-        kind: "BenchTarget".into(),
-        plural: "benchtargets".into(),
-    };
-    Api::namespaced_with(client.clone(), ns, &resource)
-}
-
 async fn create_targets(client: &kube::Client, ns: &str, names: Vec<String>) {
-    let api = target_api(client, ns);
+    let api = faults::targets(client, ns);
     futures::stream::iter(names)
         .map(|name| {
             let api = api.clone();
             async move {
                 let obj: DynamicObject = serde_json::from_value(json!({
-                    "apiVersion": "bench.diurnal.dev/v1", "kind": "BenchTarget",
+                    "apiVersion": "faults.diurnal.dev/v1", "kind": "FaultTarget",
                     "metadata": {"name": name}, "spec": {"replicas": 1}
                 }))
                 .unwrap();
@@ -78,7 +45,7 @@ async fn create_targets(client: &kube::Client, ns: &str, names: Vec<String>) {
 fn cronhpa(name: &str, target: &str, spec: serde_json::Value) -> serde_json::Value {
     let mut spec = spec;
     spec["scaleTargetRef"] =
-        json!({"apiVersion": "bench.diurnal.dev/v1", "kind": "BenchTarget", "name": target});
+        json!({"apiVersion": "faults.diurnal.dev/v1", "kind": "FaultTarget", "name": target});
     json!({"apiVersion": "autoscaling.alibabacloud.com/v1beta1", "kind": "CronHorizontalPodAutoscaler",
            "metadata": {"name": name}, "spec": spec})
 }
@@ -105,7 +72,7 @@ fn hostile_object(now: Timestamp) -> serde_json::Value {
 }
 
 pub async fn run(client: &kube::Client, ordinary: usize, hostile: bool) {
-    install_crds(client, TARGET_CRD, "bench target CRD").await;
+    install_crds(client, faults::TARGET_CRD, "fault target CRD").await;
     let hostile_ns = namespace(client, "bench-hostile").await;
     create_targets(client, &hostile_ns, vec!["hostile".into()]).await;
     let mut namespaces = Vec::new();
