@@ -25,13 +25,16 @@ use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
+mod fires;
+
 use crate::fair::FairQueue;
 use crate::finalizer::Keeper;
 use crate::lead;
-use crate::metrics::{FireResult, Metrics, ResultLabels};
-use crate::scheduler::{Due, DueKind, ObjectKey, Outcome, Scheduler, Settled, SettledFire};
-use crate::target::{FireError, Targets};
+use crate::metrics::Metrics;
+use crate::scheduler::{Due, ObjectKey, Outcome, Scheduler};
+use crate::target::Targets;
 use crate::writer::{Written, publish_events, write_statuses};
+use fires::look_ahead;
 
 /// Lease-based leader election settings.
 #[derive(Debug, Clone)]
@@ -282,32 +285,6 @@ impl Shell {
             waiting: FairQueue::default(),
         }
     }
-
-    /// Starts waiting fires, namespace by namespace in turn, while slots are free.
-    fn dispatch(&mut self, in_flight: &mut JoinSet<Fired>, slots: usize, targets: &Arc<Targets>) {
-        while in_flight.len() < slots
-            && let Some(due) = self.waiting.pop()
-        {
-            in_flight.spawn(fire(due, targets.clone(), self.metrics.clone()));
-        }
-    }
-}
-
-/// Reads, ahead of time, the size of targets whose fires are due in `(after, until]`.
-fn look_ahead(
-    scheduler: &Scheduler,
-    after: Timestamp,
-    until: Timestamp,
-    targets: &Arc<Targets>,
-    limit: &Arc<Semaphore>,
-) {
-    for (key, target) in scheduler.upcoming(after, until) {
-        let (targets, limit) = (targets.clone(), limit.clone());
-        tokio::spawn(async move {
-            let _permit = limit.acquire_owned().await;
-            targets.prefetch(&key.namespace, &target).await;
-        });
-    }
 }
 
 impl Shell {
@@ -433,30 +410,6 @@ async fn leadership(
     Ok((None, rx, Some(task)))
 }
 
-/// Applies one fire, returning what it came to and, on failure, the Event reason.
-async fn fire(due: Due, targets: Arc<Targets>, metrics: Arc<Metrics>) -> Fired {
-    let fire_at = due.fire_at;
-    let regular = due.kind == DueKind::Regular;
-    let lateness = metrics.clone();
-    let before_write = move || {
-        if regular {
-            let late = Timestamp::now().duration_since(fire_at).as_secs_f64();
-            lateness.lateness.observe(late.max(0.0));
-        }
-    };
-    match targets.apply(&due.key.namespace, &due.target, due.target_size, &before_write).await {
-        Ok(message) => (due, Outcome::Applied(message), None),
-        Err(e) => {
-            let reason = e.reason();
-            let message = match &e {
-                FireError::TargetNotFound(what) => format!("{what} not found"),
-                other => other.to_string(),
-            };
-            (due, Outcome::Failed(message), Some(reason))
-        }
-    }
-}
-
 impl Shell {
     fn on_watch_event(&mut self, event: watcher::Event<CronHorizontalPodAutoscaler>) {
         let now = Timestamp::now();
@@ -521,65 +474,6 @@ impl Shell {
         self.observed_status.remove(key);
         self.dirty.remove(key);
         self.metrics.forget(key);
-    }
-
-    fn completed(&mut self, due: &Due, outcome: Outcome, reason: Option<&'static str>) {
-        let (result, kind, reason_name, note) = match &outcome {
-            Outcome::Applied(m) => (FireResult::Applied, EventType::Normal, "Scaled", m.clone()),
-            Outcome::Failed(m) => {
-                (FireResult::Failed, EventType::Warning, reason.unwrap_or("ScaleFailed"), m.clone())
-            }
-        };
-        self.metrics.fires.get_or_create(&ResultLabels { result }).inc();
-        info!(object = %due.key, job = %due.job, fire = %due.fire_at, kind = ?due.kind, ?result, "{note}");
-        let quiet = matches!(&outcome, Outcome::Applied(m) if m.ends_with("already at size"));
-        if !quiet {
-            self.event(&due.key, kind, reason_name, &format!("job {}: {note}", due.job));
-        }
-        if due.kind == DueKind::CatchUp && result != FireResult::Failed {
-            let note = format!(
-                "job {}: applied the fire of {} missed while no controller was leading",
-                due.job, due.fire_at
-            );
-            self.event(&due.key, EventType::Normal, "CaughtUp", &note);
-        }
-        self.scheduler.complete(due, outcome, Timestamp::now());
-        self.dirty.insert(due.key.clone());
-    }
-
-    /// A due fire settled without a write: counted, logged, and an Event where a person wants
-    /// one (an excluded day, a missed deadline; a superseded fire is only logged).
-    fn settled(&mut self, fire: &SettledFire) {
-        let (result, event) = match &fire.why {
-            Settled::Excluded => (
-                FireResult::Excluded,
-                Some((
-                    EventType::Normal,
-                    "Excluded",
-                    "not scaled: its day is excluded by excludeDates".to_owned(),
-                )),
-            ),
-            Settled::Superseded { .. } => (FireResult::Superseded, None),
-            Settled::Missed { late } => (
-                FireResult::Missed,
-                Some((
-                    EventType::Warning,
-                    "MissedDeadline",
-                    format!("not applied: {}s late, past startingDeadlineSeconds", late.as_secs()),
-                )),
-            ),
-        };
-        self.metrics.fires.get_or_create(&ResultLabels { result }).inc();
-        info!(object = %fire.key, job = %fire.job, fire = %fire.fire_at, kind = ?fire.kind, ?result, why = ?fire.why, "settled without a write");
-        if let Some((kind, reason, note)) = event {
-            self.event(
-                &fire.key,
-                kind,
-                reason,
-                &format!("job {}: the fire of {}: {note}", fire.job, fire.fire_at),
-            );
-        }
-        self.dirty.insert(fire.key.clone());
     }
 
     fn event(&self, key: &ObjectKey, type_: EventType, reason: &str, note: &str) {

@@ -1,0 +1,129 @@
+//! The fire path: a due fire waits its namespace's turn ([`Shell::dispatch`]), is applied in a
+//! task of its own ([`fire`]: read the target, write its size), and its outcome comes back to the
+//! shell ([`Shell::completed`]) to be counted, logged, recorded in the scheduler and published as
+//! an Event. Fires that settle without a write ([`Shell::settled`]) take the same way back.
+//! [`look_ahead`] reads targets before their fire so the fire itself is one write.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use kube::runtime::events::EventType;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tracing::info;
+
+use super::{Fired, Shell};
+use crate::metrics::{FireResult, Metrics, ResultLabels};
+use crate::scheduler::{Due, DueKind, Outcome, Scheduler, Settled, SettledFire};
+use crate::target::{FireError, Targets};
+
+impl Shell {
+    /// Starts waiting fires, namespace by namespace in turn, while slots are free.
+    pub(super) fn dispatch(&mut self, in_flight: &mut JoinSet<Fired>, slots: usize, targets: &Arc<Targets>) {
+        while in_flight.len() < slots
+            && let Some(due) = self.waiting.pop()
+        {
+            in_flight.spawn(fire(due, targets.clone(), self.metrics.clone()));
+        }
+    }
+
+    pub(super) fn completed(&mut self, due: &Due, outcome: Outcome, reason: Option<&'static str>) {
+        let (result, kind, reason_name, note) = match &outcome {
+            Outcome::Applied(m) => (FireResult::Applied, EventType::Normal, "Scaled", m.clone()),
+            Outcome::Failed(m) => {
+                (FireResult::Failed, EventType::Warning, reason.unwrap_or("ScaleFailed"), m.clone())
+            }
+        };
+        self.metrics.fires.get_or_create(&ResultLabels { result }).inc();
+        info!(object = %due.key, job = %due.job, fire = %due.fire_at, kind = ?due.kind, ?result, "{note}");
+        let quiet = matches!(&outcome, Outcome::Applied(m) if m.ends_with("already at size"));
+        if !quiet {
+            self.event(&due.key, kind, reason_name, &format!("job {}: {note}", due.job));
+        }
+        if due.kind == DueKind::CatchUp && result != FireResult::Failed {
+            let note = format!(
+                "job {}: applied the fire of {} missed while no controller was leading",
+                due.job, due.fire_at
+            );
+            self.event(&due.key, EventType::Normal, "CaughtUp", &note);
+        }
+        self.scheduler.complete(due, outcome, Timestamp::now());
+        self.dirty.insert(due.key.clone());
+    }
+
+    /// A due fire settled without a write: counted, logged, and an Event where a person wants
+    /// one (an excluded day, a missed deadline; a superseded fire is only logged).
+    pub(super) fn settled(&mut self, fire: &SettledFire) {
+        let (result, event) = match &fire.why {
+            Settled::Excluded => (
+                FireResult::Excluded,
+                Some((
+                    EventType::Normal,
+                    "Excluded",
+                    "not scaled: its day is excluded by excludeDates".to_owned(),
+                )),
+            ),
+            Settled::Superseded { .. } => (FireResult::Superseded, None),
+            Settled::Missed { late } => (
+                FireResult::Missed,
+                Some((
+                    EventType::Warning,
+                    "MissedDeadline",
+                    format!("not applied: {}s late, past startingDeadlineSeconds", late.as_secs()),
+                )),
+            ),
+        };
+        self.metrics.fires.get_or_create(&ResultLabels { result }).inc();
+        info!(object = %fire.key, job = %fire.job, fire = %fire.fire_at, kind = ?fire.kind, ?result, why = ?fire.why, "settled without a write");
+        if let Some((kind, reason, note)) = event {
+            self.event(
+                &fire.key,
+                kind,
+                reason,
+                &format!("job {}: the fire of {}: {note}", fire.job, fire.fire_at),
+            );
+        }
+        self.dirty.insert(fire.key.clone());
+    }
+}
+
+/// Reads, ahead of time, the size of targets whose fires are due in `(after, until]`.
+pub(super) fn look_ahead(
+    scheduler: &Scheduler,
+    after: Timestamp,
+    until: Timestamp,
+    targets: &Arc<Targets>,
+    limit: &Arc<Semaphore>,
+) {
+    for (key, target) in scheduler.upcoming(after, until) {
+        let (targets, limit) = (targets.clone(), limit.clone());
+        tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await;
+            targets.prefetch(&key.namespace, &target).await;
+        });
+    }
+}
+
+/// Applies one fire, returning what it came to and, on failure, the Event reason.
+pub(super) async fn fire(due: Due, targets: Arc<Targets>, metrics: Arc<Metrics>) -> Fired {
+    let fire_at = due.fire_at;
+    let regular = due.kind == DueKind::Regular;
+    let lateness = metrics.clone();
+    let before_write = move || {
+        if regular {
+            let late = Timestamp::now().duration_since(fire_at).as_secs_f64();
+            lateness.lateness.observe(late.max(0.0));
+        }
+    };
+    match targets.apply(&due.key.namespace, &due.target, due.target_size, &before_write).await {
+        Ok(message) => (due, Outcome::Applied(message), None),
+        Err(e) => {
+            let reason = e.reason();
+            let message = match &e {
+                FireError::TargetNotFound(what) => format!("{what} not found"),
+                other => other.to_string(),
+            };
+            (due, Outcome::Failed(message), Some(reason))
+        }
+    }
+}
