@@ -51,6 +51,11 @@ fn plan_learns_from_a_real_prometheus() {
 /// `diurnal plan --prometheus URL` (35 days at 5 minutes: two `query_range` calls) writing to
 /// `--output` in a fresh folder; returns the exit code, stderr and whether the file exists.
 fn plan_against(url: &str) -> (Option<i32>, String, bool) {
+    plan_against_with(url, &[])
+}
+
+/// [`plan_against`] with `extra` arguments.
+fn plan_against_with(url: &str, extra: &[&str]) -> (Option<i32>, String, bool) {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("cronhpa.yaml");
     let out = Command::cargo_bin("diurnal")
@@ -59,6 +64,7 @@ fn plan_against(url: &str) -> (Option<i32>, String, bool) {
         .args(["--range", "35d", "--step", "5m", "--end", "2024-02-05T00:00:00Z", "--time-zone", "UTC"])
         .args(["--holdout-days", "7", "--requests-per-pod", "10", "--output"])
         .arg(&output)
+        .args(extra)
         .output()
         .unwrap();
     (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned(), output.exists())
@@ -116,5 +122,29 @@ fn prometheus_down_between_range_queries_fails_plan_and_writes_nothing() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains(&format!("{url}/api/v1/query_range")), "the error names the URL: {stderr}");
     assert!(stderr.to_lowercase().contains("connection refused"), "{stderr}");
+    assert!(!written, "nothing may be written: {stderr}");
+}
+
+/// Issue 14: a black-holed Prometheus — it accepts the connection and never answers: the request
+/// gives up after `--prometheus-timeout` (it used to wait 60 s per read, with no bound on the
+/// whole answer), exit 1, the error names the URL and the flag, nothing written.
+#[test]
+fn a_black_holed_prometheus_times_out_naming_the_url_and_writes_nothing() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    // Accepts and holds every connection, reading and writing nothing, until the test ends.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let started = std::time::Instant::now();
+    let (code, stderr, written) = plan_against_with(&url, &["--prometheus-timeout", "1s"]);
+    let took = started.elapsed();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("{url}/api/v1/query_range")), "the error names the URL: {stderr}");
+    assert!(stderr.contains("--prometheus-timeout"), "the error says which limit ran out: {stderr}");
+    assert!(took < std::time::Duration::from_secs(15), "gave up after {took:?}, not about 1 s");
     assert!(!written, "nothing may be written: {stderr}");
 }

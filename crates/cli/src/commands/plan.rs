@@ -31,6 +31,13 @@ pub struct Args {
     /// End of the Prometheus range (RFC 3339); default now.
     #[arg(long, value_name = "RFC3339", requires = "prometheus")]
     end: Option<String>,
+    /// Give up on a Prometheus server that has not accepted the connection after this long.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::runtime::parse_duration)]
+    prometheus_connect_timeout: std::time::Duration,
+    /// Give up on a `query_range` request whose whole answer has not arrived after this long
+    /// (a server that accepts and never answers, or answers too slowly).
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = crate::runtime::parse_duration)]
+    prometheus_timeout: std::time::Duration,
     /// Zone of the trace's timestamps and of the CronHPA written (with --trace or --prometheus).
     #[arg(long, value_name = "TZ")]
     time_zone: Option<String>,
@@ -113,7 +120,12 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let range = seconds(&args.range).with_context(|| format!("--range {:?}", args.range))?;
         let step = seconds(&args.step).with_context(|| format!("--step {:?}", args.step))?;
         let query = args.query.as_deref().unwrap_or_default();
-        let answers = prometheus::query_range(url, query, end.as_second() - range, end.as_second(), step)?;
+        let timeouts = prometheus::Timeouts {
+            connect: args.prometheus_connect_timeout,
+            request: args.prometheus_timeout,
+        };
+        let answers =
+            prometheus::query_range(url, query, end.as_second() - range, end.as_second(), step, timeouts)?;
         let source = format!("{url} {query}");
         let trace = diurnal_sim::trace::Trace::from_prometheus(&answers, &source, args.scale)?;
         let t = &mut loaded.scenario.workload.trace;
@@ -206,14 +218,25 @@ fn seconds(text: &str) -> anyhow::Result<i64> {
 
 /// A minimal HTTP/1.0 client for Prometheus' `query_range` API (plain http only).
 mod prometheus {
-    use std::io::{Read as _, Write as _};
-    use std::net::TcpStream;
-    use std::time::Duration;
+    use std::io::{ErrorKind, Read as _, Write as _};
+    use std::net::{TcpStream, ToSocketAddrs as _};
+    use std::time::{Duration, Instant};
 
     use anyhow::{Context as _, bail};
 
     /// Prometheus refuses more than 11,000 points per series; stay below.
     const MAX_POINTS: i64 = 10_000;
+
+    /// How long a request may take: a server that accepts and never answers (or a black-holed
+    /// address) must end the command with an error, not hang it.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Timeouts {
+        /// Until the TCP connection is established (`--prometheus-connect-timeout`).
+        pub connect: Duration,
+        /// Until the whole answer has arrived, from the start of the request
+        /// (`--prometheus-timeout`).
+        pub request: Duration,
+    }
 
     /// The JSON answers for `[start, end]` at `step`, one per chunk of at most [`MAX_POINTS`].
     pub fn query_range(
@@ -222,6 +245,7 @@ mod prometheus {
         start: i64,
         end: i64,
         step: i64,
+        timeouts: Timeouts,
     ) -> anyhow::Result<Vec<String>> {
         let rest = url.strip_prefix("http://").context("--prometheus must be an http:// URL")?;
         let (host, prefix) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
@@ -235,21 +259,41 @@ mod prometheus {
                 if prefix.is_empty() { String::new() } else { format!("/{prefix}") },
                 encode(query)
             );
-            answers.push(get(host, &path).with_context(|| format!("GET http://{host}{path}"))?);
+            answers.push(get(host, &path, timeouts).with_context(|| format!("GET http://{host}{path}"))?);
             from = to + step;
         }
         Ok(answers)
     }
 
-    fn get(host: &str, path: &str) -> anyhow::Result<String> {
-        let mut stream = TcpStream::connect(host)?;
-        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    fn get(host: &str, path: &str, timeouts: Timeouts) -> anyhow::Result<String> {
+        let started = Instant::now();
+        let mut stream = connect(host, timeouts.connect)?;
+        let timed_out = || {
+            anyhow::anyhow!(
+                "no complete answer within {:?} (--prometheus-timeout): is the server answering?",
+                timeouts.request
+            )
+        };
+        // Each read and write may wait only for what is left of the request's time.
+        let left = || timeouts.request.checked_sub(started.elapsed()).filter(|d| !d.is_zero());
+        stream.set_write_timeout(Some(left().ok_or_else(timed_out)?))?;
         write!(
             stream,
             "GET {path} HTTP/1.0\r\nHost: {host}\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
-        )?;
+        )
+        .map_err(|e| if is_timeout(&e) { timed_out() } else { e.into() })?;
         let mut raw = Vec::new();
-        stream.read_to_end(&mut raw)?;
+        let mut chunk = [0_u8; 64 * 1024];
+        loop {
+            stream.set_read_timeout(Some(left().ok_or_else(timed_out)?))?;
+            match stream.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => raw.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if is_timeout(&e) => return Err(timed_out()),
+                Err(e) => return Err(e.into()),
+            }
+        }
         let text = String::from_utf8(raw).context("the answer is not UTF-8")?;
         let Some((head, body)) = text.split_once("\r\n\r\n") else { bail!("no HTTP header in the answer") };
         let status = head.lines().next().unwrap_or_default();
@@ -258,6 +302,27 @@ mod prometheus {
             bail!("{status}");
         }
         Ok(body.to_owned())
+    }
+
+    /// A connection to the first of `host`'s addresses that accepts within `timeout` each.
+    fn connect(host: &str, timeout: Duration) -> anyhow::Result<TcpStream> {
+        let mut last = None;
+        for addr in host.to_socket_addrs().with_context(|| format!("resolving {host}"))? {
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(stream) => return Ok(stream),
+                Err(e) if is_timeout(&e) => {
+                    last = Some(anyhow::anyhow!(
+                        "{addr} did not accept a connection within {timeout:?} (--prometheus-connect-timeout)"
+                    ));
+                }
+                Err(e) => last = Some(e.into()),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("{host} resolves to no address")))
+    }
+
+    fn is_timeout(e: &std::io::Error) -> bool {
+        matches!(e.kind(), ErrorKind::TimedOut | ErrorKind::WouldBlock)
     }
 
     /// Percent-encodes everything but RFC 3986's unreserved characters.
