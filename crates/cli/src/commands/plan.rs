@@ -111,27 +111,7 @@ pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
         loaded.use_files_from_disk();
     }
     if let Some(url) = &args.prometheus {
-        let zone = args.time_zone.clone().context("--prometheus needs --time-zone (the CronHPA's zone)")?;
-        jiff::tz::TimeZone::get(&zone).with_context(|| format!("--time-zone {zone:?}"))?;
-        let end = match &args.end {
-            Some(e) => e.parse().with_context(|| format!("--end {e:?} is not an RFC 3339 instant"))?,
-            None => jiff::Timestamp::now(),
-        };
-        let range = seconds(&args.range).with_context(|| format!("--range {:?}", args.range))?;
-        let step = seconds(&args.step).with_context(|| format!("--step {:?}", args.step))?;
-        let query = args.query.as_deref().unwrap_or_default();
-        let timeouts = prometheus::Timeouts {
-            connect: args.prometheus_connect_timeout,
-            request: args.prometheus_timeout,
-        };
-        let answers =
-            prometheus::query_range(url, query, end.as_second() - range, end.as_second(), step, timeouts)?;
-        let source = format!("{url} {query}");
-        let trace = diurnal_sim::trace::Trace::from_prometheus(&answers, &source, args.scale)?;
-        let t = &mut loaded.scenario.workload.trace;
-        t.path = source;
-        t.time_zone = zone;
-        loaded.trace_override = Some(trace);
+        learn_from_prometheus(args, url, &mut loaded)?;
     }
     let s = &mut loaded.scenario;
     if let Some(rps) = args.requests_per_pod {
@@ -216,6 +196,31 @@ fn seconds(text: &str) -> anyhow::Result<i64> {
     Ok(n * unit)
 }
 
+/// Reads the trace from Prometheus (`--prometheus`, `--query`, `--range`, `--step`, `--end`) in
+/// place of the scenario's.
+fn learn_from_prometheus(args: &Args, url: &str, loaded: &mut Loaded) -> anyhow::Result<()> {
+    let zone = args.time_zone.clone().context("--prometheus needs --time-zone (the CronHPA's zone)")?;
+    jiff::tz::TimeZone::get(&zone).with_context(|| format!("--time-zone {zone:?}"))?;
+    let end = match &args.end {
+        Some(e) => e.parse().with_context(|| format!("--end {e:?} is not an RFC 3339 instant"))?,
+        None => jiff::Timestamp::now(),
+    };
+    let range = seconds(&args.range).with_context(|| format!("--range {:?}", args.range))?;
+    let step = seconds(&args.step).with_context(|| format!("--step {:?}", args.step))?;
+    let query = args.query.as_deref().unwrap_or_default();
+    let timeouts =
+        prometheus::Timeouts { connect: args.prometheus_connect_timeout, request: args.prometheus_timeout };
+    let answers =
+        prometheus::query_range(url, query, end.as_second() - range, end.as_second(), step, timeouts)?;
+    let source = format!("{url} {query}");
+    let trace = diurnal_sim::trace::Trace::from_prometheus(&answers, &source, args.scale)?;
+    let t = &mut loaded.scenario.workload.trace;
+    t.path = source;
+    t.time_zone = zone;
+    loaded.trace_override = Some(trace);
+    Ok(())
+}
+
 /// A minimal HTTP/1.0 client for Prometheus' `query_range` API (plain http only).
 mod prometheus {
     use std::io::{ErrorKind, Read as _, Write as _};
@@ -283,7 +288,7 @@ mod prometheus {
         )
         .map_err(|e| if is_timeout(&e) { timed_out() } else { e.into() })?;
         let mut raw = Vec::new();
-        let mut chunk = [0_u8; 64 * 1024];
+        let mut chunk = vec![0_u8; 64 * 1024];
         loop {
             stream.set_read_timeout(Some(left().ok_or_else(timed_out)?))?;
             match stream.read(&mut chunk) {
