@@ -8,6 +8,9 @@
 //!   leaseDurationSeconds - margin` of the newest renewal it has *seen in the API*. A leader cut
 //!   off from the API server stops firing before a standby may take over, even though the lease
 //!   library still believes it holds the lock.
+//!
+//! After an API error the Lease is tried again within [`crate::retry::RETRY_MAX`] ([`hold`]), not
+//! after kube-lease-manager's own backoff of up to 30 s.
 
 use std::time::Duration;
 
@@ -17,8 +20,12 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
+use kube_lease_manager::LeaseManager;
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tracing::warn;
+
+use crate::retry::Retry;
 
 /// How long before the Lease could expire the leader stops firing.
 pub const FENCE_MARGIN: SignedDuration = SignedDuration::from_secs(1);
@@ -111,7 +118,7 @@ pub fn watch_fence(
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let identity = identity.to_owned();
     tokio::spawn(async move {
-        let mut leases = watcher(api, config).default_backoff().applied_objects().boxed();
+        let mut leases = watcher(api, config).backoff(Retry::new()).applied_objects().boxed();
         loop {
             match leases.next().await {
                 Some(Ok(lease)) => {
@@ -129,6 +136,46 @@ pub fn watch_fence(
         }
     });
     rx
+}
+
+/// Runs `manager`: publishes whether this process holds the Lease at every change, and releases
+/// the Lease once every receiver is gone (the task then ends).
+///
+/// This replaces kube-lease-manager's `watch`, which is the same loop around
+/// [`LeaseManager::changed`] but sleeps up to 30 s after an error: after an outage the Lease
+/// was taken again — and fires resumed — up to half a minute after the API server was back.
+/// Here an error is tried again after a [`Retry`] wait (at most a few seconds).
+pub fn hold(manager: LeaseManager) -> (watch::Receiver<bool>, JoinHandle<()>) {
+    let (tx, rx) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let mut retry = Retry::new();
+        loop {
+            tokio::select! {
+                biased;
+                () = tx.closed() => break,
+                changed = manager.changed() => match changed {
+                    Ok(held) => {
+                        retry = Retry::new();
+                        if tx.send(held).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let wait = retry.next().unwrap_or(crate::retry::RETRY_MAX);
+                        warn!(error = %e, retry_in = ?wait, "Lease");
+                        tokio::select! {
+                            () = tx.closed() => break,
+                            () = tokio::time::sleep(wait) => {}
+                        }
+                    }
+                },
+            }
+        }
+        if let Err(e) = manager.release().await {
+            warn!(error = %e, "releasing the Lease");
+        }
+    });
+    (rx, task)
 }
 
 #[cfg(test)]

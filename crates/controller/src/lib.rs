@@ -8,6 +8,7 @@ pub mod finalizer;
 pub mod http;
 pub mod lead;
 pub mod metrics;
+pub mod retry;
 pub mod runner;
 pub mod scheduler;
 pub mod target;

@@ -31,6 +31,7 @@ use crate::fair::FairQueue;
 use crate::finalizer::Keeper;
 use crate::lead;
 use crate::metrics::Metrics;
+use crate::retry::Retry;
 use crate::scheduler::{Due, ObjectKey, Outcome, Scheduler};
 use crate::target::Targets;
 use crate::writer::{Written, publish_events, write_statuses};
@@ -124,7 +125,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let cronhpas: Api<CronHorizontalPodAutoscaler> = scoped_api(&client, settings.namespace.as_deref());
-    let mut events = watcher(cronhpas, watcher::Config::default()).default_backoff().boxed();
+    let mut events = watcher(cronhpas, watcher::Config::default()).backoff(Retry::new()).boxed();
     let hpas = settings.hpa_coordination.then(|| hpa_cache(&client, settings.namespace.as_deref(), &metrics));
     let mut hpa_ready_rx = hpa_readiness(hpas.as_ref());
     let targets = Arc::new(Targets::new(client.clone(), hpas));
@@ -216,11 +217,10 @@ pub async fn run(
     };
 
     shell.stop(in_flight, &mut written_rx).await;
+    // The last receiver gone, the lease task releases the Lease and ends.
     drop(leader_rx);
-    if let Some(task) = lease_task
-        && let Ok(Ok(manager)) = task.await
-    {
-        let _ = manager.release().await;
+    if let Some(task) = lease_task {
+        let _ = task.await;
     }
     result
 }
@@ -374,7 +374,7 @@ fn hpa_cache(
     let api: Api<HorizontalPodAutoscaler> = scoped_api(client, namespace);
     let (reader, writer) = reflector::store();
     let errors = metrics.clone();
-    tokio::spawn(reflector(writer, watcher(api, watcher::Config::default()).default_backoff()).for_each(
+    tokio::spawn(reflector(writer, watcher(api, watcher::Config::default()).backoff(Retry::new())).for_each(
         move |r| {
             if let Err(e) = r {
                 errors.reconcile_errors.inc();
@@ -386,8 +386,7 @@ fn hpa_cache(
     reader
 }
 
-type LeaseTask =
-    tokio::task::JoinHandle<Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>>;
+type LeaseTask = tokio::task::JoinHandle<()>;
 
 /// A watch channel of "this process holds the lease" (always true without leader election),
 /// the sender that keeps it open in that case, and the lease task.
@@ -406,7 +405,7 @@ async fn leadership(
         .with_grace(l.grace_secs)
         .build()
         .await?;
-    let (rx, task) = manager.watch().await;
+    let (rx, task) = lead::hold(manager);
     Ok((None, rx, Some(task)))
 }
 
