@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context as _;
+use diurnal_controller::http::Health;
 use diurnal_controller::lead;
 use diurnal_controller::metrics::Metrics;
 use diurnal_controller::runner::{self, LeaseSettings, Settings};
-use tracing::info;
+use tracing::{error, info};
 
 use crate::inputs;
 use crate::runtime::{self, OnOff, ServerArgs, parse_duration};
@@ -93,16 +94,50 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = Arc::new(Metrics::register_with(&mut registry, args.max_job_series));
         let ready = Arc::new(AtomicBool::new(false));
-        let router = diurnal_controller::http::router(Arc::new(registry), ready.clone());
+        let health = Health::new(ready.clone());
+        let router = diurnal_controller::http::router(Arc::new(registry), health.clone());
         let listener = std::net::TcpListener::bind(args.metrics_addr)
             .with_context(|| format!("binding --metrics-addr {}", args.metrics_addr))?;
         info!(addr = %args.metrics_addr, identity = %settings.identity, "diurnal controller starting");
-        let options = args.server.options(&client, None);
-        let server =
-            tokio::spawn(diurnal_serving::serve(listener, router, options, runtime::shutdown_signal()));
+        serve_apart(&args, listener, router, health, settings.namespace.clone())?;
         runner::run(client, settings, metrics, ready, runtime::shutdown_signal()).await?;
-        server.abort();
         info!("diurnal controller stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` and runs the readiness probe on a thread and a
+/// runtime of their own, with a client of their own: with a thousand fires under way the main
+/// runtime's workers (and its client's queue) are busy, and `/readyz` once went unanswered for
+/// 2-4 s (RELIABILITY.md). The thread ends with the process.
+fn serve_apart(
+    args: &Args,
+    listener: std::net::TcpListener,
+    router: axum::Router,
+    health: Arc<Health>,
+    namespace: Option<String>,
+) -> anyhow::Result<()> {
+    let kubeconfig = args.kubeconfig.clone();
+    let server = args.server.clone();
+    let serving = async move {
+        let client = runtime::kube_client(kubeconfig.as_deref()).await?;
+        tokio::spawn(diurnal_controller::http::probe(client.clone(), namespace, health));
+        let options = server.options(&client, None);
+        diurnal_serving::serve(listener, router, options, std::future::pending())
+            .await
+            .context("serving --metrics-addr")
+    };
+    let health_runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the health server's runtime")?;
+    std::thread::Builder::new()
+        .name("health".into())
+        .spawn(move || {
+            if let Err(e) = health_runtime.block_on(serving) {
+                error!(error = format!("{e:#}"), "the /metrics, /healthz and /readyz server stopped");
+            }
+        })
+        .context("starting the health server's thread")?;
+    Ok(())
 }
