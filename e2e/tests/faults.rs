@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use diurnal_e2e::audit::{self, AuditEvent};
+use diurnal_e2e::faults::{free_port, http_status};
 use diurnal_e2e::launch::Launch;
 use diurnal_e2e::toxi::{Stream, Toxic, Toxiproxy};
 use diurnal_e2e::{
@@ -24,6 +25,9 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Client;
 use kube::api::Api;
 use serde_json::json;
+
+/// The most seconds from the end of the 30 s outage to the last of its 20 fires applied.
+const RECOVERY_BOUND_SECS: f64 = 8.0;
 
 /// Seconds between `a` and `b` (`b - a`).
 fn secs(a: Timestamp, b: Timestamp) -> f64 {
@@ -135,9 +139,20 @@ async fn the_api_server_unreachable_30_s_across_20_fires_applies_each_once_after
         create_deployment(&client, &ns, &format!("web-{i}"), 1).await;
     }
     let launch = Launch { api_server: Some(proxy.listen), ..Launch::default() };
+    let port = free_port();
+    let metrics_addr = format!("127.0.0.1:{port}");
     let controller = Controller::start_with(
         "unreachable",
-        &["--namespace", &ns, "--lease-namespace", &ns, "--lease-duration", "4"],
+        &[
+            "--namespace",
+            &ns,
+            "--lease-namespace",
+            &ns,
+            "--lease-duration",
+            "4",
+            "--metrics-addr",
+            &metrics_addr,
+        ],
         &launch,
     );
     let cut = next_whole_second(Duration::from_secs(12));
@@ -151,13 +166,21 @@ async fn the_api_server_unreachable_30_s_across_20_fires_applies_each_once_after
     let planned = all_planned(&client, &ns, "web", FIRES, cut).await;
     assert!(planned, "precondition: every CronHPA planned before the cut; log {}", controller.log.display());
 
+    let ready_before = http_status(port, "/readyz", Duration::from_millis(500));
     sleep_until(cut).await;
     proxy.disable().await.unwrap();
     let cut_at = Timestamp::now();
+    // Readiness reflects the outage (docs/controller.md, "Health and readiness"); liveness not.
+    sleep_until(plus(cut, OUTAGE / 2)).await;
+    let ready_during = http_status(port, "/readyz", Duration::from_millis(500));
+    let live_during = http_status(port, "/healthz", Duration::from_millis(500));
     sleep_until(plus(cut, OUTAGE)).await;
     proxy.enable().await.unwrap();
     let healed = Timestamp::now();
-    // Retries back off to 30 s and the Lease is taken again first: a minute is plenty.
+    let ready_after = try_wait_for(Duration::from_secs(15), || async {
+        (http_status(port, "/readyz", Duration::from_millis(500)) == Some(200)).then(Timestamp::now)
+    })
+    .await;
     try_wait_for(Duration::from_secs(60), || async {
         (scale_writes_by_target(&ns, controller.user()).len() == FIRES).then_some(())
     })
@@ -180,10 +203,28 @@ async fn the_api_server_unreachable_30_s_across_20_fires_applies_each_once_after
     }
     let last = once.iter().filter_map(|(_, e)| e.received()).max();
     let recovery = last.map_or(f64::NAN, |t| secs(healed, t));
+    // Every retry waits at most a few seconds (crates/controller/src/retry.rs): the Lease taken
+    // again, its fence seen, the fires applied. The libraries' own backoff (to 30 s) made this
+    // 11.8-16.7 s.
+    if recovery.is_nan() || recovery > RECOVERY_BOUND_SECS {
+        problems.push(format!(
+            "the last fire was applied {recovery:.1} s after the outage ended (bound {RECOVERY_BOUND_SECS} s)"
+        ));
+    }
+    if (ready_before, ready_during, live_during) != (Some(200), Some(503), Some(200)) || ready_after.is_none()
+    {
+        problems.push(format!(
+            "/readyz before the cut {ready_before:?}, 15 s into it {ready_during:?} (want 503), 200 again {:?} \
+             after the outage; /healthz in it {live_during:?} (want 200)",
+            ready_after.map(|t| secs(healed, t))
+        ));
+    }
     eprintln!(
         "figures: unreachable 30 s: expected {FIRES} applied {applied} doubled {doubled} lost {lost} \
          recovery {recovery:.1} s (last fire applied - outage end); writes after {kinds:?}; \
+         /readyz {ready_before:?} -> {ready_during:?} -> 200 +{:.1} s after the outage; \
          cut {cut_at}, healed {healed}; wall {:.0} s",
+        ready_after.map_or(f64::NAN, |t| secs(healed, t)),
         secs(started, Timestamp::now())
     );
     verdict(&ns, &[&controller], &problems);
