@@ -398,7 +398,9 @@ pub async fn service_account_kubeconfig(client: &Client, namespace: &str, name: 
     let admin = std::fs::read_to_string(kubeconfig()).unwrap();
     let mut config: serde_json::Value = yaml_doc(&admin);
     config["users"] = serde_json::json!([{"name": "admin", "user": {"token": token}}]);
-    let path = repo_root().join(format!("target/e2e-logs/{namespace}-{name}.kubeconfig"));
+    // A file per call: tests running side by side each write one, and a process started with a
+    // shared one could read it half-written ("failed to determine current context").
+    let path = repo_root().join(format!("target/e2e-logs/{namespace}-{name}-{}.kubeconfig", unique_suffix()));
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
     path

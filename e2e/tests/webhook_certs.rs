@@ -323,6 +323,23 @@ impl Creator {
 /// the API server unable to verify the webhook: every pod created throughout is placed.
 #[tokio::test(flavor = "multi_thread")]
 async fn renewals_under_the_bootstrap_ca_leave_no_pod_unplaced() {
+    renewals_while_pods_are_created(4).await;
+}
+
+/// Issue 14's row: the same renewals while 200 pods are created (34 a phase, about two minutes);
+/// every pod admitted and placed.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "about 2 min: cargo test -p diurnal-e2e --test webhook_certs -- --ignored"]
+async fn renewals_while_200_pods_are_created_leave_no_pod_unplaced() {
+    renewals_while_pods_are_created(34).await;
+}
+
+/// The renewals of [`renewals_under_the_bootstrap_ca_leave_no_pod_unplaced`], with at least
+/// `per_phase` pods created in each of the six phases (3 in the first when `per_phase` is 4, as
+/// the default run always had).
+async fn renewals_while_pods_are_created(per_phase: usize) {
+    let started = std::time::Instant::now();
+    let first_phase = if per_phase == 4 { 3 } else { per_phase };
     let client = cluster_or_skip!();
     let ns = namespace(&client, "webhook-renewal").await;
     let ca_key = KeyPair::generate().unwrap();
@@ -343,32 +360,32 @@ async fn renewals_under_the_bootstrap_ca_leave_no_pod_unplaced() {
         "CA renewed again; serving certificate signed by CA 3 while caBundle is still CA 2 (cainjector lags)",
         "caBundle CA 3",
     ];
-    creator.phase(0, 3).await;
+    creator.phase(0, first_phase).await;
 
     let leaf2 = issue_leaf(102, &ca1, &ca_key);
     webhook.serve(&leaf2);
     webhook.wait_serving(&leaf2).await;
-    creator.phase(1, 4).await;
+    creator.phase(1, per_phase).await;
 
     let ca2 = ca_params(2, ago(5));
     let ca2_pem = ca2.self_signed(&ca_key).unwrap().pem();
     inject_ca(&client, &config, &ca2_pem).await;
-    creator.phase(2, 4).await;
+    creator.phase(2, per_phase).await;
 
     let leaf3 = issue_leaf(103, &ca2, &ca_key);
     webhook.serve(&leaf3);
     webhook.wait_serving(&leaf3).await;
-    creator.phase(3, 4).await;
+    creator.phase(3, per_phase).await;
 
     let ca3 = ca_params(3, ago(2));
     let ca3_pem = ca3.self_signed(&ca_key).unwrap().pem();
     let leaf4 = issue_leaf(104, &ca3, &ca_key);
     webhook.serve(&leaf4);
     webhook.wait_serving(&leaf4).await;
-    creator.phase(4, 4).await;
+    creator.phase(4, per_phase).await;
 
     inject_ca(&client, &config, &ca3_pem).await;
-    creator.phase(5, 4).await;
+    creator.phase(5, per_phase).await;
 
     let created = creator.finish().await;
     let report: Vec<String> = created.iter().map(|(at, c)| format!("{}: {c:?}", phases[*at])).collect();
@@ -381,7 +398,13 @@ async fn renewals_under_the_bootstrap_ca_leave_no_pod_unplaced() {
         report.join("\n"),
         webhook.log_text()
     );
-    assert!(created.len() >= 23, "{report:#?}");
+    assert!(created.len() >= first_phase + 5 * per_phase, "{report:#?}");
+    eprintln!(
+        "figures: certificate renewals: {} pods created, {} placed, 0 unplaced; wall {:.0} s",
+        created.len(),
+        created.iter().filter(|c| matches!(&c.1, Ok((_, Some(_))))).count(),
+        started.elapsed().as_secs_f64()
+    );
     // Each review came over a connection of its own (then closed by the header-read timeout),
     // so each pod's review was a TLS handshake checked against the caBundle of its moment.
     tokio::time::sleep(Duration::from_secs(1)).await;
