@@ -2,7 +2,7 @@
 //! permissions, certificates from `diurnal webhook certs`, answering only callers with the API
 //! server's client certificate, registered as a mutating webhook for one namespace's pods. The
 //! process can be stopped, started again on the same port and certificates, and signalled, for
-//! the fault tests. (e2e/tests/placement.rs has its own copy of the start-up, for now.)
+//! the fault tests and `e2e/tests/placement.rs`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -22,6 +22,8 @@ pub struct PlacementWebhook {
     pub ca_bundle: String,
     kubeconfig: PathBuf,
     dir: PathBuf,
+    /// Further `webhook serve` arguments, kept for a restart.
+    extra: Vec<String>,
     /// Where its log goes (every instance appends).
     pub log: PathBuf,
 }
@@ -40,6 +42,14 @@ impl PlacementWebhook {
     /// # Panics
     /// When a step fails.
     pub async fn start(client: &Client, ns: &str) -> Self {
+        Self::start_with(client, ns, &[]).await
+    }
+
+    /// [`PlacementWebhook::start`] with further `webhook serve` arguments (e.g. `--mode warn`).
+    ///
+    /// # Panics
+    /// When a step fails.
+    pub async fn start_with(client: &Client, ns: &str, extra: &[&str]) -> Self {
         crate::apply_file(client, &crate::repo_root().join("deploy/rbac/webhook.yaml"), false).await.unwrap();
         let kubeconfig = crate::service_account_kubeconfig(client, "diurnal-system", "diurnal-webhook").await;
         let dir = crate::repo_root().join(format!("target/e2e-logs/webhook-{ns}"));
@@ -54,16 +64,24 @@ impl PlacementWebhook {
         let ca_bundle = String::from_utf8(out.stdout).unwrap().trim().to_owned();
         let port = crate::faults::free_port();
         let log = dir.join("webhook.log");
-        let child = Self::spawn(port, &kubeconfig, &dir, &log);
-        let me = Self { child, port, ca_bundle, kubeconfig, dir, log };
+        let extra: Vec<String> = extra.iter().map(|&a| a.to_owned()).collect();
+        let child = Self::spawn(port, &kubeconfig, &dir, &log, &extra);
+        let me = Self { child, port, ca_bundle, kubeconfig, dir, extra, log };
         me.wait_listening().await;
         me
     }
 
-    fn spawn(port: u16, kubeconfig: &std::path::Path, dir: &std::path::Path, log: &std::path::Path) -> Child {
+    fn spawn(
+        port: u16,
+        kubeconfig: &std::path::Path,
+        dir: &std::path::Path,
+        log: &std::path::Path,
+        extra: &[String],
+    ) -> Child {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
         Command::new(crate::diurnal_bin())
             .args(["webhook", "serve", "--addr", &format!("127.0.0.1:{port}"), "--order-period", "1"])
+            .args(extra)
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .arg("--tls-cert")
@@ -101,7 +119,7 @@ impl PlacementWebhook {
     /// Starts the process again on the same port and certificates; returns once it listens.
     pub async fn restart(&mut self) {
         self.kill();
-        self.child = Self::spawn(self.port, &self.kubeconfig, &self.dir, &self.log);
+        self.child = Self::spawn(self.port, &self.kubeconfig, &self.dir, &self.log, &self.extra);
         self.wait_listening().await;
     }
 
@@ -120,6 +138,12 @@ impl PlacementWebhook {
             .await
             .unwrap();
         name
+    }
+
+    /// Its folder: `tls.crt`, `tls.key`, `ca.crt` (the CA that signed the serving certificate)
+    /// and the log.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     /// The log so far.

@@ -4,109 +4,36 @@
 //! registered as a mutating webhook with the real API server; kube-scheduler places the pods on kwok's fake regular nodes and the fake
 //! virtual node; kube-controller-manager scales the ReplicaSet in by deletion cost.
 
-use std::process::{Child, Command};
+use std::process::Command;
 use std::time::Duration;
 
-use diurnal_e2e::{
-    apply_file, cluster_or_skip, diurnal_bin, namespace, pki_dir, pod_webhook_configuration, repo_root,
-    service_account_kubeconfig, wait_for,
-};
+use diurnal_e2e::webhook::PlacementWebhook;
+use diurnal_e2e::{cluster_or_skip, namespace, repo_root, wait_for};
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt as _};
 
-struct Webhook {
-    child: Child,
-    port: u16,
-    ca_bundle: String,
-    dir: std::path::PathBuf,
-    log: std::path::PathBuf,
-}
+/// The webhook's failure policy here: a broken webhook fails the test instead of silently leaving
+/// pods unplaced.
+const FAIL: &str = "Fail";
 
-impl Drop for Webhook {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Webhook {
-    async fn start(client: &Client, ns: &str, extra: &[&str]) -> Self {
-        apply_file(client, &repo_root().join("deploy/rbac/webhook.yaml"), false).await.unwrap();
-        let kubeconfig = service_account_kubeconfig(client, "diurnal-system", "diurnal-webhook").await;
-        let dir = repo_root().join(format!("target/e2e-logs/webhook-{ns}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = Command::new(diurnal_bin())
-            .args(["webhook", "certs", "--service", "diurnal-webhook", "--namespace", "diurnal-system"])
-            .args(["--extra-name", "127.0.0.1", "--out"])
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "certs: {}", String::from_utf8_lossy(&out.stderr));
-        let ca_bundle = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let log = dir.join("webhook.log");
-        let file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(diurnal_bin())
-            .args(["webhook", "serve", "--addr", &format!("127.0.0.1:{port}"), "--order-period", "1"])
-            .args(extra)
-            .arg("--kubeconfig")
-            .arg(&kubeconfig)
-            .arg("--tls-cert")
-            .arg(dir.join("tls.crt"))
-            .arg("--tls-key")
-            .arg(dir.join("tls.key"))
-            .arg("--client-ca-file")
-            .arg(pki_dir().join("webhook-client-ca.crt"))
-            .env("RUST_LOG", "info,diurnal_webhook=debug")
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
-        let me = Self { child, port, ca_bundle, dir, log };
-        wait_for(Duration::from_secs(30), "the webhook to listen", || {
-            let port = me.port;
-            async move { std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ()) }
-        })
-        .await;
-        me
-    }
-
-    /// Registers the webhook for pods of `ns` only (`failurePolicy: Fail` here, so that a broken
-    /// webhook fails the test instead of silently leaving pods unplaced).
-    async fn register(&self, client: &Client, ns: &str) -> String {
-        let name = format!("diurnal-placement-{ns}");
-        let url = format!("https://127.0.0.1:{}/mutate", self.port);
-        let config = pod_webhook_configuration(&name, &url, ns, &self.ca_bundle.clone().into(), "Fail");
-        Api::<MutatingWebhookConfiguration>::all(client.clone())
-            .create(&PostParams::default(), &config)
-            .await
-            .unwrap();
-        name
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// POSTs `review` to `/mutate` straight from this process (trusting the serving certificate,
-    /// presenting no client certificate); the HTTP status.
-    fn post_without_client_certificate(&self, review: &serde_json::Value) -> String {
-        let body = self.dir.join("forged-review.json");
-        std::fs::write(&body, review.to_string()).unwrap();
-        let out = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "content-type: application/json"])
-            .arg("--cacert")
-            .arg(self.dir.join("ca.crt"))
-            .arg("--data-binary")
-            .arg(format!("@{}", body.display()))
-            .arg(format!("https://127.0.0.1:{}/mutate", self.port))
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
+/// POSTs `review` to the webhook's `/mutate` straight from this process (trusting the serving
+/// certificate, presenting no client certificate); the HTTP status.
+fn post_without_client_certificate(webhook: &PlacementWebhook, review: &serde_json::Value) -> String {
+    let body = webhook.dir().join("forged-review.json");
+    std::fs::write(&body, review.to_string()).unwrap();
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "content-type: application/json"])
+        .arg("--cacert")
+        .arg(webhook.dir().join("ca.crt"))
+        .arg("--data-binary")
+        .arg(format!("@{}", body.display()))
+        .arg(format!("https://127.0.0.1:{}/mutate", webhook.port))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 async fn create_deployment(
@@ -206,8 +133,8 @@ fn logs_on_host() -> serde_json::Value {
 async fn the_baseline_lands_on_regular_nodes_bursts_on_the_virtual_node_and_goes_first() {
     let client = cluster_or_skip!();
     let ns = namespace(&client, "placement").await;
-    let webhook = Webhook::start(&client, &ns, &[]).await;
-    let config = webhook.register(&client, &ns).await;
+    let webhook = PlacementWebhook::start(&client, &ns).await;
+    let config = webhook.register(&client, &ns, FAIL).await;
 
     // 8 replicas, baseline 3, burst virtual: exactly 3 on regular nodes, 5 on the virtual node.
     create_deployment(&client, &ns, "web", 8, "virtual", 3, serde_json::json!({"requests": {"cpu": "100m"}}))
@@ -299,8 +226,8 @@ async fn the_baseline_lands_on_regular_nodes_bursts_on_the_virtual_node_and_goes
 async fn in_warn_mode_an_incompatible_pod_is_admitted_with_a_warning() {
     let client = cluster_or_skip!();
     let ns = namespace(&client, "placement-warn").await;
-    let webhook = Webhook::start(&client, &ns, &["--mode", "warn"]).await;
-    let config = webhook.register(&client, &ns).await;
+    let webhook = PlacementWebhook::start_with(&client, &ns, &["--mode", "warn"]).await;
+    let config = webhook.register(&client, &ns, FAIL).await;
 
     let manifest = repo_root().join(format!("target/e2e-logs/webhook-{ns}/logs-on-host.json"));
     std::fs::write(&manifest, logs_on_host().to_string()).unwrap();
@@ -335,8 +262,8 @@ async fn in_warn_mode_an_incompatible_pod_is_admitted_with_a_warning() {
 async fn forged_reviews_without_the_api_servers_certificate_are_refused_and_reserve_nothing() {
     let client = cluster_or_skip!();
     let ns = namespace(&client, "placement-forged").await;
-    let webhook = Webhook::start(&client, &ns, &[]).await;
-    let config = webhook.register(&client, &ns).await;
+    let webhook = PlacementWebhook::start(&client, &ns).await;
+    let config = webhook.register(&client, &ns, FAIL).await;
     create_deployment(&client, &ns, "web", 0, "virtual", 2, serde_json::json!({"requests": {"cpu": "100m"}}))
         .await;
     let replica_sets: Api<ReplicaSet> = Api::namespaced(client.clone(), &ns);
@@ -360,7 +287,7 @@ async fn forged_reviews_without_the_api_servers_certificate_are_refused_and_rese
                     "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replica_set, "uid": "x", "controller": true}]},
                     "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]}}},
         });
-        assert_eq!(webhook.post_without_client_certificate(&review), "403", "{}", webhook.log_text());
+        assert_eq!(post_without_client_certificate(&webhook, &review), "403", "{}", webhook.log_text());
     }
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     deployments
