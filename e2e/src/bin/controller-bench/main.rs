@@ -9,8 +9,12 @@
 //!   a 100 s window: the ordinary fires' lateness (fire instant -> the API server receiving the
 //!   scale PATCH, from the audit log) p50/p99/max, and the controller's RSS.
 //!
+//! - `soak [N] [--duration 30m] [--ops-per-second 5]`: N CronHPAs (default 10,000) under random
+//!   edits, deletes and re-creates with five faults injected, on a control plane of its own: fires
+//!   lost and doubled (audit log), the controller's RSS over time ([`soak`]).
+//!
 //! `cargo run --release -p diurnal-e2e --bin controller-bench -- [N] [M]` (defaults 10000, 1000),
-//! or `... -- tenants [N] [--no-hostile]`; the cluster comes from `DIURNAL_E2E_KUBECONFIG` or is started as for
+//! or `... -- tenants [N] [--no-hostile]`, or `... -- soak ...`; the cluster comes from `DIURNAL_E2E_KUBECONFIG` or is started as for
 //! the tests.
 
 // Counts and kernel ticks here are far below 2^52: converting them to f64 loses nothing.
@@ -25,6 +29,7 @@ use futures::StreamExt;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 
+mod soak;
 mod tenants;
 
 fn proc_stat(pid: u32) -> (u64, u64) {
@@ -90,6 +95,11 @@ async fn main() {
         tenants::run(&client, ordinary, hostile).await;
         return;
     }
+    if args.peek().map(String::as_str) == Some("soak") {
+        args.next();
+        soak::run(soak_args(args)).await;
+        return;
+    }
     let steady: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let burst: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000);
     let client = diurnal_e2e::client().await.expect("a cluster (DIURNAL_E2E=skip is set?)");
@@ -101,6 +111,30 @@ async fn main() {
     if burst > 0 {
         same_second(&client, burst).await;
     }
+}
+
+/// `soak [N] [--duration D] [--ops-per-second X]`.
+fn soak_args(args: impl Iterator<Item = String>) -> soak::Soak {
+    let mut settings =
+        soak::Soak { objects: 10_000, duration: Duration::from_secs(30 * 60), ops_per_second: 5.0 };
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--duration" => {
+                let text = args.next().expect("--duration needs a value, e.g. 30m");
+                let d: jiff::SignedDuration =
+                    text.parse().unwrap_or_else(|e| panic!("--duration {text:?}: {e}"));
+                settings.duration = Duration::try_from(d).expect("--duration must be positive");
+            }
+            "--ops-per-second" => {
+                let text = args.next().expect("--ops-per-second needs a value");
+                settings.ops_per_second =
+                    text.parse().unwrap_or_else(|e| panic!("--ops-per-second {text:?}: {e}"));
+            }
+            n => settings.objects = n.parse().unwrap_or_else(|e| panic!("soak: {n:?} is not a count: {e}")),
+        }
+    }
+    settings
 }
 
 /// N objects of 4 daily jobs each, none firing during the measurement: RSS and CPU.
