@@ -137,7 +137,8 @@ pub async fn run(soak: Soak) {
     let end = Timestamp::now() + SignedDuration::try_from(soak.duration).unwrap_or_default();
     // No fire falls due in the last minute: the tally waits for every fire that did.
     let last_fire = end - SignedDuration::from_secs(60);
-    let horizon = soak.duration.min(Duration::from_secs(600));
+    // Fires spread over the whole run.
+    let horizon = soak.duration;
 
     let mut ledger = Ledger::new();
     let mut objects: Vec<Object> = Vec::new();
@@ -380,7 +381,7 @@ async fn report(
         doubled.len(),
         lost.len(),
         spurious.len(),
-        rss.first().map_or(f64::NAN, |r| mib(r.1)),
+        rss.iter().find(|r| r.1 >= 1024).map_or(f64::NAN, |r| mib(r.1)),
         rss.get(rss.len() / 2).map_or(f64::NAN, |r| mib(r.1)),
         rss.iter().rev().find(|r| r.2 == rss[0].2).map_or(f64::NAN, |r| mib(r.1)),
         rss.last().map_or(f64::NAN, |r| mib(r.1)),
