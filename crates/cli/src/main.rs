@@ -11,7 +11,7 @@ mod runtime;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// diurnal makes Kubernetes clusters cheap for workloads with a daily rhythm: scheduled scaling
 /// with real time zones, a hybrid VM + virtual-node layout, and a simulator that tells you what
@@ -46,6 +46,10 @@ enum Command {
     Trigger(commands::trigger::Args),
     /// The placement admission webhook: baseline on regular nodes, bursts on the virtual node.
     Webhook(commands::webhook::Args),
+    /// Print a completion script for bash, zsh, fish, elvish or PowerShell.
+    Completions(commands::shell::CompletionsArgs),
+    /// Print the man page diurnal(1), or write one page per command into a folder.
+    Man(commands::shell::ManArgs),
 }
 
 /// Invoked as `kubectl-cronhpa` (kubectl's plugin naming), the arguments are `cronhpa`'s.
@@ -72,6 +76,8 @@ fn main() -> ExitCode {
         Command::Trigger(args) => commands::trigger::run(args),
         Command::Webhook(args) => commands::webhook::run(args),
         Command::Cronhpa(args) => commands::cronhpa::run(args),
+        Command::Completions(args) => Ok(commands::shell::completions(&args, Cli::command())),
+        Command::Man(args) => commands::shell::man(&args, Cli::command()),
     };
     match result {
         Ok(code) => code,
