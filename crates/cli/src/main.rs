@@ -40,6 +40,8 @@ enum Command {
     /// Compare scaling policies on a load trace against the perfect-foresight oracle (no
     /// argument: the bundled field-report example).
     Simulate(commands::simulate::Args),
+    /// The price catalogue: presets a scenario can name (`prices: NAME`), sources, assumptions.
+    Prices(commands::prices::Args),
     /// Learn a daily/weekly profile from a trace and write a CronHPA, baseline and HPA limits.
     Plan(commands::plan::Args),
     /// Redeploy triggers: a secret URL a CI job calls to roll a Deployment or StatefulSet.
@@ -73,6 +75,7 @@ fn main() -> ExitCode {
         Command::Controller(args) => commands::controller::run(*args),
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
+        Command::Prices(args) => commands::prices::run(&args),
         Command::Trigger(args) => commands::trigger::run(args),
         Command::Webhook(args) => commands::webhook::run(args),
         Command::Cronhpa(args) => commands::cronhpa::run(args),

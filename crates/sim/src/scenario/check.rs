@@ -91,8 +91,25 @@ impl Scenario {
         if let Err(e) = jiff::tz::TimeZone::get(&self.workload.trace.time_zone) {
             return bad("workload.trace.time_zone", format!("unknown time zone: {e}"));
         }
+        self.check_billable_pod(file)?;
         if self.policies.is_empty() {
             return bad("policies", "list at least one policy".into());
+        }
+        Ok(())
+    }
+
+    /// The virtual node must bill the pod at some size of its provider's.
+    fn check_billable_pod(&self, file: &str) -> Result<(), ScenarioError> {
+        let cluster = self.cluster();
+        if cluster.virtual_node.enabled && cluster.virtual_node.billed_size(&cluster.workload).is_none() {
+            return Err(ScenarioError::Invalid {
+                file: file.to_owned(),
+                field: "workload.pod".to_owned(),
+                message: format!(
+                    "no size the virtual node bills ({:?}) holds {} vCPU and {} GiB",
+                    cluster.virtual_node.sizes, self.workload.pod.cpu, self.workload.pod.memory_gib
+                ),
+            });
         }
         Ok(())
     }

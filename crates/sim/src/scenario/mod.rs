@@ -13,11 +13,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::billing::BillableSizes;
 use crate::model::{Billing, Cluster, HpaBehaviour, NodePool, VirtualNode, Workload};
 use crate::trace::ValueUnit;
 
 mod check;
 mod defaults;
+mod preset;
 #[allow(clippy::wildcard_imports)] // the serde defaults, named in attributes
 use defaults::*;
 
@@ -45,6 +47,11 @@ pub struct Scenario {
     /// Free text shown in reports.
     #[serde(default)]
     pub description: String,
+    /// A price preset of the catalogue (`diurnal prices` lists them; `crate::prices`): fills the
+    /// currency, the virtual node's prices and size rule and the regular node's price, each only
+    /// where this file does not give it.
+    #[serde(default)]
+    pub prices: Option<String>,
     /// Currency label of every price.
     #[serde(default = "default_currency")]
     pub currency: String,
@@ -225,6 +232,10 @@ pub struct VirtualNodeSpec {
     /// Seconds from pod creation to ready on the virtual node.
     #[serde(default = "default_virtual_startup")]
     pub startup_seconds: i64,
+    /// How the provider rounds pod sizes: `requested` (none), `eci` or `fargate` (default: the
+    /// preset's, else `requested`).
+    #[serde(default)]
+    pub billable_sizes: Option<BillableSizes>,
 }
 
 impl Default for VirtualNodeSpec {
@@ -385,8 +396,14 @@ pub enum ScenarioError {
 impl Scenario {
     /// Parses and checks a scenario.
     pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
-        let scenario: Scenario = serde_saphyr::from_str(text)
+        let mut scenario: Scenario = serde_saphyr::from_str(text)
             .map_err(|e| ScenarioError::Parse { file: file.to_owned(), message: e.to_string() })?;
+        if let Some(name) = scenario.prices.clone() {
+            // Which fields the file gives itself: those the preset must not replace.
+            let given: serde_json::Value = serde_saphyr::from_str(text)
+                .map_err(|e| ScenarioError::Parse { file: file.to_owned(), message: e.to_string() })?;
+            scenario.apply_preset(&name, &given, file)?;
+        }
         scenario.check(file)?;
         Ok(scenario)
     }
@@ -422,6 +439,7 @@ impl Scenario {
                 price_per_vcpu_second: v.price_per_vcpu_second,
                 price_per_gib_second: v.price_per_gib_second,
                 startup_seconds: v.startup_seconds,
+                sizes: v.billable_sizes.unwrap_or_default(),
             },
         }
     }
