@@ -237,3 +237,51 @@ fn prices_lists_the_catalogue_with_sources_and_marks_assumptions() {
         "unknown price preset `gcp-mars-1` (known: alibaba-cn-hangzhou, alibaba-intl, aws-us-east-1)",
     ));
 }
+
+#[test]
+fn the_node_price_can_come_from_an_opencost_custom_pricing_csv() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let original =
+        std::fs::read_to_string(root.join("examples/seed-architecture/simulation/scenario.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("opencost.csv"),
+        "EndTimeStamp,InstanceID,Region,AssetClass,InstanceIDField,InstanceType,MarketPriceHourly,Version\n\
+         2026-12-01 00:00:00 UTC,i-1,cn-hangzhou,node,spec.providerID,ecs.g6.xlarge,0.34,\n",
+    )
+    .unwrap();
+    let with_csv = original
+        .replace("../../traces/nyc_taxi.csv", root.join("examples/traces/nyc_taxi.csv").to_str().unwrap())
+        .replace(
+            "cronhpa: cronhpa.yaml",
+            &format!(
+                "cronhpa: {}",
+                root.join("examples/seed-architecture/simulation/cronhpa.yaml").display()
+            ),
+        )
+        .replace(
+            "  price_per_hour: 0.68",
+            "  opencost_csv: {path: opencost.csv, instance_type: ecs.g6.xlarge, region: cn-hangzhou}",
+        );
+    let path = dir.path().join("s.yaml");
+    std::fs::write(&path, &with_csv).unwrap();
+    let out = diurnal().arg("simulate").arg(&path).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Half the 0.68 CNY/hour the file gives otherwise: static-peak's 5287.68 regular cost halves.
+    let static_peak = stdout.lines().find(|l| l.starts_with("static-peak")).unwrap();
+    assert!(static_peak.contains("2643.84     2643.84"), "{stdout}");
+
+    // Both the CSV and price_per_hour: refused, naming the field.
+    let both = with_csv.replace("  opencost_csv:", "  price_per_hour: 0.5\n  opencost_csv:");
+    std::fs::write(&path, both).unwrap();
+    diurnal().arg("simulate").arg(&path).assert().failure().stderr(predicate::str::contains(
+        "regular_nodes.opencost_csv: gives the node price, and so does regular_nodes.price_per_hour",
+    ));
+    // A CSV without the instance type: refused, naming the file.
+    std::fs::write(&path, with_csv.replace("instance_type: ecs.g6.xlarge", "instance_type: ecs.g7.xlarge"))
+        .unwrap();
+    diurnal().arg("simulate").arg(&path).assert().failure().stderr(predicate::str::contains(
+        "opencost.csv: no node row of InstanceType ecs.g7.xlarge in region cn-hangzhou",
+    ));
+}

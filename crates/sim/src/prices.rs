@@ -104,6 +104,14 @@ pub enum PricesError {
         /// The presets there are.
         known: String,
     },
+    /// A file has no row for what was asked.
+    #[error("{file}: {message}")]
+    NoMatch {
+        /// The file.
+        file: String,
+        /// What was looked for.
+        message: String,
+    },
     /// A preset lacks a price the model needs, or mixes currencies.
     #[error("price preset `{name}`: {message}")]
     Incomplete {
@@ -212,6 +220,71 @@ pub fn preset(rows: &[PriceRow], name: &str) -> Result<Preset, PricesError> {
     })
 }
 
+/// One row of an `OpenCost` (`Kubecost`) custom-pricing CSV: `EndTimeStamp, InstanceID, Region,
+/// AssetClass, InstanceIDField, InstanceType, MarketPriceHourly, Version`.
+#[derive(Debug, Deserialize)]
+struct OpenCostRow {
+    #[serde(rename = "Region", default)]
+    region: String,
+    #[serde(rename = "AssetClass")]
+    asset_class: String,
+    #[serde(rename = "InstanceType", default)]
+    instance_type: String,
+    #[serde(rename = "MarketPriceHourly")]
+    market_price_hourly: String,
+}
+
+/// The hourly price of a node of `instance_type` (in `region`, when given) in an `OpenCost`
+/// custom-pricing CSV (`file` names it in errors): its `node` rows of that `InstanceType` must
+/// agree on one `MarketPriceHourly`. Columns other than those four are ignored.
+///
+/// # Errors
+/// A row that does not parse, no such node row, rows that disagree, a price that is not positive.
+pub fn opencost_node_price(
+    text: &str,
+    file: &str,
+    instance_type: &str,
+    region: Option<&str>,
+) -> Result<f64, PricesError> {
+    let row_error = |line: u64, message: String| PricesError::Row { file: file.to_owned(), line, message };
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| row_error(1, e.to_string()))?.clone();
+    let mut found: Option<(u64, f64)> = None;
+    for record in reader.records() {
+        let record =
+            record.map_err(|e| row_error(e.position().map_or(0, csv::Position::line), e.to_string()))?;
+        let line = record.position().map_or(0, csv::Position::line);
+        let row: OpenCostRow =
+            record.deserialize(Some(&headers)).map_err(|e| row_error(line, e.to_string()))?;
+        let wanted = row.asset_class.eq_ignore_ascii_case("node")
+            && row.instance_type == instance_type
+            && region.is_none_or(|r| row.region == r);
+        if !wanted {
+            continue;
+        }
+        let Ok(price) = row.market_price_hourly.parse::<f64>() else {
+            let message = format!("MarketPriceHourly `{}` is not a number", row.market_price_hourly);
+            return Err(row_error(line, message));
+        };
+        if !(price.is_finite() && price > 0.0) {
+            return Err(row_error(line, format!("MarketPriceHourly must be a positive number, got {price}")));
+        }
+        match found {
+            Some((first, earlier)) if (earlier - price).abs() > f64::EPSILON => {
+                let message = format!("{instance_type} costs {price} here but {earlier} on line {first}");
+                return Err(row_error(line, message));
+            }
+            Some(_) => {}
+            None => found = Some((line, price)),
+        }
+    }
+    let place = region.map(|r| format!(" in region {r}")).unwrap_or_default();
+    found.map(|(_, price)| price).ok_or_else(|| PricesError::NoMatch {
+        file: file.to_owned(),
+        message: format!("no node row of InstanceType {instance_type}{place} (AssetClass node)"),
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::float_cmp)] // the catalogue's figures are exact
 mod tests {
@@ -259,5 +332,26 @@ mod tests {
             err.contains("unknown price preset `gcp-mars-1`") && err.contains("alibaba-cn-hangzhou"),
             "{err}"
         );
+    }
+
+    const OPENCOST: &str =
+        "EndTimeStamp,InstanceID,Region,AssetClass,InstanceIDField,InstanceType,MarketPriceHourly,Version
+2026-12-01 00:00:00 UTC,i-1,cn-hangzhou,node,spec.providerID,ecs.g6.xlarge,0.55,
+2026-12-01 00:00:00 UTC,i-2,cn-hangzhou,node,spec.providerID,ecs.g6.xlarge,0.55,
+2026-12-01 00:00:00 UTC,i-3,cn-shanghai,node,spec.providerID,ecs.g6.xlarge,0.61,
+2026-12-01 00:00:00 UTC,d-1,cn-hangzhou,pv,metadata.name,,0.02,
+";
+
+    #[test]
+    fn an_opencost_csv_gives_a_node_price_by_instance_type_and_region() {
+        assert_eq!(opencost_node_price(OPENCOST, "p.csv", "ecs.g6.xlarge", Some("cn-hangzhou")), Ok(0.55));
+        assert_eq!(opencost_node_price(OPENCOST, "p.csv", "ecs.g6.xlarge", Some("cn-shanghai")), Ok(0.61));
+        let err = opencost_node_price(OPENCOST, "p.csv", "ecs.g6.xlarge", None).unwrap_err().to_string();
+        assert_eq!(err, "p.csv:4: ecs.g6.xlarge costs 0.61 here but 0.55 on line 2");
+        let err = opencost_node_price(OPENCOST, "p.csv", "ecs.g7.xlarge", None).unwrap_err().to_string();
+        assert_eq!(err, "p.csv: no node row of InstanceType ecs.g7.xlarge (AssetClass node)");
+        let bad = OPENCOST.replace("0.61", "cheap");
+        let err = opencost_node_price(&bad, "p.csv", "ecs.g6.xlarge", None).unwrap_err().to_string();
+        assert_eq!(err, "p.csv:4: MarketPriceHourly `cheap` is not a number");
     }
 }

@@ -208,6 +208,23 @@ pub struct NodePoolSpec {
     /// pay-as-you-go per second; unset: billed like held nodes (`billing`, `price_per_hour`).
     #[serde(default)]
     pub autoscaled_price_per_hour: Option<f64>,
+    /// Take `price_per_hour` from an `OpenCost` custom-pricing CSV (in the scenario's currency).
+    #[serde(default)]
+    pub opencost_csv: Option<OpenCostNodeSpec>,
+}
+
+/// A node price in an `OpenCost` (`Kubecost`) custom-pricing CSV: the `MarketPriceHourly` of its
+/// `node` rows of one `InstanceType`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenCostNodeSpec {
+    /// The CSV, relative to the scenario file.
+    pub path: String,
+    /// The `InstanceType` of the pool's nodes, e.g. `ecs.g6.xlarge`.
+    pub instance_type: String,
+    /// Only rows of this `Region`.
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 impl Default for NodePoolSpec {
@@ -398,11 +415,23 @@ impl Scenario {
     pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         let mut scenario: Scenario = serde_saphyr::from_str(text)
             .map_err(|e| ScenarioError::Parse { file: file.to_owned(), message: e.to_string() })?;
-        if let Some(name) = scenario.prices.clone() {
-            // Which fields the file gives itself: those the preset must not replace.
+        if scenario.prices.is_some() || scenario.regular_nodes.opencost_csv.is_some() {
+            // Which fields the file gives itself: those a preset or a price file must not replace.
             let given: serde_json::Value = serde_saphyr::from_str(text)
                 .map_err(|e| ScenarioError::Parse { file: file.to_owned(), message: e.to_string() })?;
-            scenario.apply_preset(&name, &given, file)?;
+            if let Some(name) = scenario.prices.clone() {
+                scenario.apply_preset(&name, &given, file)?;
+            }
+            if scenario.regular_nodes.opencost_csv.is_some()
+                && given.get("regular_nodes").and_then(|n| n.get("price_per_hour")).is_some()
+            {
+                return Err(ScenarioError::Invalid {
+                    file: file.to_owned(),
+                    field: "regular_nodes.opencost_csv".to_owned(),
+                    message: "gives the node price, and so does regular_nodes.price_per_hour: keep one"
+                        .into(),
+                });
+            }
         }
         scenario.check(file)?;
         Ok(scenario)

@@ -1,4 +1,5 @@
-//! `prices: <preset>`: the catalogue's figures fill what the scenario file does not give.
+//! `prices: <preset>`: the catalogue's figures fill what the scenario file does not give; and
+//! `regular_nodes.opencost_csv`: the node price from an `OpenCost` custom-pricing CSV.
 
 use super::{Scenario, ScenarioError};
 use crate::prices;
@@ -46,6 +47,23 @@ impl Scenario {
                 ));
             };
             self.regular_nodes.price_per_hour = hour;
+        }
+        Ok(())
+    }
+
+    /// Sets `regular_nodes.price_per_hour` from `text`, the `OpenCost` custom-pricing CSV that
+    /// `regular_nodes.opencost_csv` names (`csv_file` names it in errors); nothing without one.
+    ///
+    /// # Errors
+    /// The file has no node row of the instance type, or rows that disagree or do not parse.
+    pub fn apply_opencost_csv(
+        &mut self,
+        text: &str,
+        csv_file: &str,
+    ) -> Result<(), crate::prices::PricesError> {
+        if let Some(spec) = &self.regular_nodes.opencost_csv {
+            self.regular_nodes.price_per_hour =
+                prices::opencost_node_price(text, csv_file, &spec.instance_type, spec.region.as_deref())?;
         }
         Ok(())
     }
