@@ -146,6 +146,12 @@ impl PlacementWebhook {
         &self.dir
     }
 
+    /// The CA certificate (PEM file) that trusts its serving certificate, for a client such as
+    /// a Prometheus scraping its `/metrics`.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
     /// The log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

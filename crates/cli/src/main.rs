@@ -11,7 +11,7 @@ mod runtime;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// diurnal makes Kubernetes clusters cheap for workloads with a daily rhythm: scheduled scaling
 /// with real time zones, a hybrid VM + virtual-node layout, and a simulator that tells you what
@@ -40,12 +40,18 @@ enum Command {
     /// Compare scaling policies on a load trace against the perfect-foresight oracle (no
     /// argument: the bundled field-report example).
     Simulate(commands::simulate::Args),
+    /// The price catalogue: presets a scenario can name (`prices: NAME`), sources, assumptions.
+    Prices(commands::prices::Args),
     /// Learn a daily/weekly profile from a trace and write a CronHPA, baseline and HPA limits.
     Plan(commands::plan::Args),
     /// Redeploy triggers: a secret URL a CI job calls to roll a Deployment or StatefulSet.
     Trigger(commands::trigger::Args),
     /// The placement admission webhook: baseline on regular nodes, bursts on the virtual node.
     Webhook(commands::webhook::Args),
+    /// Print a completion script for bash, zsh, fish, elvish or PowerShell.
+    Completions(commands::shell::CompletionsArgs),
+    /// Print the man page diurnal(1), or write one page per command into a folder.
+    Man(commands::shell::ManArgs),
 }
 
 /// Invoked as `kubectl-cronhpa` (kubectl's plugin naming), the arguments are `cronhpa`'s.
@@ -69,9 +75,12 @@ fn main() -> ExitCode {
         Command::Controller(args) => commands::controller::run(*args),
         Command::Simulate(args) => commands::simulate::run(&args),
         Command::Plan(args) => commands::plan::run(&args),
+        Command::Prices(args) => commands::prices::run(&args),
         Command::Trigger(args) => commands::trigger::run(args),
         Command::Webhook(args) => commands::webhook::run(args),
         Command::Cronhpa(args) => commands::cronhpa::run(args),
+        Command::Completions(args) => Ok(commands::shell::completions(&args, Cli::command())),
+        Command::Man(args) => commands::shell::man(&args, Cli::command()),
     };
     match result {
         Ok(code) => code,

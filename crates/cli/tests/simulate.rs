@@ -184,3 +184,104 @@ fn the_report_renders_in_headless_chromium() {
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
     assert!(png.len() > 100_000, "screenshot of {} bytes looks blank", png.len());
 }
+
+#[test]
+fn a_price_preset_prices_the_run_and_the_table_shows_the_billed_pod_size() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let original =
+        std::fs::read_to_string(root.join("examples/seed-architecture/simulation/scenario.yaml")).unwrap();
+    let trace = root.join("examples/traces/nyc_taxi.csv");
+    let cronhpa = root.join("examples/seed-architecture/simulation/cronhpa.yaml");
+    // The field report's scenario priced as EKS on Fargate in us-east-1 (its node price kept as
+    // the file gives it): pods of 1 vCPU and 4 GiB need 4.25 GiB with Fargate's 256 MiB.
+    let text = original
+        .replace("currency: CNY", "prices: aws-us-east-1")
+        .replace("../../traces/nyc_taxi.csv", trace.to_str().unwrap())
+        .replace("cronhpa: cronhpa.yaml", &format!("cronhpa: {}", cronhpa.display()));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fargate.yaml");
+    std::fs::write(&path, text).unwrap();
+    let out = diurnal().arg("simulate").arg(&path).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}{stdout}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains(
+            "prices: preset aws-us-east-1 (USD); a virtual-node pod requests 1 vCPU / 4 GiB, billed as 1 vCPU / 5 GiB (fargate sizes)"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("cost USD"), "{stdout}");
+}
+
+#[test]
+fn prices_lists_the_catalogue_with_sources_and_marks_assumptions() {
+    let out = diurnal().arg("prices").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let row = |preset: &str, product: &str| {
+        text.lines()
+            .find(|l| l.starts_with(preset) && l.split_whitespace().nth(2) == Some(product))
+            .unwrap_or_else(|| panic!("no {preset} {product} row in:\n{text}"))
+            .to_owned()
+    };
+    assert!(row("alibaba-cn-hangzhou", "eci-vcpu").contains("0.000049 vcpu-second  CNY      2025-11-04"));
+    assert!(row("alibaba-intl", "eci-memory").contains("0.00000096 gib-second   USD"));
+    assert!(row("aws-us-east-1", "fargate-vcpu").contains("0.04048 vcpu-hour    USD"));
+    assert!(row("alibaba-cn-hangzhou", "node").contains("ASSUMPTION"), "{text}");
+    assert!(row("aws-us-east-1", "node").contains("ASSUMPTION"), "{text}");
+
+    let out = diurnal().args(["prices", "--preset", "alibaba-intl"]).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("alibaba-intl: virtual node 0.0000077 USD/vCPU-second, 0.00000096 USD/GiB-second, Eci sizes; regular node not in the catalogue"), "{text}");
+    diurnal().args(["prices", "--preset", "gcp-mars-1"]).assert().failure().stderr(predicate::str::contains(
+        "unknown price preset `gcp-mars-1` (known: alibaba-cn-hangzhou, alibaba-intl, aws-us-east-1)",
+    ));
+}
+
+#[test]
+fn the_node_price_can_come_from_an_opencost_custom_pricing_csv() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let original =
+        std::fs::read_to_string(root.join("examples/seed-architecture/simulation/scenario.yaml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("opencost.csv"),
+        "EndTimeStamp,InstanceID,Region,AssetClass,InstanceIDField,InstanceType,MarketPriceHourly,Version\n\
+         2026-12-01 00:00:00 UTC,i-1,cn-hangzhou,node,spec.providerID,ecs.g6.xlarge,0.34,\n",
+    )
+    .unwrap();
+    let with_csv = original
+        .replace("../../traces/nyc_taxi.csv", root.join("examples/traces/nyc_taxi.csv").to_str().unwrap())
+        .replace(
+            "cronhpa: cronhpa.yaml",
+            &format!(
+                "cronhpa: {}",
+                root.join("examples/seed-architecture/simulation/cronhpa.yaml").display()
+            ),
+        )
+        .replace(
+            "  price_per_hour: 0.68",
+            "  opencost_csv: {path: opencost.csv, instance_type: ecs.g6.xlarge, region: cn-hangzhou}",
+        );
+    let path = dir.path().join("s.yaml");
+    std::fs::write(&path, &with_csv).unwrap();
+    let out = diurnal().arg("simulate").arg(&path).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Half the 0.68 CNY/hour the file gives otherwise: static-peak's 5287.68 regular cost halves.
+    let static_peak = stdout.lines().find(|l| l.starts_with("static-peak")).unwrap();
+    assert!(static_peak.contains("2643.84     2643.84"), "{stdout}");
+
+    // Both the CSV and price_per_hour: refused, naming the field.
+    let both = with_csv.replace("  opencost_csv:", "  price_per_hour: 0.5\n  opencost_csv:");
+    std::fs::write(&path, both).unwrap();
+    diurnal().arg("simulate").arg(&path).assert().failure().stderr(predicate::str::contains(
+        "regular_nodes.opencost_csv: gives the node price, and so does regular_nodes.price_per_hour",
+    ));
+    // A CSV without the instance type: refused, naming the file.
+    std::fs::write(&path, with_csv.replace("instance_type: ecs.g6.xlarge", "instance_type: ecs.g7.xlarge"))
+        .unwrap();
+    diurnal().arg("simulate").arg(&path).assert().failure().stderr(predicate::str::contains(
+        "opencost.csv: no node row of InstanceType ecs.g7.xlarge in region cn-hangzhou",
+    ));
+}

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::billing::BillableSizes;
+
 /// One workload.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Workload {
@@ -109,12 +111,26 @@ pub struct VirtualNode {
     pub price_per_gib_second: f64,
     /// Seconds from pod creation to ready on the virtual node (sandbox + image + app start).
     pub startup_seconds: i64,
+    /// How the provider rounds a pod's requests to the size it bills.
+    pub sizes: BillableSizes,
 }
 
 impl VirtualNode {
-    /// Price of one pod of `workload` for one second.
+    /// The size (vCPU, GiB) one pod of `workload` is billed as; `None` when the provider offers
+    /// none that large (a scenario with such a pod is refused).
+    pub fn billed_size(&self, workload: &Workload) -> Option<(f64, f64)> {
+        self.sizes.billed(
+            workload.pod_cpu,
+            workload.pod_memory_gib,
+            self.price_per_vcpu_second,
+            self.price_per_gib_second,
+        )
+    }
+
+    /// Price of one pod of `workload` for one second, at its billed size.
     pub fn pod_price_per_second(&self, workload: &Workload) -> f64 {
-        workload.pod_cpu * self.price_per_vcpu_second + workload.pod_memory_gib * self.price_per_gib_second
+        let (cpu, memory) = self.billed_size(workload).unwrap_or((workload.pod_cpu, workload.pod_memory_gib));
+        cpu * self.price_per_vcpu_second + memory * self.price_per_gib_second
     }
 }
 
@@ -216,8 +232,24 @@ mod tests {
             price_per_vcpu_second: 0.000_049,
             price_per_gib_second: 0.000_006_13,
             startup_seconds: 30,
+            sizes: BillableSizes::Requested,
         };
         let p = v.pod_price_per_second(&workload());
         assert!((p - (0.000_049 + 2.0 * 0.000_006_13)).abs() < 1e-15);
+    }
+
+    #[test]
+    fn a_virtual_pod_is_billed_at_its_rounded_size() {
+        let v = VirtualNode {
+            enabled: true,
+            price_per_vcpu_second: 0.000_049,
+            price_per_gib_second: 0.000_006_13,
+            startup_seconds: 30,
+            sizes: BillableSizes::Eci,
+        };
+        let odd = Workload { pod_cpu: 0.3, pod_memory_gib: 0.6, ..workload() };
+        assert_eq!(v.billed_size(&odd), Some((0.5, 1.0)));
+        let p = v.pod_price_per_second(&odd);
+        assert!((p - (0.5 * 0.000_049 + 0.000_006_13)).abs() < 1e-15, "{p}");
     }
 }

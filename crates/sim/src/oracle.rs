@@ -186,6 +186,7 @@ mod tests {
                 price_per_vcpu_second: 0.0008, // a virtual pod costs 0.0008 + 0.0001 = 0.0009/s
                 price_per_gib_second: 0.0001,
                 startup_seconds: 0,
+                sizes: crate::billing::BillableSizes::Requested,
             },
         }
     }

@@ -41,6 +41,7 @@ fn cluster(
             price_per_vcpu_second: pod_price / 3600.0,
             price_per_gib_second: 0.0,
             startup_seconds: startup,
+            sizes: diurnal_sim::billing::BillableSizes::Requested,
         },
     }
 }

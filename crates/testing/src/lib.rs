@@ -3,8 +3,10 @@
 //! (method, path, content type, body) and answered in order, and a call that never comes — or one
 //! too many — fails the test. Used as a dev-dependency only.
 //!
-//! [`prometheus`] starts a real, backfilled Prometheus.
+//! [`prometheus`] starts a real, backfilled Prometheus; [`go_tools`] finds (building if needed)
+//! the Go-built tools some tests run.
 
+pub mod go_tools;
 pub mod prometheus;
 
 use std::time::Duration;

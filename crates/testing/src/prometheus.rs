@@ -1,5 +1,6 @@
-//! A real Prometheus (Debian's `prometheus` and `promtool`) backfilled with an OpenMetrics text,
-//! for tests that read metrics history the way a user's cluster serves it.
+//! A real Prometheus (Debian's `prometheus` and `promtool`): backfilled with an OpenMetrics text,
+//! for tests that read metrics history the way a user's cluster serves it, or scraping running
+//! processes, for tests that query what they export.
 
 use std::io::{Read as _, Write as _};
 use std::path::Path;
@@ -51,14 +52,25 @@ impl Prometheus {
             .output()
             .expect("run promtool");
         assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
-        let config = dir.join("prometheus.yml");
-        std::fs::write(&config, "global: {}\n").unwrap();
+        Self::launch(dir, "global: {}\n", &data, "100y")
+    }
+
+    /// Starts Prometheus with `config` (a prometheus.yml: scrape jobs for running processes) and
+    /// an empty TSDB under `dir`, and waits (at most a minute) until it is ready.
+    pub fn scraping(dir: &Path, config: &str) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        Self::launch(dir, config, &dir.join("data"), "1d")
+    }
+
+    fn launch(dir: &Path, config: &str, data: &Path, retention: &str) -> Self {
+        let config_file = dir.join("prometheus.yml");
+        std::fs::write(&config_file, config).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new("prometheus")
-            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--config.file={}", config_file.display()))
             .arg(format!("--storage.tsdb.path={}", data.display()))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--storage.tsdb.retention.time=100y")
+            .arg(format!("--storage.tsdb.retention.time={retention}"))
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap())
             .spawn()
@@ -74,6 +86,32 @@ impl Prometheus {
             std::thread::sleep(Duration::from_millis(200));
         }
         me
+    }
+
+    /// An instant query (`/api/v1/query`): the answer's `data.result`, or the error Prometheus
+    /// gave (a query that does not parse, say) as `Err`.
+    pub fn query(&self, promql: &str) -> Result<Vec<serde_json::Value>, String> {
+        let encoded: String = promql
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.port)).map_err(|e| e.to_string())?;
+        write!(s, "GET /api/v1/query?query={encoded} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+            .map_err(|e| e.to_string())?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+        let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        let json: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("{e}: {answer}"))?;
+        if json["status"] != "success" {
+            return Err(format!("{}: {}", json["errorType"], json["error"]));
+        }
+        Ok(json["data"]["result"].as_array().cloned().unwrap_or_default())
     }
 
     /// `http://127.0.0.1:PORT`.

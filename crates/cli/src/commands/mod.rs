@@ -6,6 +6,8 @@ pub mod cronhpa;
 pub mod lint;
 pub mod next;
 pub mod plan;
+pub mod prices;
+pub mod shell;
 pub mod simulate;
 pub mod trigger;
 pub mod validate;

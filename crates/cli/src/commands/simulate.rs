@@ -80,8 +80,15 @@ impl Loaded {
         };
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let file = path.display().to_string();
-        let scenario = Scenario::parse(&text, &file)?;
+        let mut scenario = Scenario::parse(&text, &file)?;
         let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        if let Some(csv) = scenario.regular_nodes.opencost_csv.clone() {
+            let csv_path = base.join(&csv.path);
+            let shown = csv_path.display().to_string();
+            let text =
+                std::fs::read_to_string(&csv_path).with_context(|| format!("{file}: reading {shown}"))?;
+            scenario.apply_opencost_csv(&text, &shown)?;
+        }
         Ok(Loaded { scenario, file, base: Some(base.to_path_buf()), trace_override: None })
     }
 

@@ -31,6 +31,7 @@ fn cluster() -> Cluster {
             price_per_vcpu_second: 0.0008,
             price_per_gib_second: 0.0002,
             startup_seconds: 0,
+            sizes: crate::billing::BillableSizes::Requested,
         },
     }
 }

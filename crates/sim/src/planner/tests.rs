@@ -30,6 +30,7 @@ fn cluster() -> Cluster {
             price_per_vcpu_second: 0.000_049,
             price_per_gib_second: 0.000_006_13,
             startup_seconds: 30,
+            sizes: crate::billing::BillableSizes::Requested,
         },
     }
 }

@@ -15,6 +15,27 @@ fn day(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%d %H:%M").to_string()
 }
 
+/// Where the prices come from and the size a virtual-node pod is billed as, when a preset or a
+/// provider's size rule is in play (the default scenario's prices need no line).
+fn prices_line(s: &Study) -> Option<String> {
+    let cluster = s.scenario.cluster();
+    let v = &cluster.virtual_node;
+    let w = &cluster.workload;
+    if s.scenario.prices.is_none() && v.sizes == crate::billing::BillableSizes::Requested {
+        return None;
+    }
+    let source =
+        s.scenario.prices.as_ref().map_or_else(|| "the scenario's".to_owned(), |p| format!("preset {p}"));
+    let billed = v
+        .billed_size(w)
+        .map_or_else(|| "no billable size".to_owned(), |(cpu, mem)| format!("{cpu} vCPU / {mem} GiB"));
+    let rule = format!("{:?}", v.sizes).to_lowercase();
+    Some(format!(
+        "prices: {source} ({}); a virtual-node pod requests {} vCPU / {} GiB, billed as {billed} ({rule} sizes)",
+        s.currency, w.pod_cpu, w.pod_memory_gib
+    ))
+}
+
 /// The terminal table.
 #[allow(clippy::too_many_lines, clippy::many_single_char_names)] // one line after another
 pub fn table(s: &Study) -> String {
@@ -32,6 +53,9 @@ pub fn table(s: &Study) -> String {
         day(s.evaluation.end),
         s.evaluation.days
     );
+    if let Some(line) = prices_line(s) {
+        let _ = writeln!(out, "{line}");
+    }
     let _ = writeln!(out);
     let _ = writeln!(
         out,

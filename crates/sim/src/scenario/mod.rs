@@ -13,8 +13,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::billing::BillableSizes;
 use crate::model::{Billing, Cluster, HpaBehaviour, NodePool, VirtualNode, Workload};
 use crate::trace::ValueUnit;
+
+mod check;
+mod defaults;
+mod preset;
+#[allow(clippy::wildcard_imports)] // the serde defaults, named in attributes
+use defaults::*;
 
 /// Quantiles the planner's tuning tries.
 pub const TUNE_QUANTILES: [f64; 5] = [0.25, 0.5, 0.75, 0.9, 1.0];
@@ -40,6 +47,11 @@ pub struct Scenario {
     /// Free text shown in reports.
     #[serde(default)]
     pub description: String,
+    /// A price preset of the catalogue (`diurnal prices` lists them; `crate::prices`): fills the
+    /// currency, the virtual node's prices and size rule and the regular node's price, each only
+    /// where this file does not give it.
+    #[serde(default)]
+    pub prices: Option<String>,
     /// Currency label of every price.
     #[serde(default = "default_currency")]
     pub currency: String,
@@ -196,6 +208,23 @@ pub struct NodePoolSpec {
     /// pay-as-you-go per second; unset: billed like held nodes (`billing`, `price_per_hour`).
     #[serde(default)]
     pub autoscaled_price_per_hour: Option<f64>,
+    /// Take `price_per_hour` from an `OpenCost` custom-pricing CSV (in the scenario's currency).
+    #[serde(default)]
+    pub opencost_csv: Option<OpenCostNodeSpec>,
+}
+
+/// A node price in an `OpenCost` (`Kubecost`) custom-pricing CSV: the `MarketPriceHourly` of its
+/// `node` rows of one `InstanceType`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenCostNodeSpec {
+    /// The CSV, relative to the scenario file.
+    pub path: String,
+    /// The `InstanceType` of the pool's nodes, e.g. `ecs.g6.xlarge`.
+    pub instance_type: String,
+    /// Only rows of this `Region`.
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 impl Default for NodePoolSpec {
@@ -220,6 +249,10 @@ pub struct VirtualNodeSpec {
     /// Seconds from pod creation to ready on the virtual node.
     #[serde(default = "default_virtual_startup")]
     pub startup_seconds: i64,
+    /// How the provider rounds pod sizes: `requested` (none), `eci` or `fargate` (default: the
+    /// preset's, else `requested`).
+    #[serde(default)]
+    pub billable_sizes: Option<BillableSizes>,
 }
 
 impl Default for VirtualNodeSpec {
@@ -380,104 +413,28 @@ pub enum ScenarioError {
 impl Scenario {
     /// Parses and checks a scenario.
     pub fn parse(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
-        let scenario: Scenario = serde_saphyr::from_str(text)
+        let mut scenario: Scenario = serde_saphyr::from_str(text)
             .map_err(|e| ScenarioError::Parse { file: file.to_owned(), message: e.to_string() })?;
+        if scenario.prices.is_some() || scenario.regular_nodes.opencost_csv.is_some() {
+            // Which fields the file gives itself: those a preset or a price file must not replace.
+            let given: serde_json::Value = serde_saphyr::from_str(text)
+                .map_err(|e| ScenarioError::Parse { file: file.to_owned(), message: e.to_string() })?;
+            if let Some(name) = scenario.prices.clone() {
+                scenario.apply_preset(&name, &given, file)?;
+            }
+            if scenario.regular_nodes.opencost_csv.is_some()
+                && given.get("regular_nodes").and_then(|n| n.get("price_per_hour")).is_some()
+            {
+                return Err(ScenarioError::Invalid {
+                    file: file.to_owned(),
+                    field: "regular_nodes.opencost_csv".to_owned(),
+                    message: "gives the node price, and so does regular_nodes.price_per_hour: keep one"
+                        .into(),
+                });
+            }
+        }
         scenario.check(file)?;
         Ok(scenario)
-    }
-
-    fn check(&self, file: &str) -> Result<(), ScenarioError> {
-        let bad = |field: &str, message: String| {
-            Err(ScenarioError::Invalid { file: file.to_owned(), field: field.to_owned(), message })
-        };
-        let positive = [
-            ("workload.requests_per_pod", self.workload.requests_per_pod),
-            ("workload.pod.cpu", self.workload.pod.cpu),
-            ("workload.pod.memory_gib", self.workload.pod.memory_gib),
-            ("workload.trace.scale", self.workload.trace.scale),
-            ("regular_nodes.cpu", self.regular_nodes.cpu),
-            ("regular_nodes.memory_gib", self.regular_nodes.memory_gib),
-        ];
-        for (field, v) in positive {
-            if !(v.is_finite() && v > 0.0) {
-                return bad(field, format!("must be a positive number, got {v}"));
-            }
-        }
-        let non_negative = [
-            ("regular_nodes.price_per_hour", self.regular_nodes.price_per_hour),
-            (
-                "regular_nodes.autoscaled_price_per_hour",
-                self.regular_nodes.autoscaled_price_per_hour.unwrap_or(0.0),
-            ),
-            ("virtual_node.price_per_vcpu_second", self.virtual_node.price_per_vcpu_second),
-            ("virtual_node.price_per_gib_second", self.virtual_node.price_per_gib_second),
-            ("evaluation.headroom", self.evaluation.headroom),
-            ("planner.headroom", self.planner.headroom),
-        ];
-        for (field, v) in non_negative {
-            if !(v.is_finite() && v >= 0.0) {
-                return bad(field, format!("must be zero or more, got {v}"));
-            }
-        }
-        for (field, v) in [
-            ("hpa.target_utilization", self.hpa.target_utilization),
-            ("planner.target_utilization", self.planner.target_utilization),
-            ("planner.quantile", self.planner.quantile),
-        ] {
-            if !(v > 0.0 && v <= 1.0) {
-                return bad(field, format!("must be in (0, 1], got {v}"));
-            }
-        }
-        let seconds = [
-            ("workload.startup_seconds", self.workload.startup_seconds),
-            ("regular_nodes.provisioning_seconds", self.regular_nodes.provisioning_seconds),
-            ("regular_nodes.minimum_billed_seconds", self.regular_nodes.minimum_billed_seconds),
-            ("regular_nodes.scale_down_unneeded_seconds", self.regular_nodes.scale_down_unneeded_seconds),
-            ("virtual_node.startup_seconds", self.virtual_node.startup_seconds),
-            ("hpa.scale_down_stabilization_seconds", self.hpa.scale_down_stabilization_seconds),
-        ];
-        for (field, v) in seconds {
-            if v < 0 {
-                return bad(field, format!("must be zero or more seconds, got {v}"));
-            }
-        }
-        if self.hpa.sync_seconds <= 0 || self.evaluation.step_seconds <= 0 {
-            return bad("hpa.sync_seconds / evaluation.step_seconds", "must be positive".into());
-        }
-        if self.planner.history_days == 0 {
-            return bad("planner.history_days", "at least one day of history is needed".into());
-        }
-        if self.planner.jobs_per_day == 0 {
-            return bad("planner.jobs_per_day", "at least one job per day is needed".into());
-        }
-        if self.planner.slot_minutes == 0 || 1440 % self.planner.slot_minutes != 0 {
-            return bad(
-                "planner.slot_minutes",
-                format!("must divide 1440, got {}", self.planner.slot_minutes),
-            );
-        }
-        if self.regular_nodes.min_nodes > self.regular_nodes.max_nodes {
-            return bad("regular_nodes.min_nodes", "is above regular_nodes.max_nodes".into());
-        }
-        if self.policies.contains(&PolicyName::Hybrid) && self.hybrid.is_none() {
-            return bad(
-                "hybrid",
-                "the hybrid policy is listed but no `hybrid:` section gives its CronHPA".into(),
-            );
-        }
-        if self.policies.contains(&PolicyName::Cronhpa) && self.cronhpa.is_none() {
-            return bad(
-                "cronhpa",
-                "the cronhpa policy is listed but no `cronhpa:` section gives its file".into(),
-            );
-        }
-        if let Err(e) = jiff::tz::TimeZone::get(&self.workload.trace.time_zone) {
-            return bad("workload.trace.time_zone", format!("unknown time zone: {e}"));
-        }
-        if self.policies.is_empty() {
-            return bad("policies", "list at least one policy".into());
-        }
-        Ok(())
     }
 
     /// The cluster model this scenario describes.
@@ -511,6 +468,7 @@ impl Scenario {
                 price_per_vcpu_second: v.price_per_vcpu_second,
                 price_per_gib_second: v.price_per_gib_second,
                 startup_seconds: v.startup_seconds,
+                sizes: v.billable_sizes.unwrap_or_default(),
             },
         }
     }
@@ -545,144 +503,6 @@ impl Scenario {
     }
 }
 
-fn default_name() -> String {
-    "scenario".into()
-}
-fn default_currency() -> String {
-    "CNY".into()
-}
-fn default_policies() -> Vec<PolicyName> {
-    vec![PolicyName::StaticPeak, PolicyName::Hpa, PolicyName::Diurnal]
-}
-fn default_timestamp_column() -> String {
-    "timestamp".into()
-}
-fn default_value_column() -> String {
-    "value".into()
-}
-fn default_pod_startup() -> i64 {
-    30
-}
-fn default_virtual_startup() -> i64 {
-    45
-}
-fn default_min_replicas() -> u32 {
-    1
-}
-fn default_node_price() -> f64 {
-    ECS_G6_XLARGE_HOUR_CNY
-}
-fn default_vcpu_price() -> f64 {
-    ECI_VCPU_SECOND_CNY
-}
-fn default_gib_price() -> f64 {
-    ECI_GIB_SECOND_CNY
-}
-fn default_provisioning() -> i64 {
-    180
-}
-fn default_max_nodes() -> u32 {
-    1000
-}
-fn default_unneeded() -> i64 {
-    600
-}
-fn default_target() -> f64 {
-    0.7
-}
-fn default_planner_target() -> f64 {
-    0.9
-}
-fn default_shortfall_target() -> f64 {
-    0.0025
-}
-fn default_history_days() -> u32 {
-    28
-}
-fn default_tolerance() -> f64 {
-    0.1
-}
-fn default_headroom() -> f64 {
-    0.1
-}
-fn one() -> f64 {
-    1.0
-}
-fn two() -> f64 {
-    2.0
-}
-fn four() -> f64 {
-    4.0
-}
-fn sixteen() -> f64 {
-    16.0
-}
-fn sixty() -> i64 {
-    60
-}
-fn fifteen() -> i64 {
-    15
-}
-fn three_hundred() -> i64 {
-    300
-}
-fn six() -> u32 {
-    6
-}
-fn thirty() -> u32 {
-    30
-}
-fn yes() -> bool {
-    true
-}
-
 #[cfg(test)]
 #[allow(clippy::float_cmp)] // exact values are what these tests assert
-mod tests {
-    use super::*;
-
-    const MINIMAL: &str = "workload:\n  name: web\n  requests_per_pod: 50\n  trace:\n    path: t.csv\n    time_zone: Asia/Shanghai\n";
-
-    #[test]
-    fn a_minimal_scenario_gets_the_documented_defaults() {
-        let s = Scenario::parse(MINIMAL, "s.yaml").unwrap();
-        assert_eq!(s.virtual_node.price_per_vcpu_second, 0.000_049);
-        assert_eq!(s.virtual_node.price_per_gib_second, 0.000_006_13);
-        assert_eq!(s.regular_nodes.price_per_hour, 0.68);
-        assert_eq!(s.regular_nodes.billing, Billing::Subscription);
-        assert_eq!(s.hpa.sync_seconds, 15);
-        assert_eq!(s.hpa.scale_down_stabilization_seconds, 300);
-        assert_eq!(s.workload.trace.timestamp_column, "timestamp");
-        assert_eq!(s.policies, vec![PolicyName::StaticPeak, PolicyName::Hpa, PolicyName::Diurnal]);
-        assert_eq!(s.cluster().pods_per_node(), 4);
-    }
-
-    #[test]
-    fn unknown_fields_are_refused_by_name() {
-        let text = format!("{MINIMAL}regular_nodes:\n  cpus: 8\n");
-        let err = Scenario::parse(&text, "s.yaml").unwrap_err().to_string();
-        assert!(err.starts_with("s.yaml: "), "{err}");
-        assert!(err.contains("unknown field `cpus`"), "{err}");
-    }
-
-    #[test]
-    fn out_of_range_values_name_the_field() {
-        let text = format!("{MINIMAL}hpa:\n  target_utilization: 1.5\n");
-        let err = Scenario::parse(&text, "s.yaml").unwrap_err();
-        assert_eq!(err.to_string(), "s.yaml: hpa.target_utilization: must be in (0, 1], got 1.5");
-    }
-
-    #[test]
-    fn a_listed_policy_needs_its_section() {
-        let text = format!("{MINIMAL}policies: [hybrid]\n");
-        let err = Scenario::parse(&text, "s.yaml").unwrap_err();
-        assert!(matches!(err, ScenarioError::Invalid { ref field, .. } if field == "hybrid"), "{err}");
-    }
-
-    #[test]
-    fn unknown_policy_names_are_refused() {
-        let text = format!("{MINIMAL}policies: [magic]\n");
-        let err = Scenario::parse(&text, "s.yaml").unwrap_err().to_string();
-        assert!(err.contains("magic"), "{err}");
-    }
-}
+mod tests;
