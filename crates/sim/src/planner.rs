@@ -329,6 +329,7 @@ fn build_cronhpa(
                 target_size: i32::try_from(target).unwrap_or(i32::MAX),
                 run_once: false,
                 time_zone: None,
+                days: None,
             }
         })
         .collect();
@@ -343,6 +344,7 @@ fn build_cronhpa(
         time_zone: Some(zone.into()),
         suspend: None,
         starting_deadline_seconds: None,
+        calendars: Vec::new(),
     };
     CronHorizontalPodAutoscaler::new(&format!("{workload}-diurnal"), spec)
 }
