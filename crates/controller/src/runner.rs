@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use diurnal_api::{CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerStatus, Limits};
+use diurnal_api::{Calendar, CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerStatus, Limits};
 use futures::StreamExt;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -20,7 +20,7 @@ use kube::api::Api;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
-use kube::{Client, Resource};
+use kube::{Client, Resource, ResourceExt as _};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
@@ -64,6 +64,9 @@ pub struct Settings {
     pub max_parallel_fires: usize,
     /// Bounds on every object (the minimum fire interval).
     pub limits: Limits,
+    /// Watch `diurnal.dev` Calendars (the CRD must be installed); off, every calendar a CronHPA
+    /// names is read as missing.
+    pub calendars: bool,
 }
 
 /// Why the controller stopped.
@@ -104,6 +107,11 @@ struct Shell {
     keeper: Keeper,
     /// Taken fires waiting for a slot, by namespace.
     waiting: FairQueue<Due>,
+    /// Whether each watch has listed once: nothing fires before both have (a fire planned
+    /// without a CronHPA's calendar could scale on a holiday).
+    listed: (bool, bool),
+    /// Calendars seen in the current (re-)list.
+    init_calendars: HashSet<(String, String)>,
 }
 
 fn status_hash(status: Option<&CronHorizontalPodAutoscalerStatus>) -> u64 {
@@ -120,8 +128,7 @@ pub async fn run(
     ready: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let cronhpas: Api<CronHorizontalPodAutoscaler> = scoped_api(&client, settings.namespace.as_deref());
-    let mut events = watcher(cronhpas, watcher::Config::default()).default_backoff().boxed();
+    let (mut events, mut calendar_events) = watches(&client, &settings);
     let hpas = settings.hpa_coordination.then(|| hpa_cache(&client, settings.namespace.as_deref(), &metrics));
     let mut hpa_ready_rx = hpa_readiness(hpas.as_ref());
     let targets = Arc::new(Targets::new(client.clone(), hpas));
@@ -162,6 +169,7 @@ pub async fn run(
                 }
                 None => break Err(RunError::WatchEnded),
             },
+            Some(event) = next_event(calendar_events.as_mut()) => shell.on_calendar_event(event),
             changed = leader_rx.changed() => {
                 shell.gate.lease_held = changed.is_ok() && *leader_rx.borrow_and_update();
                 info!(lease_held = shell.gate.lease_held, identity = %settings.identity, "lease changed");
@@ -277,6 +285,8 @@ impl Shell {
             status_tx,
             gate,
             init_keys: HashSet::new(),
+            listed: (false, !settings.calendars),
+            init_calendars: HashSet::new(),
             ready,
             keeper,
             waiting: FairQueue::default(),
@@ -378,6 +388,31 @@ where
     }
 }
 
+type Events<K> = futures::stream::BoxStream<'static, Result<watcher::Event<K>, watcher::Error>>;
+
+/// The CronHPA watch, and the Calendar watch (a CronHPA's calendars decide its plan) unless
+/// turned off.
+fn watches(
+    client: &Client,
+    settings: &Settings,
+) -> (Events<CronHorizontalPodAutoscaler>, Option<Events<Calendar>>) {
+    let namespace = settings.namespace.as_deref();
+    let cronhpas: Api<CronHorizontalPodAutoscaler> = scoped_api(client, namespace);
+    let calendars = settings.calendars.then(|| {
+        let api: Api<Calendar> = scoped_api(client, namespace);
+        watcher(api, watcher::Config::default()).default_backoff().boxed()
+    });
+    (watcher(cronhpas, watcher::Config::default()).default_backoff().boxed(), calendars)
+}
+
+/// The next event of an optional stream (never, without one).
+async fn next_event<S: futures::Stream + Unpin>(stream: Option<&mut S>) -> Option<S::Item> {
+    match stream {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn sleep_until(wake: Option<Timestamp>) {
     match wake {
         Some(at) => {
@@ -474,13 +509,64 @@ impl Shell {
                     self.remove(&key);
                 }
                 self.init_keys = HashSet::new();
-                if !self.gate.synced {
-                    self.gate.synced = true;
-                    info!(objects = self.scheduler.len(), "initial list done");
-                }
+                self.listed.0 = true;
+                self.mark_synced();
             }
             watcher::Event::Apply(obj) => self.upsert(&obj, now),
             watcher::Event::Delete(obj) => self.remove(&ObjectKey::of(&obj)),
+        }
+    }
+
+    fn mark_synced(&mut self) {
+        if self.listed == (true, true) && !self.gate.synced {
+            self.gate.synced = true;
+            info!(objects = self.scheduler.len(), "initial list done");
+        }
+    }
+
+    /// A Calendar event re-plans the CronHPAs that name the calendar.
+    fn on_calendar_event(&mut self, event: Result<watcher::Event<Calendar>, watcher::Error>) {
+        let now = Timestamp::now();
+        let event = match event {
+            Ok(event) => event,
+            Err(e) => {
+                self.metrics.reconcile_errors.inc();
+                warn!(error = %e, "Calendar watch (is the calendars.diurnal.dev CRD installed? `diurnal crd`)");
+                return;
+            }
+        };
+        let replanned = match event {
+            watcher::Event::Init => {
+                self.init_calendars.clear();
+                Vec::new()
+            }
+            watcher::Event::InitApply(cal) => {
+                self.init_calendars.insert((cal.namespace().unwrap_or_default(), cal.name_any()));
+                self.scheduler.upsert_calendar(&cal, now)
+            }
+            watcher::Event::InitDone => {
+                // Calendars deleted while the watch was down.
+                let mut replanned = Vec::new();
+                for ns in self.scheduler.calendar_namespaces() {
+                    for name in self.scheduler.calendar_names(&ns) {
+                        if !self.init_calendars.contains(&(ns.clone(), name.clone())) {
+                            replanned.extend(self.scheduler.remove_calendar(&ns, &name, now));
+                        }
+                    }
+                }
+                self.init_calendars = HashSet::new();
+                self.listed.1 = true;
+                self.mark_synced();
+                replanned
+            }
+            watcher::Event::Apply(cal) => self.scheduler.upsert_calendar(&cal, now),
+            watcher::Event::Delete(cal) => {
+                self.scheduler.remove_calendar(&cal.namespace().unwrap_or_default(), &cal.name_any(), now)
+            }
+        };
+        for key in replanned {
+            debug!(object = %key, "re-planned: a calendar it names changed");
+            self.dirty.insert(key);
         }
     }
 

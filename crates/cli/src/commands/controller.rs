@@ -62,6 +62,10 @@ pub struct Args {
     /// them off. The rest are counted in `diurnal_cronhpa_job_series_omitted`.
     #[arg(long, default_value_t = diurnal_controller::metrics::DEFAULT_MAX_JOB_SERIES)]
     max_job_series: usize,
+    /// Watch `diurnal.dev` Calendars (`spec.calendars` of CronHPAs). `off` for a cluster without
+    /// the Calendar CRD: every calendar a CronHPA names is then read as missing.
+    #[arg(long, value_enum, default_value = "on")]
+    calendars: OnOff,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: runtime::LogFormat,
@@ -83,6 +87,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }),
         identity,
         max_parallel_fires: args.max_parallel_fires,
+        calendars: args.calendars == OnOff::On,
         limits: diurnal_api::Limits {
             min_fire_interval: jiff::SignedDuration::try_from(args.min_fire_interval)
                 .context("--min-fire-interval is too long")?,
