@@ -2,6 +2,7 @@
 //! one when it is created, edited or deleted.
 
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use diurnal_api::{
     Calendar, Calendars, CronHorizontalPodAutoscaler, Resolution, future_findings, resolve_object_in,
@@ -17,6 +18,17 @@ pub(super) fn digest(obj: &CronHorizontalPodAutoscaler, known: &Calendars) -> u6
         (r, known.get(&r.name)).hash(&mut h);
     }
     h.finish()
+}
+
+/// What an object keeps of itself for re-planning on a Calendar change: nothing when it names no
+/// calendar, else the object without its managed fields (often its largest part).
+pub(super) fn source_of(obj: &CronHorizontalPodAutoscaler) -> Option<Arc<CronHorizontalPodAutoscaler>> {
+    if obj.spec.calendars.is_empty() {
+        return None;
+    }
+    let mut kept = obj.clone();
+    kept.metadata.managed_fields = None;
+    Some(Arc::new(kept))
 }
 
 impl Scheduler {

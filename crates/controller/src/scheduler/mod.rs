@@ -377,7 +377,7 @@ impl Scheduler {
                 .max(jobs.iter().filter_map(|(j, _)| j.last_applied).max()),
             queued_at: old.as_ref().and_then(|o| o.queued_at),
             last_result: old.and_then(|o| o.last_result),
-            source: (!spec.calendars.is_empty()).then(|| Arc::new(obj.clone())),
+            source: calendars::source_of(obj),
             calendar_digest,
         };
         for (mut job, fresh) in jobs {
