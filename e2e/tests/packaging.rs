@@ -116,6 +116,7 @@ fn webhook_variants(ca_bundle: &str, client_ca: &str) -> Vec<Variant> {
                 "Service/diurnal-webhook",
                 "PodDisruptionBudget/diurnal-webhook",
                 "MutatingWebhookConfiguration/diurnal-webhook",
+                "ValidatingWebhookConfiguration/diurnal-webhook",
                 "ClusterRole/diurnal-webhook",
                 "ClusterRoleBinding/diurnal-webhook",
                 "ValidatingAdmissionPolicy/diurnal-webhook-pod-changes",

@@ -4,6 +4,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 
 use crate::CronHorizontalPodAutoscaler;
+use crate::calendar::Calendar;
 use crate::trigger::RedeployTrigger;
 
 /// One generated CRD and the file it is checked in as under `deploy/crds/` (and the chart's
@@ -35,6 +36,7 @@ pub fn crd_files() -> Vec<CrdFile> {
     vec![
         file(&CronHorizontalPodAutoscaler::crd(), "crates/api/src/types.rs"),
         file(&RedeployTrigger::crd(), "crates/api/src/trigger.rs"),
+        file(&Calendar::crd(), "crates/api/src/calendar.rs"),
     ]
 }
 

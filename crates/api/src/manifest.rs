@@ -1,8 +1,8 @@
-//! Reading CronHPA manifests from (multi-document) YAML files.
+//! Reading CronHPA and Calendar manifests from (multi-document) YAML files.
 
 use serde_json::Value;
 
-use crate::{CronHorizontalPodAutoscaler, Finding};
+use crate::{Calendar, CronHorizontalPodAutoscaler, Finding};
 
 /// The API group every CronHPA manifest uses.
 pub const GROUP: &str = "autoscaling.alibabacloud.com";
@@ -41,12 +41,26 @@ impl Document {
 
     /// Decodes the document as a CronHPA. A type mismatch names the field path.
     pub fn decode_cronhpa(&self) -> Result<CronHorizontalPodAutoscaler, Finding> {
+        self.decode("autoscaling.alibabacloud.com/v1beta1")
+    }
+
+    /// Whether the document declares itself a diurnal `Calendar` (any version of the group).
+    pub fn is_calendar(&self) -> bool {
+        matches!(self.type_meta(), (Some(api), Some("Calendar")) if api.split('/').next() == Some(crate::trigger::GROUP))
+    }
+
+    /// Decodes the document as a `Calendar`. A type mismatch names the field path.
+    pub fn decode_calendar(&self) -> Result<Calendar, Finding> {
+        self.decode("diurnal.dev/v1alpha1")
+    }
+
+    fn decode<T: serde::de::DeserializeOwned>(&self, version: &str) -> Result<T, Finding> {
         if let (Some(api), _) = self.type_meta()
-            && api != "autoscaling.alibabacloud.com/v1beta1"
+            && api != version
         {
             return Err(Finding::error(
                 "apiVersion",
-                format!("unsupported version {api:?}; expected autoscaling.alibabacloud.com/v1beta1"),
+                format!("unsupported version {api:?}; expected {version}"),
             ));
         }
         serde_path_to_error::deserialize(&self.value).map_err(|e| {

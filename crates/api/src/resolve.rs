@@ -5,10 +5,11 @@
 
 use std::collections::HashMap;
 
-use diurnal_core::{ExcludeDate, JobPlan, Plan, Schedule, resolve_zone};
+use diurnal_core::{Days, ExcludeDate, JobPlan, Plan, Schedule, resolve_zone};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use crate::calendar::Calendars;
 use crate::limits::{self, Limits};
 use crate::{CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerSpec, Finding, Job, ScaleTargetRef};
 
@@ -57,8 +58,19 @@ pub fn resolve_object_with(
     default_zone: &TimeZone,
     limits: &Limits,
 ) -> Resolution {
+    resolve_object_in(cronhpa, default_zone, limits, &Calendars::none())
+}
+
+/// [`resolve_object_with`], looking `spec.calendars` up in `calendars` (the calendars of the
+/// object's namespace).
+pub fn resolve_object_in(
+    cronhpa: &CronHorizontalPodAutoscaler,
+    default_zone: &TimeZone,
+    limits: &Limits,
+    calendars: &Calendars,
+) -> Resolution {
     let origin = cronhpa.metadata.creation_timestamp.as_ref().map_or(Timestamp::UNIX_EPOCH, |t| t.0);
-    resolve_with(&cronhpa.spec, default_zone, origin, limits)
+    resolve_in(&cronhpa.spec, default_zone, origin, limits, calendars)
 }
 
 /// Resolves a spec with the default [`Limits`]. `default_zone` applies where neither the object
@@ -80,11 +92,25 @@ pub fn resolve_with(
     origin: Timestamp,
     limits: &Limits,
 ) -> Resolution {
+    resolve_in(spec, default_zone, origin, limits, &Calendars::none())
+}
+
+/// [`resolve_with`], looking `spec.calendars` up in `calendars`. A calendar that is missing or
+/// invalid is read as empty, with a warning at `spec.calendars[i].name` (docs/calendars.md says
+/// why the object keeps firing).
+pub fn resolve_in(
+    spec: &CronHorizontalPodAutoscalerSpec,
+    default_zone: &TimeZone,
+    origin: Timestamp,
+    limits: &Limits,
+    calendars: &Calendars,
+) -> Resolution {
     let mut findings = Vec::new();
     check_target(&spec.scale_target_ref, &mut findings);
 
     let zone = object_zone(spec, default_zone, &mut findings);
-    let exclusions = exclusions(spec, &mut findings);
+    let mut exclusions = exclusions(spec, &mut findings);
+    let calendar = calendar_refs(spec, calendars, &mut exclusions, &mut findings);
     check_spec(spec, &mut findings);
 
     let targets_hpa = spec.scale_target_ref.kind == "HorizontalPodAutoscaler";
@@ -106,7 +132,9 @@ pub fn resolve_with(
             ));
         }
         check_size(&path, job, targets_hpa, &mut findings);
+        let days = Days::from(job.days.unwrap_or_default());
         let schedule = job_schedule(&path, job, limits, &mut findings);
+        check_days(&path, job, schedule.as_ref(), &mut findings);
         let job_zone = match &job.time_zone {
             Some(name) if name.len() > limits::MAX_TIME_ZONE => {
                 findings.push(too_long(format!("{path}.timeZone"), name, limits::MAX_TIME_ZONE));
@@ -127,6 +155,11 @@ pub fn resolve_with(
             ));
         }
         let job_ok = !findings[before..].iter().any(Finding::is_error);
+        let schedule = schedule.and_then(|s| {
+            days.schedule(&s)
+                .map_err(|e| findings.push(Finding::error(format!("{path}.schedule"), e.to_string())))
+                .ok()
+        });
         if let (true, Some(schedule), Some(job_zone)) = (job_ok, schedule, job_zone) {
             jobs.push(JobPlan {
                 name: job.name.clone(),
@@ -134,6 +167,7 @@ pub fn resolve_with(
                 zone: job_zone,
                 target_size: job.target_size,
                 run_once: job.run_once,
+                days,
             });
             spec_index.push(i);
         }
@@ -145,7 +179,7 @@ pub fn resolve_with(
         spec_index.clear();
     }
     Resolution {
-        plan: Plan { jobs, exclusions, zone: zone.unwrap_or(TimeZone::UTC), origin },
+        plan: Plan { jobs, exclusions, zone: zone.unwrap_or(TimeZone::UTC), origin, calendar },
         spec_index,
         findings,
     }
@@ -161,11 +195,10 @@ pub fn future_findings(
     now: Timestamp,
 ) -> Vec<Finding> {
     resolution
-        .plan
-        .jobs
+        .spec_index
         .iter()
-        .zip(&resolution.spec_index)
-        .filter(|(job, _)| job.schedule.next_after(now, &job.zone, resolution.plan.origin).is_none())
+        .enumerate()
+        .filter(|(p, _)| resolution.plan.next_of(*p, now).is_none())
         .map(|(_, &i)| {
             Finding::warning(
                 format!("spec.jobs[{i}].schedule"),
@@ -380,9 +413,12 @@ fn is_dns_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
-fn is_dns_subdomain(s: &str) -> bool {
+pub(crate) fn is_dns_subdomain(s: &str) -> bool {
     s.len() <= 253 && s.split('.').all(is_dns_label)
 }
+
+mod calendars;
+use calendars::{calendar_refs, check_days};
 
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::calendar::{CalendarRef, JobDays, MAX_CALENDAR_REFS};
 use crate::limits;
 
 /// Desired state: what to scale, when, and to what size.
@@ -65,6 +66,14 @@ pub struct CronHorizontalPodAutoscalerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = limits::MAX_STARTING_DEADLINE_SECONDS))]
     pub starting_deadline_seconds: Option<i64>,
+
+    /// Calendars (`diurnal.dev` `Calendar` objects in this namespace) the jobs read: `as: workday`
+    /// ones decide what `days: workdays|holidays` mean, `as: exclude` ones add their holidays to
+    /// `excludeDates`. A calendar that does not exist (yet) is read as empty and the status says
+    /// so (docs/calendars.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = MAX_CALENDAR_REFS))]
+    pub calendars: Vec<CalendarRef>,
 }
 
 /// Reference to the scaled object, as in kubernetes-cronhpa-controller.
@@ -104,6 +113,13 @@ pub struct Job {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = limits::MAX_TIME_ZONE))]
     pub time_zone: Option<String>,
+
+    /// Which days the job runs on in terms of the object's `as: workday` calendars: `all` (the
+    /// default: the days the schedule names), `workdays` or `holidays`. With `workdays` or
+    /// `holidays` the schedule's day-of-week field is not read: the calendar decides, so a
+    /// make-up Saturday runs a `MON-FRI` job (docs/calendars.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub days: Option<JobDays>,
 }
 
 /// Outcome of a job's last fire, as kubernetes-cronhpa-controller reports it.

@@ -48,15 +48,24 @@ impl std::fmt::Display for FileProblem {
     }
 }
 
-/// Reads every CronHPA document of a file. Documents of other kinds are skipped; a file that
-/// cannot be read or parsed, or a CronHPA document that does not decode, is a problem.
-pub fn read_cronhpas(path: &Path) -> (Vec<Located>, Vec<FileProblem>) {
+/// A Calendar read from a file, with where it came from.
+pub struct LocatedCalendar {
+    pub file: String,
+    pub document: usize,
+    pub object: diurnal_api::Calendar,
+}
+
+/// Reads every CronHPA and Calendar document of a file. Documents of other kinds are skipped; a
+/// file that cannot be read or parsed, or a document of those kinds that does not decode, is a
+/// problem.
+pub fn read_manifests(path: &Path) -> (Vec<Located>, Vec<LocatedCalendar>, Vec<FileProblem>) {
     let file = path.display().to_string();
     let problem = |document, finding| FileProblem { file: file.clone(), document, finding };
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) => {
             return (
+                vec![],
                 vec![],
                 vec![problem(None, diurnal_api::Finding::error("", format!("cannot read: {e}")))],
             );
@@ -65,16 +74,40 @@ pub fn read_cronhpas(path: &Path) -> (Vec<Located>, Vec<FileProblem>) {
     let documents = match parse_documents(&text, &file) {
         Ok(docs) => docs,
         Err(e) => {
-            return (vec![], vec![problem(None, diurnal_api::Finding::error("", e.message))]);
+            return (vec![], vec![], vec![problem(None, diurnal_api::Finding::error("", e.message))]);
         }
     };
     let mut found = Vec::new();
+    let mut calendars = Vec::new();
     let mut problems = Vec::new();
-    for doc in documents.iter().filter(|d| d.is_cronhpa()) {
-        match doc.decode_cronhpa() {
-            Ok(object) => found.push(Located { file: file.clone(), document: doc.index, object }),
-            Err(finding) => problems.push(problem(Some(doc.index), finding)),
+    for doc in &documents {
+        if doc.is_cronhpa() {
+            match doc.decode_cronhpa() {
+                Ok(object) => found.push(Located { file: file.clone(), document: doc.index, object }),
+                Err(finding) => problems.push(problem(Some(doc.index), finding)),
+            }
+        } else if doc.is_calendar() {
+            match doc.decode_calendar() {
+                Ok(object) => {
+                    calendars.push(LocatedCalendar { file: file.clone(), document: doc.index, object });
+                }
+                Err(finding) => problems.push(problem(Some(doc.index), finding)),
+            }
         }
     }
-    (found, problems)
+    (found, calendars, problems)
+}
+
+/// The calendars a CronHPA in `namespace` reads from files: those of its namespace, and those
+/// that name none (they land wherever they are applied).
+pub fn calendars_for(calendars: &[LocatedCalendar], namespace: Option<&str>) -> diurnal_api::Calendars {
+    let namespace = namespace.unwrap_or("default");
+    let mut known = diurnal_api::Calendars::none();
+    for c in calendars {
+        let ns = c.object.metadata.namespace.as_deref();
+        if ns.is_none_or(|ns| ns == namespace) {
+            known.insert(c.object.metadata.name.as_deref().unwrap_or_default(), &c.object.spec);
+        }
+    }
+    known
 }

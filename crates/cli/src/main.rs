@@ -27,10 +27,12 @@ struct Cli {
 enum Command {
     /// Print upcoming fires of a schedule expression, or the merged timeline of CronHPA files.
     Next(commands::next::Args),
-    /// Check CronHPA manifests: schedules, zones, job names, sizes, targets, exclusions.
+    /// Check CronHPA manifests: schedules, zones, job names, sizes, targets, exclusions, calendars.
     Validate(commands::validate::Args),
-    /// Print the CRDs (`CronHorizontalPodAutoscaler`, `RedeployTrigger`) as YAML.
+    /// Print the CRDs (`CronHorizontalPodAutoscaler`, `RedeployTrigger`, `Calendar`) as YAML.
     Crd,
+    /// Calendars of holidays and make-up working days: import one from an iCalendar file.
+    Calendar(commands::calendar::Args),
     /// Check that pod templates headed to a virtual node use only what it can run (offline, for CI).
     Lint(commands::lint::Args),
     /// CronHPAs of the current kubeconfig context (also `kubectl cronhpa`, as `kubectl-cronhpa`).
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Next(args) => commands::next::run(&args),
         Command::Validate(args) => commands::validate::run(&args),
         Command::Crd => Ok(commands::crd::run()),
+        Command::Calendar(args) => commands::calendar::run(&args),
         Command::Lint(args) => commands::lint::run(&args),
         Command::Controller(args) => commands::controller::run(*args),
         Command::Simulate(args) => commands::simulate::run(&args),

@@ -188,6 +188,7 @@ fn crd_prints_the_checked_in_crds() {
     let checked_in: String = [
         "cronhorizontalpodautoscalers.autoscaling.alibabacloud.com.yaml",
         "redeploytriggers.diurnal.dev.yaml",
+        "calendars.diurnal.dev.yaml",
     ]
     .iter()
     .map(|f| std::fs::read_to_string(crds.join(f)).unwrap())

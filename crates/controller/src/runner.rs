@@ -37,6 +37,9 @@ use crate::target::Targets;
 use crate::writer::{Written, publish_events, write_statuses};
 use fires::look_ahead;
 
+mod calendars;
+use calendars::{calendars_served, next_event, watches};
+
 /// Lease-based leader election settings.
 #[derive(Debug, Clone)]
 pub struct LeaseSettings {
@@ -68,6 +71,9 @@ pub struct Settings {
     pub max_parallel_fires: usize,
     /// Bounds on every object (the minimum fire interval).
     pub limits: Limits,
+    /// Watch `diurnal.dev` Calendars (the CRD must be installed); off, every calendar a CronHPA
+    /// names is read as missing.
+    pub calendars: bool,
 }
 
 /// Why the controller stopped.
@@ -108,6 +114,11 @@ struct Shell {
     keeper: Keeper,
     /// Taken fires waiting for a slot, by namespace.
     waiting: FairQueue<Due>,
+    /// Whether each watch has listed once: nothing fires before both have (a fire planned
+    /// without a CronHPA's calendar could scale on a holiday).
+    listed: (bool, bool),
+    /// Calendars seen in the current (re-)list.
+    init_calendars: HashSet<(String, String)>,
 }
 
 fn status_hash(status: Option<&CronHorizontalPodAutoscalerStatus>) -> u64 {
@@ -119,13 +130,13 @@ fn status_hash(status: Option<&CronHorizontalPodAutoscalerStatus>) -> u64 {
 /// Runs until `shutdown` resolves or the watch ends for good.
 pub async fn run(
     client: Client,
-    settings: Settings,
+    mut settings: Settings,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let cronhpas: Api<CronHorizontalPodAutoscaler> = scoped_api(&client, settings.namespace.as_deref());
-    let mut events = watcher(cronhpas, watcher::Config::default()).backoff(Retry::new()).boxed();
+    settings.calendars = settings.calendars && calendars_served(&client).await;
+    let (mut events, mut calendar_events) = watches(&client, &settings);
     let hpas = settings.hpa_coordination.then(|| hpa_cache(&client, settings.namespace.as_deref(), &metrics));
     let mut hpa_ready_rx = hpa_readiness(hpas.as_ref());
     let targets = Arc::new(Targets::new(client.clone(), hpas));
@@ -166,6 +177,7 @@ pub async fn run(
                 }
                 None => break Err(RunError::WatchEnded),
             },
+            Some(event) = next_event(calendar_events.as_mut()) => shell.on_calendar_event(event),
             changed = leader_rx.changed() => {
                 shell.gate.lease_held = changed.is_ok() && *leader_rx.borrow_and_update();
                 info!(lease_held = shell.gate.lease_held, identity = %settings.identity, "lease changed");
@@ -280,6 +292,8 @@ impl Shell {
             status_tx,
             gate,
             init_keys: HashSet::new(),
+            listed: (false, !settings.calendars),
+            init_calendars: HashSet::new(),
             ready,
             keeper,
             waiting: FairQueue::default(),
@@ -426,10 +440,8 @@ impl Shell {
                     self.remove(&key);
                 }
                 self.init_keys = HashSet::new();
-                if !self.gate.synced {
-                    self.gate.synced = true;
-                    info!(objects = self.scheduler.len(), "initial list done");
-                }
+                self.listed.0 = true;
+                self.mark_synced();
             }
             watcher::Event::Apply(obj) => self.upsert(&obj, now),
             watcher::Event::Delete(obj) => self.remove(&ObjectKey::of(&obj)),

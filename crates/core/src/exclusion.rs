@@ -13,7 +13,8 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan as _};
 
-use crate::schedule::{Dialect, parse_iso_date};
+use crate::calendar::{DaySpan, DaySpanError};
+use crate::schedule::Dialect;
 use crate::{Schedule, ScheduleError};
 
 /// Why an `excludeDates` entry was rejected.
@@ -88,21 +89,19 @@ impl ExcludeDate {
         if text.is_empty() {
             return Err(ExclusionError::Empty);
         }
-        let date_error = |reason: String| ExclusionError::Date { entry: entry.to_owned(), reason };
-        if let Some((a, b)) = text.split_once("..") {
-            let (a, b) = (a.trim(), b.trim());
-            if a.is_empty() || b.is_empty() {
-                return Err(date_error("a range needs both ends, as in `2026-10-01..2026-10-07`".to_owned()));
-            }
-            let start = parse_iso_date(a).map_err(|r| date_error(format!("range start: {r}")))?;
-            let end = parse_iso_date(b).map_err(|r| date_error(format!("range end: {r}")))?;
-            if start > end {
-                return Err(ExclusionError::ReversedRange { entry: entry.to_owned(), start, end });
-            }
-            return Ok(Self::Range(start, end));
-        }
-        if looks_like_date(text) {
-            return parse_iso_date(text).map(Self::Day).map_err(date_error);
+        // Dates and ranges read exactly as a calendar's do (one parser, in `calendar`).
+        if text.contains("..") || looks_like_date(text) {
+            let span = DaySpan::parse(text).map_err(|e| match e {
+                DaySpanError::Reversed { start, end } => {
+                    ExclusionError::ReversedRange { entry: entry.to_owned(), start, end }
+                }
+                other => ExclusionError::Date { entry: entry.to_owned(), reason: other.to_string() },
+            })?;
+            return Ok(if text.contains("..") {
+                Self::Range(span.start, span.end)
+            } else {
+                Self::Day(span.start)
+            });
         }
         let schedule = Schedule::parse(text)
             .map_err(|source| ExclusionError::Cron { entry: entry.to_owned(), source })?;

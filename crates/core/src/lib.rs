@@ -8,12 +8,14 @@
 //! - a **fire** is one instant at which a job triggers,
 //! - a **target** is what gets scaled.
 
+pub mod calendar;
 pub mod exclusion;
 pub mod scaling;
 pub mod schedule;
 pub mod timeline;
 pub mod zone;
 
+pub use calendar::{Calendar, CalendarError, DaySpan, DaySpanError, Days};
 pub use exclusion::{ExcludeDate, ExclusionError, is_excluded};
 pub use schedule::{Dialect, Schedule, ScheduleError};
 pub use timeline::{Fire, Fires, JobPlan, Plan};

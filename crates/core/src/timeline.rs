@@ -10,14 +10,15 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
-use crate::{ExcludeDate, Schedule};
+use crate::{Calendar, Days, ExcludeDate, Schedule};
 
 /// One job, resolved: parsed schedule and effective zone.
 #[derive(Debug, Clone)]
 pub struct JobPlan {
     /// `jobs[].name`.
     pub name: String,
-    /// The parsed schedule.
+    /// The parsed schedule; with `days` other than [`Days::All`], already without its
+    /// day-of-week field ([`Days::schedule`]).
     pub schedule: Schedule,
     /// The effective zone (job, else object, else controller default).
     pub zone: TimeZone,
@@ -25,6 +26,8 @@ pub struct JobPlan {
     pub target_size: i32,
     /// `jobs[].runOnce`.
     pub run_once: bool,
+    /// `jobs[].days`: which days, in terms of [`Plan::calendar`], the job runs on.
+    pub days: Days,
 }
 
 /// A whole CronHPA, resolved.
@@ -38,6 +41,8 @@ pub struct Plan {
     pub zone: TimeZone,
     /// Phase origin for `@every` (the object's creation time).
     pub origin: Timestamp,
+    /// The `as: workday` calendars, merged: what `days: workdays|holidays` reads.
+    pub calendar: Calendar,
 }
 
 /// One instant at which a job triggers.
@@ -92,7 +97,7 @@ impl Iterator for Fires<'_> {
         let excluded = self.excluded(at);
         // A run-once job scales once: its stream ends after its first fire that is not excluded.
         if (!job_plan.run_once || excluded)
-            && let Some(next) = job_plan.schedule.next_after(at, &job_plan.zone, plan.origin)
+            && let Some(next) = plan.next_of(job, at)
             && next <= self.until
         {
             self.heap.push(Reverse((next, job)));
@@ -110,8 +115,8 @@ impl Plan {
             .jobs
             .iter()
             .enumerate()
-            .filter_map(|(i, job)| {
-                let at = job.schedule.next_after(after, &job.zone, self.origin)?;
+            .filter_map(|(i, _)| {
+                let at = self.next_of(i, after)?;
                 (at <= until).then_some(Reverse((at, i)))
             })
             .collect();
@@ -132,8 +137,27 @@ impl Plan {
         at: Timestamp,
         not_before: Timestamp,
     ) -> Option<Timestamp> {
+        self.prev_of(job, at).filter(|t| *t > not_before)
+    }
+
+    /// Job `job`'s first fire strictly after `after`, on the days its `days` selects. `None`
+    /// for an unknown job index or when it never fires again. Everything that plans a job's
+    /// fires goes through here (or [`Plan::prev_of`]), so `days:` is read in one place.
+    pub fn next_of(&self, job: usize, after: Timestamp) -> Option<Timestamp> {
         let job = self.jobs.get(job)?;
-        job.schedule.prev_at_or_before(at, &job.zone, self.origin).filter(|t| *t > not_before)
+        match job.days {
+            Days::All => job.schedule.next_after(after, &job.zone, self.origin),
+            days => days.next_after(&self.calendar, &job.schedule, &job.zone, self.origin, after),
+        }
+    }
+
+    /// Job `job`'s latest fire at or before `at`, on the days its `days` selects.
+    pub fn prev_of(&self, job: usize, at: Timestamp) -> Option<Timestamp> {
+        let job = self.jobs.get(job)?;
+        match job.days {
+            Days::All => job.schedule.prev_at_or_before(at, &job.zone, self.origin),
+            days => days.prev_at_or_before(&self.calendar, &job.schedule, &job.zone, self.origin, at),
+        }
     }
 }
 

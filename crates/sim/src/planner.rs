@@ -329,6 +329,7 @@ fn build_cronhpa(
                 target_size: i32::try_from(target).unwrap_or(i32::MAX),
                 run_once: false,
                 time_zone: None,
+                days: None,
             }
         })
         .collect();
@@ -343,12 +344,14 @@ fn build_cronhpa(
         time_zone: Some(zone.into()),
         suspend: None,
         starting_deadline_seconds: None,
+        calendars: Vec::new(),
     };
     CronHorizontalPodAutoscaler::new(&format!("{workload}-diurnal"), spec)
 }
 
 /// Parses CronHPA YAML through `diurnal-api` and resolves it into the core's plan, refusing any
-/// manifest with an error finding. The first CronHPA document is used.
+/// manifest with an error finding. The first CronHPA document is used; `Calendar` documents in
+/// the same text are the calendars it names (`spec.calendars`), as `diurnal next` reads them.
 pub fn resolve_text(text: &str, default_zone: &str) -> Result<Plan, PlanError> {
     let zone = TimeZone::get(default_zone).map_err(|_| PlanError::Zone(default_zone.to_owned()))?;
     let docs = diurnal_api::manifest::parse_documents(text, "cronhpa")
@@ -358,7 +361,18 @@ pub fn resolve_text(text: &str, default_zone: &str) -> Result<Plan, PlanError> {
         .find(|d| d.is_cronhpa())
         .ok_or_else(|| PlanError::Invalid("no CronHorizontalPodAutoscaler document".into()))?;
     let object = doc.decode_cronhpa().map_err(|f| PlanError::Invalid(f.to_string()))?;
-    let resolution = diurnal_api::resolve_object(&object, &zone);
+    let mut calendars = diurnal_api::Calendars::none();
+    for d in docs.iter().filter(|d| d.is_calendar()) {
+        let calendar =
+            d.decode_calendar().map_err(|f| PlanError::Invalid(format!("document {}: {f}", d.index)))?;
+        let checked = diurnal_api::resolve_calendar(&calendar.spec);
+        if checked.calendar.is_none() {
+            return Err(PlanError::Invalid(format!("document {}: {}", d.index, checked.error_text())));
+        }
+        calendars.insert(calendar.metadata.name.as_deref().unwrap_or_default(), &calendar.spec);
+    }
+    let resolution =
+        diurnal_api::resolve_object_in(&object, &zone, &diurnal_api::Limits::default(), &calendars);
     if !resolution.is_valid() {
         let messages: Vec<String> = resolution.findings.iter().map(ToString::to_string).collect();
         return Err(PlanError::Invalid(messages.join("; ")));

@@ -10,7 +10,9 @@
 //! - [`placed`]: the placed pods as compact records, and the counts per controller;
 //! - [`costs`]: the deletion-cost loop;
 //! - [`server`]: HTTPS with certificate hot reload, `/mutate`, `/metrics`, `/healthz`, `/readyz`;
-//! - [`certs`]: a CA and serving certificate for clusters without cert-manager.
+//! - [`certs`]: a CA and serving certificate for clusters without cert-manager;
+//! - [`validate`] and [`validating`]: the validating webhook for CronHPAs and Calendars
+//!   (`/validate`: `diurnal validate`'s findings, and conflicts between CronHPAs).
 
 pub mod admit;
 pub mod certs;
@@ -20,3 +22,5 @@ pub mod metrics;
 pub mod placed;
 pub mod review;
 pub mod server;
+pub mod validate;
+pub mod validating;

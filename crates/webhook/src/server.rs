@@ -145,7 +145,7 @@ pub fn router(app: App, health: Router) -> Router {
     Router::new().route("/mutate", post(mutate)).with_state(app).merge(health)
 }
 
-fn json(status: StatusCode, body: Vec<u8>) -> Response {
+pub(crate) fn json(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -153,8 +153,13 @@ fn controller_kind(owners: &[OwnerReference]) -> Option<&str> {
     owners.iter().find(|o| o.controller == Some(true)).map(|o| o.kind.as_str())
 }
 
+/// Whether the caller presented a client certificate verified against the configured CA.
+pub(crate) fn client_verified(request: &axum::extract::Request) -> bool {
+    request.extensions().get::<Peer>().is_some_and(|p| p.client_certificate.is_some())
+}
+
 /// Reads the body within [`MAX_BODY`] and [`BODY_TIMEOUT`], or says why not.
-async fn read_body(request: axum::extract::Request) -> Result<Bytes, (StatusCode, String)> {
+pub(crate) async fn read_body(request: axum::extract::Request) -> Result<Bytes, (StatusCode, String)> {
     let too_large = || (StatusCode::PAYLOAD_TOO_LARGE, format!("request body over {MAX_BODY} bytes"));
     // A declared length over the limit is refused before a byte of it is read.
     let declared =
@@ -171,19 +176,16 @@ async fn read_body(request: axum::extract::Request) -> Result<Bytes, (StatusCode
 
 async fn mutate(State(app): State<App>, request: axum::extract::Request) -> Response {
     let started = Instant::now();
-    if app.require_client_certificate {
-        let verified = request.extensions().get::<Peer>().is_some_and(|p| p.client_certificate.is_some());
-        if !verified {
-            // Before the body: an unauthenticated caller costs a header parse and reserves nothing.
-            app.metrics.admission("unauthenticated", started.elapsed().as_secs_f64());
-            let peer = request.extensions().get::<Peer>().map(|p| p.address.to_string()).unwrap_or_default();
-            debug!(%peer, "refused an admission review without a client certificate");
-            return (
-                StatusCode::FORBIDDEN,
-                "a client certificate signed by the configured client CA is required",
-            )
-                .into_response();
-        }
+    if app.require_client_certificate && !client_verified(&request) {
+        // Before the body: an unauthenticated caller costs a header parse and reserves nothing.
+        app.metrics.admission("unauthenticated", started.elapsed().as_secs_f64());
+        let peer = request.extensions().get::<Peer>().map(|p| p.address.to_string()).unwrap_or_default();
+        debug!(%peer, "refused an admission review without a client certificate");
+        return (
+            StatusCode::FORBIDDEN,
+            "a client certificate signed by the configured client CA is required",
+        )
+            .into_response();
     }
     let Ok(Ok(_slot)) = tokio::time::timeout(IN_FLIGHT_WAIT, app.in_flight.clone().acquire_owned()).await
     else {

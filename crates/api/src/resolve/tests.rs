@@ -3,7 +3,14 @@ use super::*;
 use crate::Job;
 
 fn job(name: &str, schedule: &str, size: i32) -> Job {
-    Job { name: name.into(), schedule: schedule.into(), target_size: size, run_once: false, time_zone: None }
+    Job {
+        name: name.into(),
+        schedule: schedule.into(),
+        target_size: size,
+        run_once: false,
+        time_zone: None,
+        days: None,
+    }
 }
 
 fn spec(jobs: Vec<Job>) -> CronHorizontalPodAutoscalerSpec {
@@ -18,6 +25,7 @@ fn spec(jobs: Vec<Job>) -> CronHorizontalPodAutoscalerSpec {
         time_zone: None,
         suspend: None,
         starting_deadline_seconds: None,
+        calendars: vec![],
     }
 }
 

@@ -63,6 +63,11 @@ pub struct Args {
     /// them off. The rest are counted in `diurnal_cronhpa_job_series_omitted`.
     #[arg(long, default_value_t = diurnal_controller::metrics::DEFAULT_MAX_JOB_SERIES)]
     max_job_series: usize,
+    /// Watch `diurnal.dev` Calendars (`spec.calendars` of CronHPAs). Where the API server does
+    /// not serve the Calendar kind (its CRD not installed), the controller says so at start and
+    /// plans without Calendars; `off` skips the watch: every named calendar is then missing.
+    #[arg(long, value_enum, default_value = "on")]
+    calendars: OnOff,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: runtime::LogFormat,
@@ -84,6 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }),
         identity,
         max_parallel_fires: args.max_parallel_fires,
+        calendars: args.calendars == OnOff::On,
         limits: diurnal_api::Limits {
             min_fire_interval: jiff::SignedDuration::try_from(args.min_fire_interval)
                 .context("--min-fire-interval is too long")?,

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod calendar;
 pub mod controller;
 pub mod crd;
 pub mod cronhpa;

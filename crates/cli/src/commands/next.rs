@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
 use diurnal_api::CronHorizontalPodAutoscaler;
-use diurnal_api::resolve_object;
+use diurnal_api::{Limits, resolve_object_in};
 use diurnal_core::{Fire, Plan, Schedule};
 use jiff::Timestamp;
 
@@ -38,6 +38,10 @@ pub struct Args {
     /// Print every fire up to this instant (inclusive) instead of --count of them (with -f).
     #[arg(long, value_name = "RFC3339", requires = "file")]
     until: Option<String>,
+    /// Files with the Calendars the CronHPAs name (with -f; Calendars in the -f files are read
+    /// too).
+    #[arg(long = "calendar", value_name = "FILE", requires = "file")]
+    calendars: Vec<PathBuf>,
     /// Also print fires on excluded days, with a fifth column `excluded` (with -f).
     #[arg(long, requires = "file")]
     show_excluded: bool,
@@ -82,22 +86,38 @@ fn print_timeline(args: &Args, after: Timestamp) -> anyhow::Result<ExitCode> {
     let default_zone = inputs::default_zone(args.default_time_zone.as_deref())?;
     let until = args.until.as_deref().map(|v| inputs::instant("--until", v)).transpose()?;
     let mut objects: Vec<Located> = Vec::new();
-    for path in &args.file {
-        let (found, problems) = inputs::read_cronhpas(path);
+    let mut calendars = Vec::new();
+    for path in args.calendars.iter().chain(&args.file) {
+        let (found, found_calendars, problems) = inputs::read_manifests(path);
         if let Some(first) = problems.first() {
             bail!("{first}");
         }
+        for c in &found_calendars {
+            let resolution = diurnal_api::resolve_calendar(&c.object.spec);
+            if let Some(err) = resolution.findings.iter().find(|f| f.is_error()) {
+                bail!(
+                    "{}: document {}: {err} (run `diurnal validate` for every problem)",
+                    c.file,
+                    c.document
+                );
+            }
+        }
         objects.extend(found);
+        calendars.extend(found_calendars);
     }
     let mut plans = Vec::with_capacity(objects.len());
     for located in &objects {
-        let resolution = resolve_object(&located.object, &default_zone);
+        let known = inputs::calendars_for(&calendars, located.object.metadata.namespace.as_deref());
+        let resolution = resolve_object_in(&located.object, &default_zone, &Limits::default(), &known);
         if let Some(err) = resolution.findings.iter().find(|f| f.is_error()) {
             bail!(
                 "{}: document {}: {err} (run `diurnal validate` for every problem)",
                 located.file,
                 located.document
             );
+        }
+        for warning in resolution.findings.iter().filter(|f| f.path.starts_with("spec.calendars")) {
+            eprintln!("warning: {}: document {}: {warning}", located.file, located.document);
         }
         plans.push(resolution.plan);
     }

@@ -82,6 +82,16 @@ struct ServeArgs {
     /// How often the certificate files are checked for a new certificate, seconds.
     #[arg(long, default_value_t = 10)]
     cert_check_period: u64,
+    /// Serve `/validate`, the validating webhook for CronHPAs and Calendars (it watches them,
+    /// and reads HPAs to find conflicts).
+    #[arg(long, value_enum, default_value = "on")]
+    validate: crate::runtime::OnOff,
+    /// The controller's `--min-fire-interval`, for `/validate`.
+    #[arg(long, default_value = "60s", value_parser = crate::runtime::parse_duration)]
+    min_fire_interval: std::time::Duration,
+    /// The controller's `--default-time-zone`, for `/validate` (default `$TZ`, else UTC).
+    #[arg(long, value_name = "TZ")]
+    default_time_zone: Option<String>,
     /// Log format.
     #[arg(long, value_enum, default_value = "text")]
     log_format: LogFormat,
@@ -140,6 +150,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(ca) = &args.client_ca_file {
         anyhow::ensure!(ca.is_file(), "--client-ca-file {}: no such file", ca.display());
     }
+    let rules = diurnal_webhook::validate::Rules {
+        limits: diurnal_api::Limits {
+            min_fire_interval: jiff::SignedDuration::try_from(args.min_fire_interval)
+                .context("--min-fire-interval is too long")?,
+        },
+        default_zone: crate::inputs::default_zone(args.default_time_zone.as_deref())?,
+    };
     runtime::block_on(async move {
         let files = TlsFiles {
             cert: args.tls_cert.clone(),
@@ -162,6 +179,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             metrics.clone(),
             Duration::from_secs(args.order_period.max(1)),
         ));
+        let validating = (args.validate == crate::runtime::OnOff::On).then(|| {
+            let index = Arc::new(std::sync::RwLock::new(diurnal_webhook::validate::Index::default()));
+            diurnal_webhook::validating::watch(&client, &index);
+            diurnal_webhook::validating::router(diurnal_webhook::validating::Validator {
+                index,
+                hpas: Arc::new(client.clone()),
+                rules,
+                metrics: metrics.clone(),
+                require_client_certificate: args.client_ca_file.is_some(),
+            })
+        });
         let mut app = App::new(profile, mode, cluster, metrics);
         app.require_client_certificate = args.client_ca_file.is_some();
         app.in_flight = Arc::new(tokio::sync::Semaphore::new(args.max_in_flight as usize));
@@ -174,7 +202,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         info!("serving the placement webhook over TLS");
         let result = diurnal_serving::serve(
             listener,
-            server::router(app, health),
+            server::router(app, health).merge(validating.unwrap_or_default()),
             options,
             runtime::shutdown_signal(),
         )

@@ -115,6 +115,11 @@ pub(super) fn job_id(job: &diurnal_api::Job, zone: Option<&str>) -> String {
         h.update(part.as_bytes());
         h.update([0]);
     }
+    // Only when set, so that every job written before `days` existed keeps its id.
+    match job.days {
+        None | Some(diurnal_api::JobDays::All) => {}
+        Some(days) => h.update(format!("days={days:?}").as_bytes()),
+    }
     h.finalize()[..8].iter().fold(String::with_capacity(16), |mut s, b| {
         use std::fmt::Write as _;
         let _ = write!(s, "{b:02x}");
@@ -235,6 +240,7 @@ mod tests {
             target_size: 3,
             run_once,
             time_zone: None,
+            days: None,
         }
     }
 

@@ -10,6 +10,7 @@
 //! are in `docs/controller.md`, and `tests/model.rs` checks this module against that table
 //! written as a reference model.
 
+mod calendars;
 mod job;
 mod status;
 pub use status::MAX_STATUS_BYTES;
@@ -22,9 +23,7 @@ use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use diurnal_api::limits::{MAX_EXCLUDE_DATES, MAX_JOBS};
-use diurnal_api::{
-    CronHorizontalPodAutoscaler, JobCondition, JobState, Limits, ScaleTargetRef, resolve_object_with,
-};
+use diurnal_api::{CronHorizontalPodAutoscaler, JobCondition, JobState, Limits, ScaleTargetRef};
 use diurnal_core::Plan;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -145,6 +144,11 @@ struct Object {
     /// The instant of this object's live queue entry.
     queued_at: Option<Timestamp>,
     last_result: Option<String>,
+    /// The object as last seen, kept only when it names calendars: a Calendar edit re-resolves
+    /// it (the watch does not send it again).
+    source: Option<Arc<CronHorizontalPodAutoscaler>>,
+    /// What its calendar references resolved to ([`calendars::digest`]): a change re-plans.
+    calendar_digest: u64,
 }
 
 impl Object {
@@ -156,8 +160,7 @@ impl Object {
     }
 
     fn next_fire(&self, p: Option<usize>, after: Timestamp) -> Option<Timestamp> {
-        let job = self.plan.jobs.get(p?)?;
-        job.schedule.next_after(after, &job.zone, self.plan.origin)
+        self.plan.next_of(p?, after)
     }
 
     /// A job's next fire planned at `now`: after `now`, and never at or before the newest fire
@@ -223,6 +226,8 @@ pub struct Scheduler {
     /// One live entry per object (its `queued_at`); others are dropped when they surface.
     queue: BinaryHeap<Reverse<(Timestamp, Arc<ObjectKey>)>>,
     next_token: u64,
+    /// The Calendars of each namespace, resolved.
+    calendars: HashMap<String, diurnal_api::Calendars>,
 }
 
 impl Scheduler {
@@ -236,6 +241,7 @@ impl Scheduler {
             objects: HashMap::new(),
             queue: BinaryHeap::new(),
             next_token: 0,
+            calendars: HashMap::new(),
         }
     }
 
@@ -292,12 +298,7 @@ impl Scheduler {
         let key = ObjectKey::of(obj);
         let uid = obj.metadata.uid.clone();
         let mut old = self.objects.remove(&key).filter(|o| o.uid == uid);
-        let resolution = resolve_object_with(obj, &self.default_zone, &self.limits);
-        let mut warnings: Vec<String> =
-            resolution.findings.iter().filter(|f| !f.is_error()).map(ToString::to_string).collect();
-        warnings.extend(
-            diurnal_api::future_findings(&obj.spec, &resolution, now).iter().map(ToString::to_string),
-        );
+        let (resolution, warnings, calendar_digest, calendars_changed) = self.resolve(obj, old.as_ref(), now);
         let spec = &obj.spec;
         let conditions: HashMap<&str, &JobCondition> =
             obj.status.iter().flat_map(|s| s.conditions.iter()).map(|c| (c.name.as_str(), c)).collect();
@@ -351,7 +352,8 @@ impl Scheduler {
                     Phase::Planned { next: None, owed: None }
                 }
             };
-            let fresh = matches!(job.phase, Phase::Planned { .. }) && (is_new || before != job.phase);
+            let replan = is_new || calendars_changed || before != job.phase;
+            let fresh = matches!(job.phase, Phase::Planned { .. }) && replan;
             report.changed |= is_new || before.name() != job.phase.name();
             jobs.push((job, fresh));
         }
@@ -375,6 +377,8 @@ impl Scheduler {
                 .max(jobs.iter().filter_map(|(j, _)| j.last_applied).max()),
             queued_at: old.as_ref().and_then(|o| o.queued_at),
             last_result: old.and_then(|o| o.last_result),
+            source: calendars::source_of(obj),
+            calendar_digest,
         };
         for (mut job, fresh) in jobs {
             if fresh {

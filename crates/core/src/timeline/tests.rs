@@ -12,6 +12,7 @@ fn job(name: &str, schedule: &str, target_size: i32) -> JobPlan {
         zone: TimeZone::UTC,
         target_size,
         run_once: false,
+        days: Days::All,
     }
 }
 
@@ -32,6 +33,7 @@ fn sample() -> Plan {
         ],
         zone: TimeZone::UTC,
         origin: ts("2026-01-01T00:00:00Z"),
+        calendar: Calendar::default(),
     }
 }
 
@@ -149,6 +151,7 @@ fn jobs_in_their_own_zones_exclusions_in_the_objects() {
         exclusions: vec![ExcludeDate::parse("2026-11-15").unwrap()],
         zone: shanghai,
         origin: ts("2026-01-01T00:00:00Z"),
+        calendar: Calendar::default(),
     };
     // Tokyo midnight of the 16th is 23:00 on the 15th in Shanghai: excluded.
     let fires: Vec<_> = plan
@@ -193,11 +196,13 @@ mod props {
                     zone: resolve_zone(ZONES[z]).unwrap(),
                     target_size: i32::try_from(i).unwrap(),
                     run_once,
+                    days: Days::All,
                 })
                 .collect(),
             exclusions: exclusions.into_iter().map(|x| ExcludeDate::parse(EXCLUSIONS[x]).unwrap()).collect(),
             zone: resolve_zone(ZONES[zone]).unwrap(),
             origin: ts("2026-01-01T00:00:00Z") + jiff::SignedDuration::from_secs(origin),
+            calendar: Calendar::default(),
         })
     }
 

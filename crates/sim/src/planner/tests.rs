@@ -147,3 +147,22 @@ fn the_baseline_is_chosen_for_what_the_plan_runs() {
     assert_eq!(r.hpa_min, 1);
     assert_eq!(r.hpa_max, 24, "twice the 12 pods of the fit window's peak");
 }
+
+#[test]
+fn calendars_beside_the_cronhpa_are_read() {
+    let text = "apiVersion: autoscaling.alibabacloud.com/v1beta1\nkind: CronHorizontalPodAutoscaler\n\
+                metadata: {name: web}\nspec:\n  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}\n\
+                \x20 calendars: [{name: demo, as: workday}]\n\
+                \x20 jobs: [{name: up, schedule: '0 0 8 * * MON-FRI', targetSize: 9, days: workdays}]\n\
+                ---\napiVersion: diurnal.dev/v1alpha1\nkind: Calendar\nmetadata: {name: demo}\n\
+                spec: {holidays: ['2026-10-01..2026-10-07'], workdays: ['2026-10-10']}\n";
+    let plan = resolve_text(text, "UTC").unwrap();
+    let fires: Vec<String> = plan
+        .fires("2026-09-30T12:00:00Z".parse().unwrap(), "2026-10-11T00:00:00Z".parse().unwrap())
+        .map(|f| f.at.to_string())
+        .collect();
+    assert_eq!(fires, ["2026-10-08T08:00:00Z", "2026-10-09T08:00:00Z", "2026-10-10T08:00:00Z"]);
+    let broken = text.replace("'2026-10-10'", "'2026-10-03'");
+    let err = resolve_text(&broken, "UTC").unwrap_err().to_string();
+    assert!(err.contains("document 2: spec.workdays[0]: 2026-10-03 is both"), "{err}");
+}
