@@ -406,6 +406,33 @@ pub async fn service_account_kubeconfig(client: &Client, namespace: &str, name: 
     path
 }
 
+/// Creates the service accounts `accounts` in `namespace` and binds the first to the
+/// `diurnal-metrics-reader` cluster role (deploy/rbac/metrics-auth.yaml), as a user's Prometheus
+/// is; returns the binding's name (`metrics-reader-<namespace>`), for the test to
+/// delete.
+///
+/// # Panics
+/// When the API server refuses an object.
+pub async fn metrics_reader(client: &Client, namespace: &str, accounts: &[&str]) -> String {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
+    let api: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    for name in accounts {
+        let account: ServiceAccount =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+        api.create(&PostParams::default(), &account).await.unwrap();
+    }
+    let name = format!("metrics-reader-{namespace}");
+    let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "diurnal-metrics-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": accounts[0], "namespace": namespace}],
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(client.clone()).create(&PostParams::default(), &binding).await.unwrap();
+    name
+}
+
 /// An hour's token of the service account `namespace/name` (a `TokenRequest`).
 pub async fn service_account_token(client: &Client, namespace: &str, name: &str) -> String {
     use k8s_openapi::api::authentication::v1::TokenRequest;

@@ -18,7 +18,6 @@ use diurnal_e2e::{
     diurnal_bin, install_crd, kubeconfig, namespace, repo_root, service_account_token,
 };
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
 use kube::api::{Api, DeleteParams, PostParams};
 
@@ -68,20 +67,7 @@ async fn metrics_reader_token(
     ns: &str,
     dir: &std::path::Path,
 ) -> (std::path::PathBuf, String) {
-    let account: ServiceAccount =
-        serde_json::from_value(serde_json::json!({"metadata": {"name": "prometheus"}})).unwrap();
-    Api::<ServiceAccount>::namespaced(client.clone(), ns)
-        .create(&PostParams::default(), &account)
-        .await
-        .unwrap();
-    let binding_name = format!("metrics-reader-{ns}");
-    let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": binding_name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "diurnal-metrics-reader"},
-        "subjects": [{"kind": "ServiceAccount", "name": "prometheus", "namespace": ns}],
-    }))
-    .unwrap();
-    Api::<ClusterRoleBinding>::all(client.clone()).create(&PostParams::default(), &binding).await.unwrap();
+    let binding_name = diurnal_e2e::metrics_reader(client, ns, &["prometheus"]).await;
     let token_file = dir.join("token");
     std::fs::write(&token_file, service_account_token(client, ns, "prometheus").await).unwrap();
     (token_file, binding_name)

@@ -9,9 +9,8 @@ use diurnal_e2e::{
     Controller, apply_file, cluster_or_skip, install_crd, namespace, repo_root, service_account_kubeconfig,
     service_account_token, wait_for,
 };
-use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::ClusterRoleBinding;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// `GET path` on `port` with an optional bearer token: (status, body), or `None` if nothing
@@ -38,21 +37,8 @@ async fn metrics_are_served_only_to_a_token_allowed_to_get_them() {
         apply_file(&client, &repo_root().join(file), false).await.unwrap();
     }
     let ns = namespace(&client, "metrics-auth").await;
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
-    for name in ["reader", "stranger"] {
-        let account: ServiceAccount =
-            serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
-        accounts.create(&PostParams::default(), &account).await.unwrap();
-    }
-    let binding_name = format!("metrics-reader-{ns}");
-    let binding: ClusterRoleBinding = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": binding_name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "diurnal-metrics-reader"},
-        "subjects": [{"kind": "ServiceAccount", "name": "reader", "namespace": ns}],
-    }))
-    .unwrap();
+    let binding_name = diurnal_e2e::metrics_reader(&client, &ns, &["reader", "stranger"]).await;
     let bindings: Api<ClusterRoleBinding> = Api::all(client.clone());
-    bindings.create(&PostParams::default(), &binding).await.unwrap();
 
     let kubeconfig = service_account_kubeconfig(&client, "diurnal-system", "diurnal-controller").await;
     let kubeconfig = kubeconfig.to_string_lossy().to_string();
