@@ -5,13 +5,16 @@
 
 pub mod crd;
 pub mod finding;
+pub mod history;
 pub mod limits;
 pub mod manifest;
 pub mod resolve;
+mod switch;
 pub mod trigger;
 pub mod types;
 
 pub use finding::{Finding, Severity};
+pub use history::*;
 pub use limits::Limits;
 pub use resolve::{Resolution, future_findings, resolve, resolve_object, resolve_object_with, resolve_with};
 pub use types::*;

@@ -7,6 +7,7 @@ mod common;
 use common::{DEPLOY_SCALE, HPA, hpa, hpa_patch, hpa_with, record, scale, target, write};
 use diurnal_api::ScaleTargetRef;
 use diurnal_controller::target::FireError;
+use diurnal_core::scaling::Size;
 use diurnal_testing::{Call, get, merge_patch, not_found};
 use serde_json::{Value, json};
 
@@ -17,10 +18,10 @@ async fn run(
     size: i32,
 ) -> Result<String, FireError> {
     let (targets, server) = common::targets(calls, hpas);
-    let result = targets.apply("shop", &target, size, &|| {}).await;
+    let result = targets.apply("shop", &target, Size::Replicas(size), true, &|| {}).await;
     drop(targets);
     server.await.unwrap();
-    result
+    result.map(|(message, _)| message)
 }
 
 #[tokio::test]
@@ -154,7 +155,7 @@ async fn prefetch_then_apply(calls: Vec<Call>, size: i32) -> String {
     let (targets, server) = common::targets(calls, None);
     let web = target("apps/v1", "Deployment", "web");
     targets.prefetch("shop", &web).await;
-    let message = targets.apply("shop", &web, size, &|| {}).await.unwrap();
+    let (message, _) = targets.apply("shop", &web, Size::Replicas(size), true, &|| {}).await.unwrap();
     drop(targets);
     server.await.unwrap();
     message

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use diurnal_api::{
-    CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerSpec, CronHorizontalPodAutoscalerStatus,
+    Changes, CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerSpec, CronHorizontalPodAutoscalerStatus,
     JobState, Limits, resolve_with,
 };
 use diurnal_controller::scheduler::{Due, DueKind, ObjectKey, Outcome, Scheduler};
@@ -44,6 +44,8 @@ struct Variant {
     exclude: usize,
     suspend: bool,
     deadline: usize,
+    /// The job (by name) whose `jobs[].suspend` is true, if any.
+    paused: Option<&'static str>,
 }
 
 #[derive(Debug, Clone)]
@@ -66,12 +68,13 @@ fn variant() -> impl Strategy<Value = Variant> {
         prop_oneof![6 => Just(0usize), 3 => Just(1usize), 1 => Just(2usize)],
         prop::bool::weighted(0.15),
         0..DEADLINES.len(),
+        prop::option::weighted(0.2, prop::sample::select(vec!["a", "b", "c", "d"])),
     )
-        .prop_map(|(jobs, exclude, suspend, deadline)| {
+        .prop_map(|(jobs, exclude, suspend, deadline, paused)| {
             // Job names are unique within an object: keep the first of each name.
             let mut seen = BTreeSet::new();
             let jobs = jobs.into_iter().filter(|j| seen.insert(JOBS[*j].0)).collect();
-            Variant { jobs, exclude, suspend, deadline }
+            Variant { jobs, exclude, suspend, deadline, paused }
         })
 }
 
@@ -95,7 +98,8 @@ fn spec_of(v: &Variant) -> CronHorizontalPodAutoscalerSpec {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
         "jobs": v.jobs.iter().map(|&j| {
             let (name, schedule, size, once) = JOBS[j];
-            serde_json::json!({"name": name, "schedule": schedule, "targetSize": size, "runOnce": once})
+            let paused = v.paused == Some(name);
+            serde_json::json!({"name": name, "schedule": schedule, "targetSize": size, "runOnce": once, "suspend": paused})
         }).collect::<Vec<_>>(),
         "excludeDates": EXCLUDES[v.exclude],
         "suspend": v.suspend,
@@ -183,6 +187,11 @@ impl MObj {
         self.valid[j] && !self.variant.suspend && !self.jobs[j].done
     }
 
+    /// Rule "job suspended": its due fires are settled as an excluded day's are.
+    fn paused(&self, j: usize) -> bool {
+        self.variant.paused == Some(name_of(self.jobs[j].content))
+    }
+
     /// All fires of job `j` in (after, until], walking forward.
     fn fires(&self, j: usize, after: Timestamp, until: Timestamp) -> Vec<Timestamp> {
         let Some(p) = self.plan_index(j) else { return vec![] };
@@ -215,7 +224,7 @@ impl MObj {
         let bound =
             self.jobs.iter().filter_map(|j| j.last_applied).max().max(self.applied).unwrap_or(self.created);
         for j in 0..self.jobs.len() {
-            if !self.runnable(j) {
+            if !self.runnable(j) || self.paused(j) {
                 continue;
             }
             let missed = self.fires(j, bound, now).into_iter().rev().find(|f| !self.excluded(*f));
@@ -240,8 +249,9 @@ impl MObj {
     }
 
     /// Rule "take": of every due fire (each job's latest regular one, due retries and
-    /// catch-ups), the latest non-excluded one within the deadline stands (same instant: the
-    /// last job in `jobs[]`); retries of older fires are dropped.
+    /// catch-ups), the latest one within the deadline that is neither on an excluded day nor of
+    /// a suspended job stands (same instant: the last job in `jobs[]`); retries of older fires
+    /// are dropped.
     fn take(&mut self, now: Timestamp) -> Option<(String, Timestamp, DueKind)> {
         if self.in_flight.is_some() {
             return None;
@@ -251,13 +261,14 @@ impl MObj {
             if !self.runnable(j) {
                 continue;
             }
+            let paused = self.paused(j);
             if let Some(&last) = self.fires(j, self.jobs[j].cursor, now).last() {
-                due.push((last, j, DueKind::Regular, self.excluded(last)));
+                due.push((last, j, DueKind::Regular, paused || self.excluded(last)));
             }
             self.jobs[j].cursor = self.jobs[j].cursor.max(now);
             if let Some((fire, at, kind)) = self.jobs[j].owed.filter(|o| o.1 <= now) {
                 let _ = at;
-                due.push((fire, j, kind, false));
+                due.push((fire, j, kind, paused));
                 self.jobs[j].owed = None;
             }
         }
@@ -494,7 +505,11 @@ impl World {
                     return;
                 }
                 let due = self.in_flight.remove(i % self.in_flight.len());
-                let outcome = if *ok { Outcome::Applied("ok".into()) } else { Outcome::Failed("no".into()) };
+                let outcome = if *ok {
+                    Outcome::Applied("ok".into(), Changes::default())
+                } else {
+                    Outcome::Failed("no".into())
+                };
                 // The model hears of a completion only for the take it has in flight.
                 let live = self
                     .model
@@ -584,6 +599,9 @@ impl World {
         for (name, obj) in &self.model.objects {
             let status = self.sut.status(&key(name)).expect("indexed");
             assert_eq!(status.conditions.len(), obj.jobs.len());
+            for h in &status.job_histories {
+                assert!(h.executions.len() <= 5, "{name}/{}: history past historyLimit's default", h.name);
+            }
             for (j, (c, job)) in status.conditions.iter().zip(&obj.jobs).enumerate() {
                 let next = c.next_schedule_time.as_ref().map(|t| t.0);
                 let want = obj.shown_next(j);

@@ -3,6 +3,7 @@
 pub mod controller;
 pub mod crd;
 pub mod cronhpa;
+pub mod history;
 pub mod lint;
 pub mod next;
 pub mod plan;

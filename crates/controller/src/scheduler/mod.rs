@@ -13,6 +13,8 @@
 mod job;
 mod status;
 pub use status::MAX_STATUS_BYTES;
+#[cfg(test)]
+mod history_tests;
 mod take;
 #[cfg(test)]
 mod tests;
@@ -21,13 +23,17 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use diurnal_api::limits::{MAX_EXCLUDE_DATES, MAX_JOBS};
+use diurnal_api::limits::{MAX_EXCLUDE_DATES, MAX_HISTORY_ENTRIES, MAX_JOBS};
+use diurnal_api::resolve::{history_limit, job_size};
 use diurnal_api::{
-    CronHorizontalPodAutoscaler, JobCondition, JobState, Limits, ScaleTargetRef, resolve_object_with,
+    Changes, CronHorizontalPodAutoscaler, Execution, ExecutionResult, JobCondition, JobHistory, JobState,
+    Limits, Resolution, ScaleTargetRef, resolve_object_with,
 };
 use diurnal_core::Plan;
+use diurnal_core::scaling::Size;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 pub use job::DueKind;
 use job::{Job, Owed, Phase, job_id, read_recorded};
@@ -72,8 +78,11 @@ pub struct Due {
     pub token: u64,
     /// The scheduled instant (not the moment it is applied).
     pub fire_at: Timestamp,
-    /// Replicas (or HPA floor) to set.
-    pub target_size: i32,
+    /// What to set: replicas (or the HPA's floor), exactly, or the HPA's floor and ceiling.
+    pub size: Size,
+    /// False when the object says `hpaCoordination: off`: the workload is scaled directly even
+    /// when an HPA manages it.
+    pub hpa_coordination: bool,
     /// The target to scale.
     pub target: ScaleTargetRef,
     /// Regular, catch-up or retry.
@@ -107,8 +116,9 @@ pub struct Taken {
 /// What applying a fire came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The target is at the job's size (changed or already there); the message says which.
-    Applied(String),
+    /// The target is at the job's size (changed or already there); the message says which,
+    /// the changes say what was read and written (for the history).
+    Applied(String, Changes),
     /// The fire could not be applied; it will be retried.
     Failed(String),
 }
@@ -145,6 +155,11 @@ struct Object {
     /// The instant of this object's live queue entry.
     queued_at: Option<Timestamp>,
     last_result: Option<String>,
+    /// Executions kept per job: `spec.historyLimit`, less when many jobs share
+    /// [`MAX_HISTORY_ENTRIES`].
+    history_limit: usize,
+    /// `spec.hpaCoordination` is not off.
+    hpa_coordination: bool,
 }
 
 impl Object {
@@ -206,11 +221,61 @@ impl Object {
         for job in &mut self.jobs {
             let Phase::Planned { owed, .. } = &mut job.phase else { continue };
             let Some(p) = job.plan_index else { continue };
+            // A suspended job's missed fires would be settled as suspended anyway.
+            if job.suspended {
+                continue;
+            }
             if let Some(fire_at) = latest_not_excluded(&self.plan, p, now, not_before) {
                 *owed = Some(Owed { fire_at, at: now, kind: DueKind::CatchUp });
             }
         }
     }
+}
+
+/// Gives a job seen for the first time (or edited) the history of its name: an edited job's
+/// from memory, else what the status recorded (after a restart), bounded by `limit`.
+fn inherit_history(
+    job: &mut Job,
+    old: Option<&mut Object>,
+    recorded: &HashMap<&str, &JobHistory>,
+    limit: usize,
+) {
+    if let Some(before) = old.and_then(|o| o.jobs.iter_mut().find(|j| j.name == job.name)) {
+        job.history = std::mem::take(&mut before.history);
+        job.trim_history(limit);
+        return;
+    }
+    for execution in recorded.get(job.name.as_str()).map(|h| h.executions.as_slice()).unwrap_or_default() {
+        job.record(execution.clone(), limit);
+    }
+}
+
+/// What the object's status recorded per job name: its condition and its history.
+type ByName<'a> = (HashMap<&'a str, &'a JobCondition>, HashMap<&'a str, &'a JobHistory>);
+
+fn recorded_by_name(obj: &CronHorizontalPodAutoscaler) -> ByName<'_> {
+    let status = obj.status.as_ref();
+    (
+        status.iter().flat_map(|s| s.conditions.iter()).map(|c| (c.name.as_str(), c)).collect(),
+        status.iter().flat_map(|s| s.job_histories.iter()).map(|h| (h.name.as_str(), h)).collect(),
+    )
+}
+
+/// The object's validation warnings, including those that depend on `now`.
+fn warnings_of(obj: &CronHorizontalPodAutoscaler, resolution: &Resolution, now: Timestamp) -> Vec<String> {
+    let mut warnings: Vec<String> =
+        resolution.findings.iter().filter(|f| !f.is_error()).map(ToString::to_string).collect();
+    warnings.extend(diurnal_api::future_findings(&obj.spec, resolution, now).iter().map(ToString::to_string));
+    warnings
+}
+
+/// The history entry of an applied fire: scaled, or already at size.
+fn applied_execution(mut execution: Execution, message: String, changes: Changes) -> Execution {
+    execution.result =
+        if changes.changed() { ExecutionResult::Scaled } else { ExecutionResult::AlreadyAtSize };
+    execution.changes = changes;
+    execution.message = message;
+    execution
 }
 
 /// The index and timer queue. See the module docs.
@@ -293,23 +358,17 @@ impl Scheduler {
         let uid = obj.metadata.uid.clone();
         let mut old = self.objects.remove(&key).filter(|o| o.uid == uid);
         let resolution = resolve_object_with(obj, &self.default_zone, &self.limits);
-        let mut warnings: Vec<String> =
-            resolution.findings.iter().filter(|f| !f.is_error()).map(ToString::to_string).collect();
-        warnings.extend(
-            diurnal_api::future_findings(&obj.spec, &resolution, now).iter().map(ToString::to_string),
-        );
+        let warnings = warnings_of(obj, &resolution, now);
         let spec = &obj.spec;
-        let conditions: HashMap<&str, &JobCondition> =
-            obj.status.iter().flat_map(|s| s.conditions.iter()).map(|c| (c.name.as_str(), c)).collect();
+        let (conditions, histories) = recorded_by_name(obj);
+        // With many jobs each keeps fewer, so the object's history stays bounded.
+        let limit = history_limit(spec).min(MAX_HISTORY_ENTRIES / spec.jobs.len().clamp(1, MAX_JOBS));
         let suspended = spec.suspend.unwrap_or(false);
         let was_suspended = old.as_ref().is_some_and(|o| o.suspended);
+        let new_generation = old.as_ref().is_none_or(|o| o.generation != obj.metadata.generation);
         let mut report = Upserted {
             changed: old.is_none() || was_suspended != suspended,
-            warnings: if old.as_ref().is_none_or(|o| o.generation != obj.metadata.generation) {
-                warnings.clone()
-            } else {
-                Vec::new()
-            },
+            warnings: if new_generation { warnings.clone() } else { Vec::new() },
             ..Upserted::default()
         };
 
@@ -325,8 +384,13 @@ impl Scheduler {
                 Some(o.jobs.swap_remove(pos))
             });
             let is_new = carried.is_none();
-            let mut job =
-                carried.unwrap_or_else(|| Job::new(spec_job, id, zone_name, recorded.unwrap_or_default()));
+            let size = job_size(spec, spec_job);
+            let mut job = carried.unwrap_or_else(|| {
+                let mut job = Job::new(spec_job, id, zone_name, recorded.unwrap_or_default(), size);
+                inherit_history(&mut job, old.as_mut(), &histories, limit);
+                job
+            });
+            job.refresh(spec_job, size, limit);
             // What another leader recorded counts too: never take a fire it already applied.
             job.last_applied = job.last_applied.max(recorded.and_then(|r| r.last_applied));
             job.plan_index = resolution.spec_index.iter().position(|&s| s == i);
@@ -375,6 +439,8 @@ impl Scheduler {
                 .max(jobs.iter().filter_map(|(j, _)| j.last_applied).max()),
             queued_at: old.as_ref().and_then(|o| o.queued_at),
             last_result: old.and_then(|o| o.last_result),
+            history_limit: limit,
+            hpa_coordination: spec.hpa_coordination != Some(false),
         };
         for (mut job, fresh) in jobs {
             if fresh {
@@ -440,12 +506,21 @@ impl Scheduler {
         }
         object.in_flight = None;
         let deadline = object.deadline;
+        let limit = object.history_limit;
         let name = match &outcome {
-            Outcome::Applied(_) => "Succeed",
+            Outcome::Applied(..) => "Succeed",
             Outcome::Failed(_) => "Failed",
         };
-        let applied = matches!(outcome, Outcome::Applied(_));
+        let applied = matches!(outcome, Outcome::Applied(..));
         object.last_result = Some(format!("{name} {}", due.job));
+        let mut execution = Execution {
+            schedule_time: Time(due.fire_at),
+            execution_time: Time(now),
+            kind: due.kind.execution_kind(),
+            result: ExecutionResult::Failed,
+            changes: Changes::default(),
+            message: String::new(),
+        };
         let position = object.jobs.iter().position(|j| j.name == due.job && j.id == due.job_id);
         if let Some(j) = position {
             let job = &mut object.jobs[j];
@@ -455,7 +530,13 @@ impl Scheduler {
                 _ => None,
             };
             match (outcome, in_flight) {
-                (Outcome::Applied(message), in_flight) => {
+                (Outcome::Applied(message, changes), in_flight) => {
+                    execution.result = if changes.changed() {
+                        ExecutionResult::Scaled
+                    } else {
+                        ExecutionResult::AlreadyAtSize
+                    };
+                    execution.changes = changes;
                     job.applied(due.fire_at);
                     object.last_result = Some(format!("Succeed {}: {message}", job.name));
                     job.message = message;
@@ -483,6 +564,20 @@ impl Scheduler {
                     job.message = message;
                 }
             }
+            execution.message.clone_from(&job.message);
+            job.record(execution, limit);
+        } else if let Some(job) = object.jobs.iter_mut().find(|j| j.name == due.job) {
+            // Edited while the fire was in flight: the history is the name's, so it is kept.
+            execution = match outcome {
+                Outcome::Applied(message, changes) => {
+                    applied_execution(execution, format!("{message} (the job was edited meanwhile)"), changes)
+                }
+                Outcome::Failed(message) => Execution {
+                    message: format!("{message} (the job was edited meanwhile: not retried)"),
+                    ..execution
+                },
+            };
+            job.record(execution, limit);
         }
         // Even for a job edited or removed meanwhile: the target is at that fire's size now.
         if applied {

@@ -60,7 +60,11 @@ fn started_with(obj: &CronHorizontalPodAutoscaler, now: Timestamp) -> (Scheduler
 }
 
 fn fires(due: &[Due]) -> Vec<(String, String, i32)> {
-    due.iter().map(|d| (d.job.clone(), d.fire_at.to_string(), d.target_size)).collect()
+    let size = |d: &Due| match d.size {
+        Size::Replicas(n) | Size::Exact(n) => n,
+        Size::Bounds { min, .. } => min.unwrap_or(0),
+    };
+    due.iter().map(|d| (d.job.clone(), d.fire_at.to_string(), size(d))).collect()
 }
 
 /// Takes and applies everything due, one take per round (as the shell does after each
@@ -73,10 +77,14 @@ fn run_until(s: &mut Scheduler, now: Timestamp) -> Vec<Due> {
             return all;
         }
         for d in &taken {
-            s.complete(d, Outcome::Applied("ok".into()), now);
+            s.complete(d, applied("ok"), now);
         }
         all.extend(taken);
     }
+}
+
+fn applied(message: &str) -> Outcome {
+    Outcome::Applied(message.into(), Changes::default())
 }
 
 fn key() -> ObjectKey {
@@ -94,8 +102,7 @@ fn condition(name: &str, last: Option<&str>) -> JobCondition {
         last_probe_time: None,
         message: String::new(),
         last_schedule_time: last.map(|l| Time(t(l))),
-        next_schedule_time: None,
-        time_zone: None,
+        ..JobCondition::default()
     }
 }
 
@@ -205,7 +212,7 @@ fn a_missed_fire_is_caught_up_once_on_taking_the_lead() {
     assert!(
         matches!(&taken.settled[..], [SettledFire { job, why: Settled::Superseded { .. }, .. }] if job == "down")
     );
-    s.complete(&taken.fires[0], Outcome::Applied("ok".into()), now);
+    s.complete(&taken.fires[0], applied("ok"), now);
     // Losing and regaining the lead does not apply it again.
     s.set_leading(false, now);
     s.set_leading(true, now);
@@ -248,7 +255,7 @@ fn failures_are_retried_with_backoff_until_a_later_fire_supersedes_them() {
     let later = s.take_due(t("2026-03-02T10:01:00Z"));
     assert_eq!(fires(&later.fires), [("up".into(), "2026-03-02T10:01:00Z".into(), 5)]);
     assert!(later.settled.iter().any(|f| f.job == "down" && matches!(f.why, Settled::Superseded { .. })));
-    s.complete(&later.fires[0], Outcome::Applied("ok".into()), t("2026-03-02T10:01:00Z"));
+    s.complete(&later.fires[0], applied("ok"), t("2026-03-02T10:01:00Z"));
     assert!(s.take_due(t("2026-03-02T10:01:29Z")).fires.is_empty(), "superseded: no more retries");
 }
 
@@ -476,9 +483,7 @@ fn the_old_controllers_status_is_read_as_history() {
         state: JobState::Succeed,
         last_probe_time: Some(Time(t(probe))),
         message: "cron hpa job launch executed successfully".into(),
-        last_schedule_time: None,
-        next_schedule_time: None,
-        time_zone: None,
+        ..JobCondition::default()
     };
     obj.status = Some(CronHorizontalPodAutoscalerStatus {
         conditions: vec![
@@ -610,7 +615,7 @@ fn a_completion_from_before_the_lead_was_lost_is_ignored() {
     let due = s.take_due(t("2026-03-02T10:00:30Z")).fires;
     s.set_leading(false, t("2026-03-02T10:00:31Z"));
     s.set_leading(true, t("2026-03-02T10:00:32Z"));
-    s.complete(&due[0], Outcome::Applied("late".into()), t("2026-03-02T10:00:33Z"));
+    s.complete(&due[0], applied("late"), t("2026-03-02T10:00:33Z"));
     let status = s.status(&key()).unwrap();
     assert_ne!(status.last_result.as_deref(), Some("Succeed down: late"));
 }
