@@ -17,8 +17,19 @@ async fn run(
     target: ScaleTargetRef,
     size: i32,
 ) -> Result<String, FireError> {
+    run_with(calls, hpas, target, Size::Replicas(size), true).await
+}
+
+/// [`run`] with any [`Size`] and the object's `hpaCoordination` (`coordinate: false` is `off`).
+async fn run_with(
+    calls: Vec<Call>,
+    hpas: Option<Vec<Value>>,
+    target: ScaleTargetRef,
+    size: Size,
+    coordinate: bool,
+) -> Result<String, FireError> {
     let (targets, server) = common::targets(calls, hpas);
-    let result = targets.apply("shop", &target, Size::Replicas(size), true, &|| {}).await;
+    let result = targets.apply("shop", &target, size, coordinate, &|| {}).await;
     drop(targets);
     server.await.unwrap();
     result.map(|(message, _)| message)
@@ -88,6 +99,61 @@ async fn hpa_coordination_off_scales_the_workload_directly() {
         None,
         target("apps/v1", "Deployment", "web"),
         6,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn an_objects_hpa_coordination_off_scales_the_workload_even_with_an_hpa_in_the_cache() {
+    run_with(
+        vec![
+            get(DEPLOY_SCALE, scale(3)),
+            write(merge_patch(DEPLOY_SCALE, json!({"spec": {"replicas": 6}}), scale(6))),
+        ],
+        Some(vec![hpa(2, 10, None)]),
+        target("apps/v1", "Deployment", "web"),
+        Size::Replicas(6),
+        false,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn exact_pins_the_hpa_and_scales_the_workload_down_at_once() {
+    let message = run_with(
+        vec![
+            get(HPA, hpa(2, 10, None)),
+            get(DEPLOY_SCALE, scale(8)),
+            write(merge_patch(HPA, hpa_patch(3, 3, record(2, Some(10), (3, 3))), hpa(3, 3, Some(10)))),
+            write(merge_patch(DEPLOY_SCALE, json!({"spec": {"replicas": 3}}), scale(3))),
+        ],
+        None,
+        target("autoscaling/v2", "HorizontalPodAutoscaler", "web-hpa"),
+        Size::Exact(3),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        message,
+        "HorizontalPodAutoscaler shop/web-hpa: minReplicas 2 -> 3, maxReplicas 10 -> 3, Deployment shop/web replicas 8 -> 3"
+    );
+}
+
+#[tokio::test]
+async fn a_floor_and_ceiling_move_both_hpa_bounds() {
+    run_with(
+        vec![
+            get(HPA, hpa(2, 20, None)),
+            get(DEPLOY_SCALE, scale(30)),
+            write(merge_patch(HPA, hpa_patch(10, 60, record(2, Some(20), (10, 60))), hpa(10, 60, Some(20)))),
+        ],
+        None,
+        target("autoscaling/v2", "HorizontalPodAutoscaler", "web-hpa"),
+        Size::Bounds { min: Some(10), max: Some(60) },
+        true,
     )
     .await
     .unwrap();

@@ -282,3 +282,39 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_summary_follows_the_jobs() {
+    use diurnal_api::SummaryState;
+    let state = |s: &Scheduler| s.status(&key()).unwrap().summary.unwrap();
+    let mut obj = cronhpa(&json!([{"name": "tick", "schedule": "0 * * * * *", "targetSize": 3}]), &json!({}));
+    let start = t("2026-03-02T10:00:05Z");
+    let mut s = Scheduler::new(TimeZone::UTC, Limits::NONE);
+    s.set_leading(true, start);
+    s.upsert(&obj, start);
+    assert_eq!(state(&s).state, SummaryState::Ready);
+    let due = s.take_due(t("2026-03-02T10:01:00Z")).fires.pop().unwrap();
+    assert_eq!(state(&s).state, SummaryState::Progressing, "a fire in flight");
+    s.complete(&due, Outcome::Failed("Deployment ns/web not found".into()), t("2026-03-02T10:01:00Z"));
+    assert_eq!(state(&s).state, SummaryState::Progressing, "retrying");
+    // Retried until past the limit of attempts a GitOps tool waits for: degraded, with the reason.
+    let mut now = t("2026-03-02T10:01:00Z");
+    for _ in 0..3 {
+        now += SignedDuration::from_secs(10);
+        let due = s.take_due(now).fires.pop().unwrap();
+        s.complete(&due, Outcome::Failed("Deployment ns/web not found".into()), now);
+    }
+    let summary = state(&s);
+    assert_eq!(summary.state, SummaryState::Degraded);
+    assert!(
+        summary.message.starts_with("job tick: still failing: Deployment ns/web not found"),
+        "{summary:?}"
+    );
+    obj.spec.suspend = Some(true);
+    s.upsert(&obj, now);
+    assert_eq!(state(&s).state, SummaryState::Suspended);
+    obj.spec.suspend = None;
+    obj.spec.jobs[0].schedule = "not a schedule".into();
+    s.upsert(&obj, now);
+    assert_eq!(state(&s).state, SummaryState::Degraded);
+}
