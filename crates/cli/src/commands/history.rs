@@ -8,8 +8,8 @@ use crate::commands::next::format_instant;
 /// The header of [`history_lines`].
 pub const HEADER: &str = "SCHEDULED\tAPPLIED\tCRONHPA\tJOB\tKIND\tRESULT\tCHANGES\tMESSAGE";
 
-/// One line per execution recorded in each object's status, oldest first within a job, jobs in
-/// the order of the status: `SCHEDULED<TAB>APPLIED<TAB>NS/NAME<TAB>JOB<TAB>KIND<TAB>RESULT<TAB>
+/// One line per execution recorded in each object's status, oldest first across its jobs (the
+/// order they fired in): `SCHEDULED<TAB>APPLIED<TAB>NS/NAME<TAB>JOB<TAB>KIND<TAB>RESULT<TAB>
 /// CHANGES<TAB>MESSAGE`. An object whose status records none adds no line.
 pub fn history_lines(objects: &[&CronHorizontalPodAutoscaler]) -> Vec<String> {
     let mut lines = Vec::new();
@@ -17,20 +17,22 @@ pub fn history_lines(objects: &[&CronHorizontalPodAutoscaler]) -> Vec<String> {
         let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
         let name = object.metadata.name.as_deref().unwrap_or("");
         let Some(status) = &object.status else { continue };
-        for history in &status.job_histories {
-            for e in &history.executions {
-                lines.push(format!(
-                    "{}\t{}\t{namespace}/{name}\t{}\t{:?}\t{:?}\t{}\t{}",
-                    format_instant(e.schedule_time.0),
-                    format_instant(e.execution_time.0),
-                    history.name,
-                    e.kind,
-                    e.result,
-                    e.changes,
-                    // One line per execution, whatever the message holds.
-                    e.message.replace(['\n', '\t'], " "),
-                ));
-            }
+        let mut executions: Vec<_> =
+            status.job_histories.iter().flat_map(|h| h.executions.iter().map(move |e| (h, e))).collect();
+        // Stable: executions of one instant keep their job order.
+        executions.sort_by_key(|(_, e)| e.schedule_time.0);
+        for (history, e) in executions {
+            lines.push(format!(
+                "{}\t{}\t{namespace}/{name}\t{}\t{:?}\t{:?}\t{}\t{}",
+                format_instant(e.schedule_time.0),
+                format_instant(e.execution_time.0),
+                history.name,
+                e.kind,
+                e.result,
+                e.changes,
+                // One line per execution, whatever the message holds.
+                e.message.replace(['\n', '\t'], " "),
+            ));
         }
     }
     lines
