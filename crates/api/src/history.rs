@@ -53,7 +53,7 @@ pub struct Execution {
     pub schedule_time: Time,
     /// When it was applied (or settled without a write).
     pub execution_time: Time,
-    /// `Regular`, `CatchUp` or `Retry`.
+    /// `Regular`, `CatchUp`, `Retry` or `Enforce`.
     pub kind: ExecutionKind,
     /// What it came to.
     pub result: ExecutionResult,
@@ -127,6 +127,8 @@ pub enum ExecutionKind {
     CatchUp,
     /// An earlier attempt failed.
     Retry,
+    /// The period in force, applied again (`spec.enforce`).
+    Enforce,
 }
 
 /// What a fire came to.

@@ -91,6 +91,12 @@ pub struct CronHorizontalPodAutoscalerSpec {
     /// period, so a scale-down below the HPA's current count is forced).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hpa_mode: Option<HpaMode>,
+
+    /// When true, the size of the period in force (the latest fire of any job) is applied again
+    /// when the object is created or edited, on unsuspend, and when a controller takes the lead
+    /// (after a restart or fail-over), even if it was applied before. Unset: only fires apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforce: Option<bool>,
 }
 
 /// How `targetSize` is applied to an HPA.

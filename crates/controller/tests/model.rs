@@ -46,6 +46,8 @@ struct Variant {
     deadline: usize,
     /// The job (by name) whose `jobs[].suspend` is true, if any.
     paused: Option<&'static str>,
+    /// `spec.enforce`.
+    enforce: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -69,12 +71,13 @@ fn variant() -> impl Strategy<Value = Variant> {
         prop::bool::weighted(0.15),
         0..DEADLINES.len(),
         prop::option::weighted(0.2, prop::sample::select(vec!["a", "b", "c", "d"])),
+        prop::bool::weighted(0.25),
     )
-        .prop_map(|(jobs, exclude, suspend, deadline, paused)| {
+        .prop_map(|(jobs, exclude, suspend, deadline, paused, enforce)| {
             // Job names are unique within an object: keep the first of each name.
             let mut seen = BTreeSet::new();
             let jobs = jobs.into_iter().filter(|j| seen.insert(JOBS[*j].0)).collect();
-            Variant { jobs, exclude, suspend, deadline, paused }
+            Variant { jobs, exclude, suspend, deadline, paused, enforce }
         })
 }
 
@@ -104,6 +107,7 @@ fn spec_of(v: &Variant) -> CronHorizontalPodAutoscalerSpec {
         "excludeDates": EXCLUDES[v.exclude],
         "suspend": v.suspend,
         "startingDeadlineSeconds": DEADLINES[v.deadline],
+        "enforce": v.enforce,
     }))
     .expect("a valid spec shape")
 }
@@ -160,6 +164,7 @@ struct MObj {
     in_flight: Option<(u64, usize, Timestamp)>,
     /// The newest fire the object applied, of any job (rule "never twice").
     applied: Option<Timestamp>,
+    generation: i64,
 }
 
 #[derive(Debug, Default)]
@@ -234,8 +239,30 @@ impl MObj {
         }
     }
 
+    /// Rule "enforce": the latest non-excluded fire at or before `now` of any job that can fire
+    /// (same instant: the last job) is owed again, applied before or not; a retry or catch-up
+    /// owed for that very fire stays. (Walking from the start of the test's first day covers
+    /// every schedule of the pool: each fires at least daily or is the one `@date`.)
+    fn hold(&mut self, now: Timestamp) {
+        let since: Timestamp = "2026-03-02T00:00:00Z".parse().expect("a timestamp");
+        let mut in_force: Option<(Timestamp, usize)> = None;
+        for j in 0..self.jobs.len() {
+            if !self.runnable(j) || self.paused(j) || self.jobs[j].flying {
+                continue;
+            }
+            let latest = self.fires(j, since, now).into_iter().rev().find(|f| !self.excluded(*f));
+            if let Some(fire) = latest {
+                in_force = in_force.max(Some((fire, j)));
+            }
+        }
+        let Some((fire, j)) = in_force else { return };
+        if self.jobs[j].owed.is_none_or(|o| o.0 < fire) {
+            self.jobs[j].owed = Some((fire, now, DueKind::Enforce));
+        }
+    }
+
     /// Rule "never twice": a job is planned after `now` and after the object's newest applied
-    /// fire.
+    /// fire (except what "enforce" owes).
     fn floor(applied: Option<Timestamp>, job: &MJob, now: Timestamp) -> Timestamp {
         applied.max(job.last_applied).map_or(now, |l| l.max(now))
     }
@@ -401,6 +428,7 @@ impl Model {
             valid.push(ok);
         }
         let was_suspended = old.as_ref().is_some_and(|o| o.variant.suspend);
+        let new_generation = old.as_ref().is_none_or(|o| o.generation != stored.generation);
         let in_flight = old.and_then(|o| o.in_flight);
         let applied = old_applied.max(jobs.iter().filter_map(|j: &MJob| j.last_applied).max());
         let mut obj = MObj {
@@ -412,9 +440,13 @@ impl Model {
             created: stored.created,
             jobs,
             in_flight,
+            generation: stored.generation,
         };
         if was_suspended && !obj.variant.suspend && self.leading {
             obj.catch_up(now);
+        }
+        if obj.variant.enforce && self.leading && !obj.variant.suspend && (new_generation || was_suspended) {
+            obj.hold(now);
         }
         self.objects.insert(name.to_owned(), obj);
     }
@@ -426,6 +458,9 @@ impl Model {
             obj.replan(now);
             if leading && !obj.variant.suspend {
                 obj.catch_up(now);
+                if obj.variant.enforce {
+                    obj.hold(now);
+                }
             }
         }
     }
@@ -578,7 +613,7 @@ impl World {
                 f.0 = due.token;
             }
         }
-        for due in &taken.fires {
+        for due in taken.fires.iter().filter(|d| d.kind != DueKind::Enforce) {
             let uid = self.sut_uid(due);
             assert!(!self.applied.contains(&(uid, due.job.clone(), due.fire_at)), "applied twice: {due:?}");
             let written = self.api.get(&due.key.name).and_then(|s| s.status.as_ref()).and_then(|s| {

@@ -318,3 +318,52 @@ fn the_summary_follows_the_jobs() {
     s.upsert(&obj, now);
     assert_eq!(state(&s).state, SummaryState::Degraded);
 }
+
+#[test]
+fn enforce_applies_the_period_in_force_on_create_edit_and_restart() {
+    let jobs = json!([
+        {"name": "up", "schedule": "0 0 8 * * *", "targetSize": 5},
+        {"name": "down", "schedule": "0 0 20 * * *", "targetSize": 1},
+    ]);
+    let start = t("2026-03-02T14:00:00Z");
+    let take = |s: &mut Scheduler, now| {
+        s.take_due(now).fires.into_iter().map(|d| (d.job.clone(), d.kind)).collect::<Vec<_>>()
+    };
+    // Without enforce, a new object waits for its next fire.
+    let plain = cronhpa(&jobs, &json!({}));
+    let mut s = Scheduler::new(TimeZone::UTC, Limits::NONE);
+    s.set_leading(true, start);
+    s.upsert(&plain, start);
+    assert!(take(&mut s, start).is_empty());
+    // With it, the period in force (08:00's "up") applies at once...
+    let mut obj = cronhpa(&jobs, &json!({"enforce": true}));
+    let mut s = Scheduler::new(TimeZone::UTC, Limits::NONE);
+    s.set_leading(true, start);
+    s.upsert(&obj, start);
+    let due = s.take_due(start).fires.pop().unwrap();
+    assert_eq!(
+        (due.job.as_str(), due.kind, due.fire_at),
+        ("up", DueKind::Enforce, t("2026-03-02T08:00:00Z"))
+    );
+    s.complete(&due, scaled(1, 5), start);
+    assert_eq!(history(&s, "up")[0].kind, ExecutionKind::Enforce);
+    // ... again after a restart, although it was applied ...
+    obj.status = s.status(&key());
+    let later = t("2026-03-02T15:00:00Z");
+    let mut s = Scheduler::new(TimeZone::UTC, Limits::NONE);
+    s.upsert(&obj, later);
+    s.set_leading(true, later);
+    assert_eq!(take(&mut s, later), [("up".to_owned(), DueKind::Enforce)]);
+    // ... and on an edit (a new generation), not on a status update of the same one.
+    let mut s = Scheduler::new(TimeZone::UTC, Limits::NONE);
+    s.set_leading(true, later);
+    s.upsert(&obj, later);
+    let due = s.take_due(later).fires.pop().unwrap();
+    s.complete(&due, scaled(5, 5), later);
+    s.upsert(&obj, later);
+    assert!(take(&mut s, later).is_empty(), "same generation");
+    obj.metadata.generation = Some(2);
+    obj.spec.jobs[1].target_size = Some(2);
+    s.upsert(&obj, later);
+    assert_eq!(take(&mut s, later), [("up".to_owned(), DueKind::Enforce)]);
+}

@@ -4,6 +4,7 @@
 //!             upsert: content invalid            upsert: fixed
 //!   any ─────────────────────────────▶ Invalid ───────────────▶ Planned
 //!   any ── upsert: object suspended ─▶ Suspended ── unsuspend ─▶ Planned (+ catch-up)
+//!   Planned ── enforce: create / edit / unsuspend / lead ─▶ Planned, the period in force owed
 //!   Planned ── take: this job's fire stands ─▶ InFlight
 //!   InFlight ── complete Applied ─▶ Planned (runOnce: Done)
 //!   InFlight ── complete Failed ──▶ Planned with a retry owed (none past the deadline)
@@ -34,6 +35,9 @@ pub enum DueKind {
     CatchUp,
     /// An earlier attempt failed; this is attempt number `n` (2 or more).
     Retry(u32),
+    /// The period in force, applied again (`spec.enforce`): on create, edit, unsuspend and on
+    /// taking the lead.
+    Enforce,
 }
 
 impl DueKind {
@@ -43,6 +47,7 @@ impl DueKind {
             Self::Regular => ExecutionKind::Regular,
             Self::CatchUp => ExecutionKind::CatchUp,
             Self::Retry(_) => ExecutionKind::Retry,
+            Self::Enforce => ExecutionKind::Enforce,
         }
     }
 
@@ -50,7 +55,7 @@ impl DueKind {
     pub(super) fn next_attempt(self) -> u32 {
         match self {
             Self::Retry(n) => n.saturating_add(1),
-            Self::Regular | Self::CatchUp => 2,
+            Self::Regular | Self::CatchUp | Self::Enforce => 2,
         }
     }
 }

@@ -160,6 +160,8 @@ struct Object {
     history_limit: usize,
     /// `spec.hpaCoordination` is not off.
     hpa_coordination: bool,
+    /// `spec.enforce`.
+    enforce: bool,
 }
 
 impl Object {
@@ -209,6 +211,40 @@ impl Object {
                 let next = self.plan_next(&self.jobs[j], now);
                 self.jobs[j].phase = Phase::Planned { next, owed: None };
             }
+        }
+    }
+
+    /// What an upsert owes while leading: as a CronJob, an unsuspended object its latest fire
+    /// missed while suspended; with `spec.enforce`, a new spec (or an unsuspended one) the
+    /// period in force.
+    fn owe_on_upsert(&mut self, now: Timestamp, unsuspended: bool, new_generation: bool) {
+        if unsuspended {
+            self.catch_up(now);
+        }
+        if self.enforce && !self.suspended && (new_generation || unsuspended) {
+            self.hold(now);
+        }
+    }
+
+    /// `spec.enforce`: owes the period in force — the latest non-excluded fire at or before
+    /// `now` of any job that can fire (same instant: the last job) — again, even if it was
+    /// applied before. A retry or catch-up already owed for that very fire is kept.
+    fn hold(&mut self, now: Timestamp) {
+        let not_before = now.checked_sub(HOLD_LOOKBACK).unwrap_or(Timestamp::MIN);
+        let mut in_force: Option<(Timestamp, usize)> = None;
+        for (j, job) in self.jobs.iter().enumerate() {
+            let (Phase::Planned { .. }, Some(p), false) = (&job.phase, job.plan_index, job.suspended) else {
+                continue;
+            };
+            if let Some(fire_at) = latest_not_excluded(&self.plan, p, now, not_before) {
+                in_force = in_force.max(Some((fire_at, j)));
+            }
+        }
+        let Some((fire_at, j)) = in_force else { return };
+        if let Phase::Planned { owed, .. } = &mut self.jobs[j].phase
+            && owed.is_none_or(|o| o.fire_at < fire_at)
+        {
+            *owed = Some(Owed { fire_at, at: now, kind: DueKind::Enforce });
         }
     }
 
@@ -277,6 +313,9 @@ fn applied_execution(mut execution: Execution, message: String, changes: Changes
     execution.message = message;
     execution
 }
+
+/// How far back [`Object::hold`] looks for the period in force (a yearly schedule's last fire).
+const HOLD_LOOKBACK: SignedDuration = SignedDuration::from_hours(24 * 400);
 
 /// The index and timer queue. See the module docs.
 #[derive(Debug)]
@@ -441,6 +480,7 @@ impl Scheduler {
             last_result: old.and_then(|o| o.last_result),
             history_limit: limit,
             hpa_coordination: spec.hpa_coordination != Some(false),
+            enforce: spec.enforce == Some(true),
         };
         for (mut job, fresh) in jobs {
             if fresh {
@@ -448,9 +488,8 @@ impl Scheduler {
             }
             object.jobs.push(job);
         }
-        // As a CronJob: on unsuspend, the latest fire missed while suspended applies once.
-        if was_suspended && !suspended && self.leading {
-            object.catch_up(now);
+        if self.leading {
+            object.owe_on_upsert(now, was_suspended && !suspended, new_generation);
         }
         if self.leading {
             Self::requeue(&mut self.queue, &mut object);
@@ -479,6 +518,9 @@ impl Scheduler {
             if leading {
                 if !object.suspended {
                     object.catch_up(now);
+                }
+                if object.enforce && !object.suspended {
+                    object.hold(now);
                 }
                 Self::requeue(&mut self.queue, object);
             }
