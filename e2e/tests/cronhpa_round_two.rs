@@ -106,3 +106,33 @@ async fn the_api_server_refuses_contradicting_sizes_with_the_cel_message() {
         create_cronhpa(&client, &ns, obj).await;
     }
 }
+
+/// `spec.enforce`: a CronHPA created long after its only job's fire of the day applies that
+/// period's size at once (without it, nothing would happen until the next midnight).
+#[tokio::test]
+async fn enforce_applies_the_period_in_force_when_the_object_is_created() {
+    let client = cluster_or_skip!();
+    install_crd(&client).await;
+    let ns = namespace(&client, "enforce").await;
+    create_deployment(&client, &ns, "web", 1).await;
+    let _controller = Controller::start("enforce", &["--namespace", &ns, "--leader-election", "off"]);
+    let mut obj = cronhpa(
+        "web",
+        &deployment_ref("web"),
+        &json!([{"name": "day", "schedule": "0 0 0 * * *", "targetSize": 3}]),
+    );
+    obj["spec"]["timeZone"] = "UTC".into();
+    obj["spec"]["enforce"] = true.into();
+    create_cronhpa(&client, &ns, obj).await;
+    wait_for(Duration::from_secs(10), "the Deployment at the period's 3 replicas", || async {
+        (diurnal_e2e::replicas(&client, &ns, "web").await == 3).then_some(())
+    })
+    .await;
+    let status = wait_for(Duration::from_secs(5), "the Enforce execution", || async {
+        cronhpa_status(&client, &ns, "web").await.filter(|s| !s.job_histories.is_empty())
+    })
+    .await;
+    let e = &status.job_histories[0].executions[0];
+    assert_eq!(e.kind, diurnal_api::ExecutionKind::Enforce, "{e:?}");
+    assert_eq!(e.changes.replicas.map(|c| (c.from, c.to)), Some((1, 3)), "{e:?}");
+}
