@@ -247,3 +247,26 @@ fn next_prints_floors_and_ceilings_and_the_recorded_history() {
              minReplicas 10 -> 2, maxReplicas 60 -> 20\tHorizontalPodAutoscaler shop/shop-api: minReplicas 10 -> 2\n",
         );
 }
+
+#[test]
+fn validate_reads_a_bare_off_as_kubectl_does_and_names_a_bad_switch() {
+    let doc = |value: &str| {
+        format!(
+            "apiVersion: autoscaling.alibabacloud.com/v1beta1\nkind: CronHorizontalPodAutoscaler\n\
+             metadata: {{name: web, namespace: shop}}\nspec:\n  \
+             scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  \
+             hpaCoordination: {value}\n  jobs:\n    - {{name: up, schedule: \"0 0 9 * * *\", targetSize: 3}}\n"
+        )
+    };
+    for ok in ["off", "false", "on"] {
+        let file = write_temp(&doc(ok));
+        diurnal().arg("validate").arg(file.path()).assert().success();
+    }
+    let file = write_temp(&doc("maybe"));
+    diurnal()
+        .arg("validate")
+        .arg(file.path())
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("spec.hpaCoordination: expected on, off, true or false, got \"maybe\""));
+}
