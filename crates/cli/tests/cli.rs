@@ -263,10 +263,7 @@ fn validate_reads_a_bare_off_as_kubectl_does_and_names_a_bad_switch() {
         diurnal().arg("validate").arg(file.path()).assert().success();
     }
     let file = write_temp(&doc("maybe"));
-    diurnal()
-        .arg("validate")
-        .arg(file.path())
-        .assert()
-        .code(1)
-        .stderr(predicate::str::contains("spec.hpaCoordination: expected on, off, true or false, got \"maybe\""));
+    diurnal().arg("validate").arg(file.path()).assert().code(1).stderr(predicate::str::contains(
+        "spec.hpaCoordination: expected on, off, true or false, got \"maybe\"",
+    ));
 }

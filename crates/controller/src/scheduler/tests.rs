@@ -657,7 +657,32 @@ fn the_largest_object_s_status_is_bounded() {
     let excludes: Vec<String> = (0..limits::MAX_EXCLUDE_DATES)
         .map(|i| format!("{i:x<width$}", width = limits::MAX_EXCLUDE_DATE))
         .collect();
-    let obj = cronhpa(&json!(jobs), &json!({"excludeDates": excludes}));
+    let mut obj = cronhpa(&json!(jobs), &json!({"excludeDates": excludes, "historyLimit": 32}));
+    // And every job's history as full as anything could have written it.
+    let execution = diurnal_api::Execution {
+        schedule_time: Time(t("2026-06-01T00:00:00Z")),
+        execution_time: Time(t("2026-06-01T00:00:00Z")),
+        kind: diurnal_api::ExecutionKind::CatchUp,
+        result: diurnal_api::ExecutionResult::MissedDeadline,
+        changes: diurnal_api::Changes {
+            replicas: Some(diurnal_api::Change { from: 100_000, to: 100_000 }),
+            min_replicas: Some(diurnal_api::Change { from: 100_000, to: 100_000 }),
+            max_replicas: Some(diurnal_api::Change { from: 100_000, to: 100_000 }),
+        },
+        message: "x".repeat(4096),
+    };
+    obj.status = Some(CronHorizontalPodAutoscalerStatus {
+        job_histories: obj
+            .spec
+            .jobs
+            .iter()
+            .map(|j| diurnal_api::JobHistory {
+                name: j.name.clone(),
+                executions: vec![execution.clone(); 32],
+            })
+            .collect(),
+        ..Default::default()
+    });
     let mut s = leading_scheduler(t("2026-06-01T00:00:00Z"));
     s.upsert(&obj, t("2026-06-01T00:00:00Z"));
     let status = s.status(&ObjectKey::of(&obj)).unwrap();
@@ -665,6 +690,7 @@ fn the_largest_object_s_status_is_bounded() {
     assert!(status.conditions.iter().all(|c| c.state == JobState::Failed));
     let unbounded: usize = status.conditions.iter().map(|c| c.message.len()).max().unwrap();
     assert!(unbounded <= 1024, "a job message is cut: {unbounded} bytes");
+    assert_eq!(status.job_histories.len(), limits::MAX_JOBS);
     let bytes = serde_json::to_vec(&status).unwrap().len();
     assert!(bytes <= status::MAX_STATUS_BYTES, "{bytes} bytes");
     assert!(bytes > status::MAX_STATUS_BYTES / 4, "the object really is large: {bytes} bytes");
