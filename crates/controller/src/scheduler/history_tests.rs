@@ -2,7 +2,7 @@
 //! keeps the newest, and that it survives a restart by being read back from the status.
 
 use super::*;
-use diurnal_api::{Change, ExecutionKind};
+use diurnal_api::{Change, ExecutionKind, JobCondition, JobHistory};
 use proptest::prelude::*;
 use serde_json::json;
 

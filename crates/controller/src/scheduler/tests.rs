@@ -2,7 +2,7 @@
 //! fires taken and the status rendered. Regression tests name the defect of issue 12 they pin.
 
 use super::*;
-use diurnal_api::CronHorizontalPodAutoscalerStatus;
+use diurnal_api::{CronHorizontalPodAutoscalerStatus, JobCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::json;
 
