@@ -32,6 +32,7 @@ use crate::limits;
     // `string`, not `date`: kubectl prints a `date` column as an age, `<invalid>` for the future.
     printcolumn(name = "Next", type_ = "string", json_path = ".status.nextScheduleTime"),
     printcolumn(name = "Last Result", type_ = "string", json_path = ".status.lastResult"),
+    printcolumn(name = "State", type_ = "string", json_path = ".status.summary.state"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]

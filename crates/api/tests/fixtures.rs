@@ -127,7 +127,7 @@ fn the_crd_enforces_what_the_api_server_can_check() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(columns, ["Target", "Zone", "Next", "Last Result", "Age"]);
+    assert_eq!(columns, ["Target", "Zone", "Next", "Last Result", "State", "Age"]);
 }
 
 #[test]
