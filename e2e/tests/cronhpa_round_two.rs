@@ -108,9 +108,10 @@ async fn the_api_server_refuses_contradicting_sizes_with_the_cel_message() {
 }
 
 /// `spec.enforce`: a CronHPA created long after its only job's fire of the day applies that
-/// period's size at once (without it, nothing would happen until the next midnight).
+/// period's size at once (without it, nothing would happen until the next midnight), and puts it
+/// back after a hand `kubectl scale`.
 #[tokio::test]
-async fn enforce_applies_the_period_in_force_when_the_object_is_created() {
+async fn enforce_applies_the_period_in_force_and_repairs_drift() {
     let client = cluster_or_skip!();
     install_crd(&client).await;
     let ns = namespace(&client, "enforce").await;
@@ -135,4 +136,18 @@ async fn enforce_applies_the_period_in_force_when_the_object_is_created() {
     let e = &status.job_histories[0].executions[0];
     assert_eq!(e.kind, diurnal_api::ExecutionKind::Enforce, "{e:?}");
     assert_eq!(e.changes.replicas.map(|c| (c.from, c.to)), Some((1, 3)), "{e:?}");
+
+    // Scaled by hand: the next drift check (every --min-fire-interval, 1 s here) puts it back.
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), &ns);
+    let by_hand = kube::api::Patch::Merge(json!({"spec": {"replicas": 1}}));
+    deployments.patch_scale("web", &kube::api::PatchParams::default(), &by_hand).await.unwrap();
+    wait_for(Duration::from_secs(10), "the drift repaired to 3 replicas", || async {
+        let status = cronhpa_status(&client, &ns, "web").await?;
+        let repaired = status.job_histories[0].executions.iter().any(|e| {
+            e.changes.replicas.is_some_and(|c| (c.from, c.to) == (1, 3))
+                && e.execution_time.0 > status.job_histories[0].executions[0].execution_time.0
+        });
+        (repaired && diurnal_e2e::replicas(&client, &ns, "web").await == 3).then_some(())
+    })
+    .await;
 }

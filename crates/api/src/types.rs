@@ -94,8 +94,9 @@ pub struct CronHorizontalPodAutoscalerSpec {
     pub hpa_mode: Option<HpaMode>,
 
     /// When true, the size of the period in force (the latest fire of any job) is applied again
-    /// when the object is created or edited, on unsuspend, and when a controller takes the lead
-    /// (after a restart or fail-over), even if it was applied before. Unset: only fires apply.
+    /// when the object is created or edited, on unsuspend, when a controller takes the lead
+    /// (after a restart or fail-over), and when drift is found (the target is checked every
+    /// `--min-fire-interval`), even if it was applied before. Unset: only fires apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforce: Option<bool>,
 }

@@ -328,6 +328,9 @@ impl World {
                     earliest = earliest.into_iter().chain(want).min();
                 }
             }
+            if obj.in_flight.is_none() && self.model.leading && obj.checks() {
+                earliest = earliest.into_iter().chain(obj.next_check).min();
+            }
         }
         if self.model.leading {
             assert_eq!(self.sut.next_wakeup(), earliest, "the queue wakes for the earliest fire");

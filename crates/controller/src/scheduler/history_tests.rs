@@ -367,3 +367,36 @@ fn enforce_applies_the_period_in_force_on_create_edit_and_restart() {
     s.upsert(&obj, later);
     assert_eq!(take(&mut s, later), [("up".to_owned(), DueKind::Enforce)]);
 }
+
+#[test]
+fn enforce_checks_for_drift_once_per_interval_and_records_only_repairs() {
+    let mut obj = cronhpa(&json!([{"name": "up", "schedule": "0 0 8 * * *", "targetSize": 5}]), &json!({}));
+    obj.spec.enforce = Some(true);
+    let start = t("2026-03-02T14:00:00Z");
+    // A 30 s interval, as `--min-fire-interval=30s` sets it.
+    let mut s = Scheduler::new(TimeZone::UTC, Limits { min_fire_interval: SignedDuration::from_secs(30) });
+    s.set_leading(true, start);
+    s.upsert(&obj, start);
+    fire(&mut s, start, scaled(1, 5));
+    assert_eq!(s.next_wakeup(), Some(t("2026-03-02T14:00:30Z")), "the next drift check");
+    let status = s.status(&key());
+    // Nothing drifted: the check reads, writes nothing, and leaves the status as it was.
+    let check = fire(
+        &mut s,
+        t("2026-03-02T14:00:30Z"),
+        Outcome::Applied("already at size".into(), {
+            Changes { replicas: Some(Change { from: 5, to: 5 }), ..Changes::default() }
+        }),
+    );
+    assert_eq!((check.kind, check.fire_at), (DueKind::Enforce, t("2026-03-02T08:00:00Z")));
+    assert_eq!(s.status(&key()), status, "a check that found no drift costs no status write");
+    // Somebody scaled it down: the next check repairs it, and the history says so.
+    fire(&mut s, t("2026-03-02T14:01:00Z"), scaled(2, 5));
+    let h = history(&s, "up");
+    assert_eq!(h.len(), 2);
+    assert_eq!((h[1].kind, h[1].changes.replicas), (ExecutionKind::Enforce, Some(Change { from: 2, to: 5 })));
+    // Suspended, it stops checking.
+    obj.spec.suspend = Some(true);
+    s.upsert(&obj, t("2026-03-02T14:01:10Z"));
+    assert_eq!(s.next_wakeup(), None);
+}

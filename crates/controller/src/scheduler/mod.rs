@@ -134,6 +134,16 @@ pub struct Upserted {
     pub warnings: Vec<String>,
 }
 
+/// `spec.historyLimit`, less when many jobs share [`MAX_HISTORY_ENTRIES`]: with many jobs each
+/// keeps fewer, so the object's history stays bounded.
+fn per_job_history_limit(spec: &diurnal_api::CronHorizontalPodAutoscalerSpec) -> usize {
+    history_limit(spec).min(MAX_HISTORY_ENTRIES / spec.jobs.len().clamp(1, MAX_JOBS))
+}
+
+/// The shortest interval between two drift checks of one `spec.enforce` object (the interval is
+/// the controller's `--min-fire-interval`, at least this).
+const MIN_CHECK_INTERVAL: SignedDuration = SignedDuration::from_secs(1);
+
 /// The index and timer queue. See the module docs.
 #[derive(Debug)]
 pub struct Scheduler {
@@ -211,14 +221,12 @@ impl Scheduler {
     /// new object: nothing of the old one's state carries over.
     pub fn upsert(&mut self, obj: &CronHorizontalPodAutoscaler, now: Timestamp) -> Upserted {
         let key = ObjectKey::of(obj);
-        let uid = obj.metadata.uid.clone();
-        let mut old = self.objects.remove(&key).filter(|o| o.uid == uid);
+        let mut old = self.objects.remove(&key).filter(|o| o.uid == obj.metadata.uid);
         let resolution = resolve_object_with(obj, &self.default_zone, &self.limits);
         let warnings = warnings_of(obj, &resolution, now);
         let spec = &obj.spec;
         let (conditions, histories) = recorded_by_name(obj);
-        // With many jobs each keeps fewer, so the object's history stays bounded.
-        let limit = history_limit(spec).min(MAX_HISTORY_ENTRIES / spec.jobs.len().clamp(1, MAX_JOBS));
+        let limit = per_job_history_limit(spec);
         let suspended = spec.suspend.unwrap_or(false);
         let was_suspended = old.as_ref().is_some_and(|o| o.suspended);
         let new_generation = old.as_ref().is_none_or(|o| o.generation != obj.metadata.generation);
@@ -278,7 +286,7 @@ impl Scheduler {
 
         let mut object = Object {
             key: old.as_ref().map_or_else(|| Arc::new(key.clone()), |o| o.key.clone()),
-            uid,
+            uid: obj.metadata.uid.clone(),
             generation: obj.metadata.generation,
             created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
             target: spec.scale_target_ref.clone(),
@@ -294,10 +302,12 @@ impl Scheduler {
                 .and_then(|o| o.last_applied)
                 .max(jobs.iter().filter_map(|(j, _)| j.last_applied).max()),
             queued_at: old.as_ref().and_then(|o| o.queued_at),
+            next_check: old.as_ref().and_then(|o| o.next_check).filter(|_| spec.enforce == Some(true)),
             last_result: old.and_then(|o| o.last_result),
             history_limit: limit,
             hpa_coordination: spec.hpa_coordination != Some(false),
             enforce: spec.enforce == Some(true),
+            check_every: self.limits.min_fire_interval.max(MIN_CHECK_INTERVAL),
         };
         for (mut job, fresh) in jobs {
             if fresh {
@@ -371,7 +381,13 @@ impl Scheduler {
             Outcome::Failed(_) => "Failed",
         };
         let applied = matches!(outcome, Outcome::Applied(..));
-        object.last_result = Some(format!("{name} {}", due.job));
+        // A drift check (`spec.enforce`) that found the target as it should be changes nothing
+        // the status shows (beyond `lastScheduleTime`), so it costs no status write.
+        let quiet =
+            due.kind == DueKind::Enforce && matches!(&outcome, Outcome::Applied(_, c) if !c.changed());
+        if !quiet {
+            object.last_result = Some(format!("{name} {}", due.job));
+        }
         let mut execution = Execution {
             schedule_time: Time(due.fire_at),
             execution_time: Time(now),
@@ -383,7 +399,9 @@ impl Scheduler {
         let position = object.jobs.iter().position(|j| j.name == due.job && j.id == due.job_id);
         if let Some(j) = position {
             let job = &mut object.jobs[j];
-            job.last_probe = Some(now);
+            if !quiet {
+                job.last_probe = Some(now);
+            }
             let in_flight = match job.phase {
                 Phase::InFlight { fire_at, next, kind } if fire_at == due.fire_at => Some((next, kind)),
                 _ => None,
@@ -397,8 +415,10 @@ impl Scheduler {
                     };
                     execution.changes = changes;
                     job.applied(due.fire_at);
-                    object.last_result = Some(format!("Succeed {}: {message}", job.name));
-                    job.message = message;
+                    if !quiet {
+                        object.last_result = Some(format!("Succeed {}: {message}", job.name));
+                        job.message = message;
+                    }
                     if job.run_once {
                         job.finish_run_once();
                     } else if let Some((next, _)) = in_flight {
@@ -424,7 +444,9 @@ impl Scheduler {
                 }
             }
             execution.message.clone_from(&job.message);
-            job.record(execution, limit);
+            if !quiet {
+                job.record(execution, limit);
+            }
         } else if let Some(job) = object.jobs.iter_mut().find(|j| j.name == due.job) {
             // Edited while the fire was in flight: the history is the name's, so it is kept.
             execution = match outcome {

@@ -44,6 +44,11 @@ pub(super) struct Object {
     pub(super) hpa_coordination: bool,
     /// `spec.enforce`.
     pub(super) enforce: bool,
+    /// How often an `enforce` object checks its target for drift.
+    pub(super) check_every: SignedDuration,
+    /// When an `enforce` object next checks its target for drift (the period in force owed
+    /// again; the fire writes only if the target differs).
+    pub(super) next_check: Option<Timestamp>,
 }
 
 impl Object {
@@ -51,7 +56,8 @@ impl Object {
         if self.in_flight.is_some() {
             return None;
         }
-        self.jobs.iter().filter_map(Job::wake).min()
+        let check = self.next_check.filter(|_| self.enforce && !self.suspended);
+        self.jobs.iter().filter_map(Job::wake).chain(check).min()
     }
 
     pub(super) fn next_fire(&self, p: Option<usize>, after: Timestamp) -> Option<Timestamp> {
@@ -108,10 +114,11 @@ impl Object {
         }
     }
 
-    /// `spec.enforce`: owes the period in force — the latest non-excluded fire at or before
+    /// `spec.enforce`: schedules the next drift check and owes the period in force — the latest non-excluded fire at or before
     /// `now` of any job that can fire (same instant: the last job) — again, even if it was
     /// applied before. A retry or catch-up already owed for that very fire is kept.
     pub(super) fn hold(&mut self, now: Timestamp) {
+        self.next_check = now.checked_add(self.check_every).ok();
         let not_before = now.checked_sub(HOLD_LOOKBACK).unwrap_or(Timestamp::MIN);
         let mut in_force: Option<(Timestamp, usize)> = None;
         for (j, job) in self.jobs.iter().enumerate() {

@@ -199,6 +199,10 @@ impl Scheduler {
     }
 
     fn take_object(object: &mut Object, now: Timestamp, token: u64, taken: &mut Taken) {
+        // `spec.enforce`: a drift check owes the period in force again.
+        if object.enforce && !object.suspended && object.next_check.is_some_and(|c| c <= now) {
+            object.hold(now);
+        }
         let mut candidates = Vec::new();
         for j in 0..object.jobs.len() {
             let p = object.jobs[j].plan_index;

@@ -31,6 +31,8 @@ pub(super) struct MObj {
     /// The newest fire the object applied, of any job (rule "never twice").
     pub(super) applied: Option<Timestamp>,
     pub(super) generation: i64,
+    /// Rule "enforce": when the next drift check owes the period in force again.
+    pub(super) next_check: Option<Timestamp>,
 }
 
 #[derive(Debug, Default)]
@@ -105,11 +107,18 @@ impl MObj {
         }
     }
 
+    /// Rule "enforce": an enforce object that is not suspended checks for drift.
+    pub(super) fn checks(&self) -> bool {
+        self.variant.enforce && !self.variant.suspend
+    }
+
     /// Rule "enforce": the latest non-excluded fire at or before `now` of any job that can fire
     /// (same instant: the last job) is owed again, applied before or not; a retry or catch-up
     /// owed for that very fire stays. (Walking from the start of the test's first day covers
     /// every schedule of the pool: each fires at least daily or is the one `@date`.)
     pub(super) fn hold(&mut self, now: Timestamp) {
+        // The next drift check: the scheduler's interval is at least a second (`Limits::NONE`).
+        self.next_check = Some(now + SignedDuration::from_secs(1));
         let since: Timestamp = "2026-03-02T00:00:00Z".parse().expect("a timestamp");
         let mut in_force: Option<(Timestamp, usize)> = None;
         for j in 0..self.jobs.len() {
@@ -148,6 +157,9 @@ impl MObj {
     pub(super) fn take(&mut self, now: Timestamp) -> Option<(String, Timestamp, DueKind)> {
         if self.in_flight.is_some() {
             return None;
+        }
+        if self.checks() && self.next_check.is_some_and(|c| c <= now) {
+            self.hold(now);
         }
         let mut due: Vec<(Timestamp, usize, DueKind, bool)> = Vec::new();
         for j in 0..self.jobs.len() {
@@ -295,6 +307,7 @@ impl Model {
         }
         let was_suspended = old.as_ref().is_some_and(|o| o.variant.suspend);
         let new_generation = old.as_ref().is_none_or(|o| o.generation != stored.generation);
+        let old_check = old.as_ref().and_then(|o| o.next_check);
         let in_flight = old.and_then(|o| o.in_flight);
         let applied = old_applied.max(jobs.iter().filter_map(|j: &MJob| j.last_applied).max());
         let mut obj = MObj {
@@ -307,6 +320,7 @@ impl Model {
             jobs,
             in_flight,
             generation: stored.generation,
+            next_check: old_check.filter(|_| stored.variant.enforce),
         };
         if was_suspended && !obj.variant.suspend && self.leading {
             obj.catch_up(now);
