@@ -45,3 +45,49 @@ async fn list_and_next_read_the_cluster_of_the_current_context() {
     // 08:30 in Shanghai is 00:30 UTC.
     assert!(lines.iter().all(|l| l.contains("T00:30:00Z\t") && l.ends_with("\tmorning\t10")), "{next}");
 }
+
+/// `kubectl cronhpa history`: the executions a status records, in the order they fired. The
+/// status is written here as the controller writes it, so the API server also checks that the
+/// CRD's schema keeps every field of an execution (an unknown field would be pruned).
+#[tokio::test]
+async fn history_prints_the_executions_in_the_status() {
+    use diurnal_api::CronHorizontalPodAutoscaler;
+    use kube::api::{Api, Patch, PatchParams};
+    let client = cluster_or_skip!();
+    install_crd(&client).await;
+    let ns = namespace(&client, "plugin-history").await;
+    create_cronhpa(
+        &client,
+        &ns,
+        json!({"metadata": {"name": "web"}, "spec": {
+        "scaleTargetRef": {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "name": "web"},
+        "jobs": [
+            {"name": "day", "schedule": "0 0 8 * * *", "targetMinReplicas": 10, "targetMaxReplicas": 60},
+            {"name": "night", "schedule": "0 0 20 * * *", "targetMinReplicas": 2, "targetMaxReplicas": 20},
+        ]}}),
+    )
+    .await;
+    let execution = |at: &str, result: &str, min: (i32, i32)| {
+        json!({"scheduleTime": at, "executionTime": at, "kind": "Regular", "result": result,
+               "minReplicas": {"from": min.0, "to": min.1}, "message": "m"})
+    };
+    let status = json!({"status": {"jobHistories": [
+        {"name": "day", "executions": [execution("2026-11-23T08:00:00Z", "Scaled", (2, 10))]},
+        {"name": "night", "executions": [execution("2026-11-22T20:00:00Z", "AlreadyAtSize", (2, 2))]},
+    ]}});
+    Api::<CronHorizontalPodAutoscaler>::namespaced(client.clone(), &ns)
+        .patch_status("web", &PatchParams::default(), &Patch::Merge(&status))
+        .await
+        .unwrap();
+    let out = plugin(&["history", "web", "-n", &ns]);
+    assert_eq!(
+        out,
+        format!(
+            "SCHEDULED\tAPPLIED\tCRONHPA\tJOB\tKIND\tRESULT\tCHANGES\tMESSAGE\n\
+             2026-11-22T20:00:00Z\t2026-11-22T20:00:00Z\t{ns}/web\tnight\tRegular\tAlreadyAtSize\tminReplicas 2 -> 2\tm\n\
+             2026-11-23T08:00:00Z\t2026-11-23T08:00:00Z\t{ns}/web\tday\tRegular\tScaled\tminReplicas 2 -> 10\tm\n"
+        )
+    );
+    let day = plugin(&["history", "web", "-n", &ns, "--job", "day"]);
+    assert_eq!(day.lines().count(), 2, "{day}");
+}

@@ -7,14 +7,17 @@
 pub mod calendar;
 pub mod crd;
 pub mod finding;
+pub mod history;
 pub mod limits;
 pub mod manifest;
 pub mod resolve;
+mod switch;
 pub mod trigger;
 pub mod types;
 
 pub use calendar::{Calendar, CalendarRef, CalendarSpec, CalendarUse, Calendars, JobDays, resolve_calendar};
 pub use finding::{Finding, Severity};
+pub use history::*;
 pub use limits::Limits;
 pub use resolve::{
     Resolution, future_findings, resolve, resolve_in, resolve_object, resolve_object_in, resolve_object_with,

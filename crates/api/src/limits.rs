@@ -30,6 +30,16 @@ pub const MAX_API_VERSION: usize = 317;
 pub const MAX_NAME: usize = 253;
 /// The largest `targetSize`.
 pub const MAX_TARGET_SIZE: i32 = 100_000;
+/// The largest `spec.historyLimit` (executions kept per job).
+pub const MAX_HISTORY_LIMIT: u32 = 32;
+/// `spec.historyLimit` when unset.
+pub const DEFAULT_HISTORY_LIMIT: u32 = 5;
+/// The most executions kept per object, over all its jobs: with many jobs each keeps fewer
+/// (`historyLimit` or this divided by the number of jobs, whichever is less), so 64 jobs at the
+/// largest limit cannot grow the status past its bound.
+pub const MAX_HISTORY_ENTRIES: usize = 128;
+/// The longest message kept in one execution, in bytes.
+pub const MAX_HISTORY_MESSAGE: usize = 256;
 /// The largest `startingDeadlineSeconds` (a year; unset means "any age").
 pub const MAX_STARTING_DEADLINE_SECONDS: i64 = 366 * 86_400;
 

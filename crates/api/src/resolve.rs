@@ -5,13 +5,33 @@
 
 use std::collections::HashMap;
 
+use diurnal_core::scaling::Size;
 use diurnal_core::{Days, ExcludeDate, JobPlan, Plan, Schedule, resolve_zone};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::calendar::Calendars;
 use crate::limits::{self, Limits};
-use crate::{CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerSpec, Finding, Job, ScaleTargetRef};
+use crate::{
+    CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerSpec, Finding, HpaMode, Job, ScaleTargetRef,
+};
+
+/// What a fire of `job` asks of its target: its `targetMinReplicas`/`targetMaxReplicas` when it
+/// has either, else its `targetSize` in the object's `hpaMode` (a job with neither, which
+/// validation refuses, asks for nothing: bounds with neither side).
+pub fn job_size(spec: &CronHorizontalPodAutoscalerSpec, job: &Job) -> Size {
+    match (job.target_size, job.target_min_replicas, job.target_max_replicas) {
+        (_, min @ Some(_), max) | (_, min, max @ Some(_)) => Size::Bounds { min, max },
+        (Some(n), None, None) if spec.hpa_mode == Some(HpaMode::Exact) => Size::Exact(n),
+        (Some(n), None, None) => Size::Replicas(n),
+        (None, None, None) => Size::Bounds { min: None, max: None },
+    }
+}
+
+/// `spec.historyLimit`, defaulted and capped at [`limits::MAX_HISTORY_LIMIT`].
+pub fn history_limit(spec: &CronHorizontalPodAutoscalerSpec) -> usize {
+    spec.history_limit.unwrap_or(limits::DEFAULT_HISTORY_LIMIT).min(limits::MAX_HISTORY_LIMIT) as usize
+}
 
 /// The outcome of resolving one CronHPA.
 #[derive(Debug, Clone)]
@@ -112,6 +132,7 @@ pub fn resolve_in(
     let mut exclusions = exclusions(spec, &mut findings);
     let calendar = calendar_refs(spec, calendars, &mut exclusions, &mut findings);
     check_spec(spec, &mut findings);
+    check_controls(spec, &mut findings);
 
     let targets_hpa = spec.scale_target_ref.kind == "HorizontalPodAutoscaler";
     let mut first_with_name: HashMap<&str, usize> = HashMap::new();
@@ -165,7 +186,8 @@ pub fn resolve_in(
                 name: job.name.clone(),
                 schedule,
                 zone: job_zone,
-                target_size: job.target_size,
+                // The simulator and the timeline read a size as replicas: a floor is the nearest.
+                target_size: job.target_size.or(job.target_min_replicas).unwrap_or(0),
                 run_once: job.run_once,
                 days,
             });
@@ -275,24 +297,95 @@ fn check_spec(spec: &CronHorizontalPodAutoscalerSpec, findings: &mut Vec<Finding
     }
 }
 
-/// A job's `targetSize`.
+/// A job's size: exactly one of `targetSize` or `targetMinReplicas`/`targetMaxReplicas` (HPA
+/// targets only), in range, the floor not above the ceiling.
 fn check_size(path: &str, job: &Job, targets_hpa: bool, findings: &mut Vec<Finding>) {
-    if job.target_size < 0 {
+    let bounded = job.target_min_replicas.is_some() || job.target_max_replicas.is_some();
+    match (job.target_size, bounded) {
+        (Some(_), true) => findings.push(Finding::error(
+            format!("{path}.targetSize"),
+            "set either targetSize or targetMinReplicas/targetMaxReplicas, not both",
+        )),
+        (None, false) => findings.push(Finding::error(
+            format!("{path}.targetSize"),
+            if targets_hpa {
+                "required (or targetMinReplicas and/or targetMaxReplicas)"
+            } else {
+                "required: the replicas to set at each fire"
+            },
+        )),
+        (None, true) if !targets_hpa => findings.push(Finding::error(
+            format!("{path}.targetMinReplicas"),
+            "targetMinReplicas and targetMaxReplicas apply to a HorizontalPodAutoscaler target only \
+             (to bound the HPA that manages a workload, target the HPA); use targetSize",
+        )),
+        _ => {}
+    }
+    for (field, value) in
+        [("targetMinReplicas", job.target_min_replicas), ("targetMaxReplicas", job.target_max_replicas)]
+    {
+        match value {
+            Some(v) if v < 1 => findings.push(Finding::error(
+                format!("{path}.{field}"),
+                format!("must be 1 or more replicas, got {v}"),
+            )),
+            Some(v) if v > limits::MAX_TARGET_SIZE => findings.push(Finding::error(
+                format!("{path}.{field}"),
+                format!("at most {} replicas, got {v}", limits::MAX_TARGET_SIZE),
+            )),
+            _ => {}
+        }
+    }
+    if let (Some(min), Some(max)) = (job.target_min_replicas, job.target_max_replicas)
+        && min > max
+    {
+        findings.push(Finding::error(
+            format!("{path}.targetMinReplicas"),
+            format!("{min} is above targetMaxReplicas {max}: the floor cannot exceed the ceiling"),
+        ));
+    }
+    let Some(size) = job.target_size else { return };
+    if size < 0 {
         findings.push(Finding::error(
             format!("{path}.targetSize"),
-            format!("must be zero or more replicas, got {}", job.target_size),
+            format!("must be zero or more replicas, got {size}"),
         ));
-    } else if job.target_size > limits::MAX_TARGET_SIZE {
+    } else if size > limits::MAX_TARGET_SIZE {
         findings.push(Finding::error(
             format!("{path}.targetSize"),
-            format!("at most {} replicas, got {}", limits::MAX_TARGET_SIZE, job.target_size),
+            format!("at most {} replicas, got {size}", limits::MAX_TARGET_SIZE),
         ));
-    } else if job.target_size == 0 && targets_hpa {
+    } else if size == 0 && targets_hpa {
         findings.push(Finding::warning(
             format!("{path}.targetSize"),
             "0 on a HorizontalPodAutoscaler target: the HPA's workload is scaled to 0 (an HPA \
          does not act on a workload at 0 replicas) and the HPA is left as it is; the next \
          fire above 0 sets the floor and scales the workload up to it",
+        ));
+    }
+}
+
+/// `historyLimit`, and the HPA controls that only mean something for some targets.
+fn check_controls(spec: &CronHorizontalPodAutoscalerSpec, findings: &mut Vec<Finding>) {
+    if let Some(n) = spec.history_limit
+        && n > limits::MAX_HISTORY_LIMIT
+    {
+        findings.push(Finding::error(
+            "spec.historyLimit",
+            format!("at most {} executions per job, got {n}", limits::MAX_HISTORY_LIMIT),
+        ));
+    }
+    if spec.hpa_coordination == Some(false) && spec.scale_target_ref.kind == "HorizontalPodAutoscaler" {
+        findings.push(Finding::error(
+            "spec.hpaCoordination",
+            "off applies to workload targets (scale the workload even when an HPA manages it); \
+             an HPA target is always written through the HPA",
+        ));
+    }
+    if spec.hpa_mode == Some(HpaMode::Exact) && spec.hpa_coordination == Some(false) {
+        findings.push(Finding::warning(
+            "spec.hpaMode",
+            "Exact has no effect with hpaCoordination off: the workload is scaled to targetSize directly",
         ));
     }
 }

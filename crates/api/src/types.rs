@@ -10,12 +10,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{CalendarRef, JobDays, MAX_CALENDAR_REFS};
+use crate::history::{JobHistory, Summary};
 use crate::limits;
 
 /// Desired state: what to scale, when, and to what size.
 // One `printcolumn(...)` per column is kube-derive's syntax, not a duplicate.
 #[allow(clippy::duplicated_attributes)]
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "autoscaling.alibabacloud.com",
     version = "v1beta1",
@@ -32,9 +33,14 @@ use crate::limits;
     // `string`, not `date`: kubectl prints a `date` column as an age, `<invalid>` for the future.
     printcolumn(name = "Next", type_ = "string", json_path = ".status.nextScheduleTime"),
     printcolumn(name = "Last Result", type_ = "string", json_path = ".status.lastResult"),
+    printcolumn(name = "State", type_ = "string", json_path = ".status.summary.state"),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.scaleTargetRef.kind == 'HorizontalPodAutoscaler' || self.jobs.all(j, has(j.targetSize))",
+     "message": "targetMinReplicas and targetMaxReplicas apply to a HorizontalPodAutoscaler target only; every job of a workload target needs targetSize"}
+]))]
 pub struct CronHorizontalPodAutoscalerSpec {
     /// The workload (anything with a `scale` subresource) or HorizontalPodAutoscaler to scale.
     pub scale_target_ref: ScaleTargetRef,
@@ -74,10 +80,47 @@ pub struct CronHorizontalPodAutoscalerSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = MAX_CALENDAR_REFS))]
     pub calendars: Vec<CalendarRef>,
+    // --- Round two (issue 15): history, HPA controls. All optional; unset means as before.
+    /// How many executions per job `status.jobHistories` keeps (newest last). Unset: 5; 0: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = limits::MAX_HISTORY_LIMIT))]
+    pub history_limit: Option<u32>,
+
+    /// `off` (or `false`): a workload target is scaled directly even when an HPA manages it, and
+    /// no HPA is given back on deletion. Unset or `on`: the controller's `--hpa-coordination`.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::switch::deserialize_option"
+    )]
+    pub hpa_coordination: Option<bool>,
+
+    /// How `targetSize` moves an HPA: `Floor` (default: `minReplicas` := `targetSize`, the HPA
+    /// may go above it) or `Exact` (`minReplicas` and `maxReplicas` := `targetSize` for the
+    /// period, so a scale-down below the HPA's current count is forced).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hpa_mode: Option<HpaMode>,
+
+    /// When true, the size of the period in force (the latest fire of any job) is applied again
+    /// when the object is created or edited, on unsuspend, when a controller takes the lead
+    /// (after a restart or fail-over), and when drift is found (the target is checked every
+    /// `--min-fire-interval`), even if it was applied before. Unset: only fires apply.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforce: Option<bool>,
+}
+
+/// How `targetSize` is applied to an HPA.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum HpaMode {
+    /// `minReplicas` := `targetSize`; the HPA may scale above it.
+    #[default]
+    Floor,
+    /// `minReplicas` and `maxReplicas` := `targetSize` until the next fire.
+    Exact,
 }
 
 /// Reference to the scaled object, as in kubernetes-cronhpa-controller.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScaleTargetRef {
     /// API version of the target, e.g. `apps/v1` or `autoscaling/v2`.
@@ -92,8 +135,14 @@ pub struct ScaleTargetRef {
 }
 
 /// One schedule line.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.targetSize) != (has(self.targetMinReplicas) || has(self.targetMaxReplicas))",
+     "message": "set exactly one of targetSize, or targetMinReplicas and/or targetMaxReplicas"},
+    {"rule": "!has(self.targetMinReplicas) || !has(self.targetMaxReplicas) || self.targetMinReplicas <= self.targetMaxReplicas",
+     "message": "targetMinReplicas must not be above targetMaxReplicas"}
+]))]
 pub struct Job {
     /// Unique name within the object.
     #[schemars(length(min = 1, max = limits::MAX_JOB_NAME))]
@@ -103,9 +152,11 @@ pub struct Job {
     /// together than the controller's `--min-fire-interval` (a minute by default).
     #[schemars(length(min = 1, max = limits::MAX_SCHEDULE))]
     pub schedule: String,
-    /// Replicas (or HPA floor) to set at each fire.
+    /// Replicas (or HPA floor) to set at each fire. Required unless the target is an HPA and
+    /// `targetMinReplicas`/`targetMaxReplicas` are given instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = limits::MAX_TARGET_SIZE))]
-    pub target_size: i32,
+    pub target_size: Option<i32>,
     /// Fire once, then never again.
     #[serde(default)]
     pub run_once: bool,
@@ -120,12 +171,26 @@ pub struct Job {
     /// make-up Saturday runs a `MON-FRI` job (docs/calendars.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub days: Option<JobDays>,
+    // --- Round two (issue 15).
+    /// HPA targets: the `minReplicas` to set at each fire (instead of `targetSize`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = limits::MAX_TARGET_SIZE))]
+    pub target_min_replicas: Option<i32>,
+    /// HPA targets: the `maxReplicas` to set at each fire (instead of `targetSize`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = limits::MAX_TARGET_SIZE))]
+    pub target_max_replicas: Option<i32>,
+    /// When true, this job's fires do nothing (each is recorded in the history as suspended);
+    /// the other jobs go on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
 }
 
 /// Outcome of a job's last fire, as kubernetes-cronhpa-controller reports it.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum JobState {
     /// Planned; waiting for its next fire.
+    #[default]
     Submitted,
     /// The last fire was applied.
     Succeed,
@@ -158,10 +223,19 @@ pub struct CronHorizontalPodAutoscalerStatus {
     /// Validation warnings about the spec (`path: message`), as `diurnal validate` prints them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+
+    // --- Round two (issue 15).
+    /// The last executions of each job (at most `spec.historyLimit` per job), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub job_histories: Vec<JobHistory>,
+    /// One word for the whole object, for Argo CD, Flux and `kubectl get`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<Summary>,
 }
 
 /// A job's status entry.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobCondition {
     /// The job's name.
@@ -196,4 +270,10 @@ pub struct JobCondition {
     /// The zone the job's wall times are read in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    /// The job's `targetMinReplicas`, as planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_min_replicas: Option<i32>,
+    /// The job's `targetMaxReplicas`, as planned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_max_replicas: Option<i32>,
 }

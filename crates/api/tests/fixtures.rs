@@ -109,13 +109,25 @@ fn the_crd_enforces_what_the_api_server_can_check() {
     assert_eq!(jobs["x-kubernetes-list-type"], "map");
     assert_eq!(jobs["x-kubernetes-list-map-keys"][0], "name");
     assert_eq!(jobs["items"]["properties"]["targetSize"]["minimum"].as_f64(), Some(0.0));
+    // targetSize is optional in the schema (HPA targets may give a floor and ceiling instead);
+    // CEL rules refuse what the webhook would: both forms or neither, min above max, bounds on a
+    // workload target. Unique job names are the list-map's key.
+    let rules = |v: &serde_json::Value| -> Vec<String> {
+        v["x-kubernetes-validations"].as_array().unwrap().iter().map(|r| r["rule"].to_string()).collect()
+    };
+    let required = jobs["items"]["required"].as_array().unwrap();
+    assert!(!required.iter().any(|r| r == "targetSize"), "{required:?}");
+    let job_rules = rules(&jobs["items"]);
+    assert!(job_rules.iter().any(|r| r.contains("has(self.targetSize) !=")), "{job_rules:?}");
+    assert!(job_rules.iter().any(|r| r.contains("self.targetMinReplicas <= self.targetMaxReplicas")));
+    assert!(rules(spec).iter().any(|r| r.contains("self.jobs.all(j, has(j.targetSize))")));
     let columns: Vec<&str> = version["additionalPrinterColumns"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(columns, ["Target", "Zone", "Next", "Last Result", "Age"]);
+    assert_eq!(columns, ["Target", "Zone", "Next", "Last Result", "State", "Age"]);
 }
 
 #[test]

@@ -222,3 +222,49 @@ fn the_field_reports_architecture_validates() {
         .success()
         .stdout("2 valid CronHorizontalPodAutoscaler(s)\n");
 }
+
+#[test]
+fn next_prints_floors_and_ceilings_and_the_recorded_history() {
+    let mut text = std::fs::read_to_string(example("hpa-floors-and-ceilings.yaml")).unwrap();
+    // As `kubectl get -o yaml` saves it: the status the controller wrote.
+    text.push_str(
+        "status:\n  jobHistories:\n  - name: night\n    executions:\n\
+         \x20   - scheduleTime: \"2026-11-22T19:00:00Z\"\n      executionTime: \"2026-11-22T19:00:01Z\"\n\
+         \x20     kind: Regular\n      result: Scaled\n      minReplicas: {from: 10, to: 2}\n\
+         \x20     maxReplicas: {from: 60, to: 20}\n      message: \"HorizontalPodAutoscaler shop/shop-api: minReplicas 10 -> 2\"\n",
+    );
+    let file = write_temp(&text);
+    diurnal()
+        .args(["next", "--history", "-f"])
+        .arg(file.path())
+        .args(["--after", "2026-11-23T00:00:00Z", "--count", "1"])
+        .assert()
+        .success()
+        .stdout(
+            "2026-11-23T07:00:00Z\tshop/shop-api\tweekday-day\tmin 10 max 60\n\
+             \n\
+             SCHEDULED\tAPPLIED\tCRONHPA\tJOB\tKIND\tRESULT\tCHANGES\tMESSAGE\n\
+             2026-11-22T19:00:00Z\t2026-11-22T19:00:01Z\tshop/shop-api\tnight\tRegular\tScaled\t\
+             minReplicas 10 -> 2, maxReplicas 60 -> 20\tHorizontalPodAutoscaler shop/shop-api: minReplicas 10 -> 2\n",
+        );
+}
+
+#[test]
+fn validate_reads_a_bare_off_as_kubectl_does_and_names_a_bad_switch() {
+    let doc = |value: &str| {
+        format!(
+            "apiVersion: autoscaling.alibabacloud.com/v1beta1\nkind: CronHorizontalPodAutoscaler\n\
+             metadata: {{name: web, namespace: shop}}\nspec:\n  \
+             scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  \
+             hpaCoordination: {value}\n  jobs:\n    - {{name: up, schedule: \"0 0 9 * * *\", targetSize: 3}}\n"
+        )
+    };
+    for ok in ["off", "false", "on"] {
+        let file = write_temp(&doc(ok));
+        diurnal().arg("validate").arg(file.path()).assert().success();
+    }
+    let file = write_temp(&doc("maybe"));
+    diurnal().arg("validate").arg(file.path()).assert().code(1).stderr(predicate::str::contains(
+        "spec.hpaCoordination: expected on, off, true or false, got \"maybe\"",
+    ));
+}

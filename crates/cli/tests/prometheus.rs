@@ -42,7 +42,11 @@ fn plan_learns_from_a_real_prometheus() {
     assert!(diurnal_api::resolve_object(&cronhpa, &jiff::tz::TimeZone::UTC).is_valid());
     // The daily rise at 08:00 UTC is in the schedule, pre-warmed by a minute or two.
     assert!(
-        cronhpa.spec.jobs.iter().any(|j| j.schedule.ends_with(" 7 * * *") && j.target_size >= 20),
+        cronhpa
+            .spec
+            .jobs
+            .iter()
+            .any(|j| j.schedule.ends_with(" 7 * * *") && j.target_size.is_some_and(|s| s >= 20)),
         "{yaml}"
     );
     assert!(stderr.contains("http://127.0.0.1") && stderr.contains("held out"), "{stderr}");

@@ -227,6 +227,8 @@ pub async fn give_back_hpa(
 #[derive(Debug, Clone)]
 struct Seen {
     target: ScaleTargetRef,
+    /// `spec.hpaCoordination` is not off: its fires may write an HPA managing the target.
+    coordinate: bool,
     finalizers: Vec<String>,
     deleting: bool,
     /// A previous target whose HPA is still to be given back.
@@ -236,6 +238,12 @@ struct Seen {
 impl Seen {
     fn finalized(&self) -> bool {
         self.finalizers.iter().any(|f| f == FINALIZER)
+    }
+
+    /// Whether its fires write an HPA: the target is one, or an HPA manages the target and the
+    /// object does not say `hpaCoordination: off`.
+    fn writes_hpa(&self, targets: &Targets, namespace: &str) -> bool {
+        self.target.kind == HPA_KIND || (self.coordinate && targets.coordinates_hpa(namespace, &self.target))
     }
 }
 
@@ -292,6 +300,7 @@ impl Keeper {
         };
         let seen = Seen {
             target,
+            coordinate: obj.spec.hpa_coordination != Some(false),
             finalizers: obj.finalizers().to_vec(),
             deleting: obj.metadata.deletion_timestamp.is_some(),
             give_back,
@@ -307,7 +316,7 @@ impl Keeper {
     pub fn forget(&mut self, key: &ObjectKey) {
         let Some(seen) = self.seen.remove(key) else { return };
         self.tasks.retain(|(k, work), task| k != key || (*work == Work::Release && !task.is_finished()));
-        if self.leading && !seen.finalized() && self.targets.coordinates_hpa(&key.namespace, &seen.target) {
+        if self.leading && !seen.finalized() && seen.writes_hpa(&self.targets, &key.namespace) {
             let (client, targets) = (self.client.clone(), self.targets.clone());
             let task = release(client, targets, key.clone(), seen.target, vec![]);
             self.spawn(key, Work::Release, task);
@@ -349,7 +358,7 @@ impl Keeper {
                 let task = release(client, targets, key.clone(), seen.target, seen.finalizers);
                 self.spawn(key, Work::Release, task);
             }
-        } else if !seen.finalized() && self.targets.coordinates_hpa(&key.namespace, &seen.target) {
+        } else if !seen.finalized() && seen.writes_hpa(&self.targets, &key.namespace) {
             let (client, object) = (self.client.clone(), key.clone());
             let task = async move {
                 match add_finalizer(&client, &object, &seen.finalizers).await {

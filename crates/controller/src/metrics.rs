@@ -24,6 +24,8 @@ pub enum FireResult {
     Applied,
     /// Excluded day: deliberately not scaled.
     Excluded,
+    /// The job is suspended (`jobs[].suspend`): deliberately not scaled.
+    Suspended,
     /// Failed; will be retried.
     Failed,
     /// A later fire of the same object was applied instead.
@@ -232,7 +234,7 @@ mod tests {
             message: String::new(),
             last_schedule_time: None,
             next_schedule_time: next.map(|t| Time(t.parse().unwrap())),
-            time_zone: None,
+            ..JobCondition::default()
         }
     }
 

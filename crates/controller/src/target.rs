@@ -11,8 +11,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use diurnal_api::ScaleTargetRef;
-use diurnal_core::scaling::{Action, HpaRecord, TargetState, decide};
+use diurnal_api::{Change, Changes, ScaleTargetRef};
+use diurnal_core::scaling::{Action, HpaRecord, Size, TargetState, decide_size};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::reflector::Store;
@@ -116,28 +116,31 @@ impl Targets {
         &self.client
     }
 
-    /// Brings the target to `size`. `before_write` runs just before the first write is sent
-    /// (fire lateness is measured there). Returns a message saying what changed, ending with a
-    /// warning when the reference names a version the API server does not serve.
+    /// Brings the target to `size`. `coordinate: false` (the object's `hpaCoordination: off`)
+    /// scales a workload target directly even when an HPA manages it. `before_write` runs just
+    /// before the first write is sent (fire lateness is measured there). Returns a message
+    /// saying what changed, ending with a warning when the reference names a version the API
+    /// server does not serve, and the values read and written.
     pub async fn apply(
         &self,
         namespace: &str,
         target: &ScaleTargetRef,
-        size: i32,
+        size: Size,
+        coordinate: bool,
         before_write: &(dyn Fn() + Send + Sync),
-    ) -> Result<String, FireError> {
+    ) -> Result<(String, Changes), FireError> {
         if target.kind == HPA_KIND {
             let warning = self.hpa_version_warning(&target.api_version).await?;
             let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(self.client.clone(), namespace);
             let what = format!("{HPA_KIND} {namespace}/{}", target.name);
             let hpa = hpas.get(&target.name).await.map_err(|e| api_error(what, e))?;
-            let message = self.apply_hpa(namespace, &hpa, size, before_write).await?;
-            return Ok(with_warnings(message, warning.into_iter()));
+            let (message, changes) = self.apply_hpa(namespace, &hpa, size, before_write).await?;
+            return Ok((with_warnings(message, warning.into_iter()), changes));
         }
         let resolved = self.resolver.resolve(&target.api_version, &target.kind, Needs::Scale).await?;
-        if let Some(hpa) = self.managing_hpa(namespace, target) {
-            let message = self.apply_hpa(namespace, &hpa, size, before_write).await?;
-            return Ok(with_warnings(message, resolved.warning.into_iter()));
+        if let Some(hpa) = self.managing_hpa(namespace, target).filter(|_| coordinate) {
+            let (message, changes) = self.apply_hpa(namespace, &hpa, size, before_write).await?;
+            return Ok((with_warnings(message, resolved.warning.into_iter()), changes));
         }
         let workload: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), namespace, &resolved.resource);
@@ -146,18 +149,21 @@ impl Targets {
         // calls for a change is trusted: one that says "already at size" is read again, so a
         // stale read can never skip a needed write.
         let replicas = match self.take_prefetched(namespace, target) {
-            Some(replicas) if replicas != size => replicas,
+            Some(replicas) if !decide_size(size, TargetState::Workload { replicas }).is_empty() => replicas,
             _ => {
                 let scale =
                     workload.get_scale(&target.name).await.map_err(|e| api_error(label.clone(), e))?;
                 scale.spec.and_then(|s| s.replicas).unwrap_or(0)
             }
         };
+        let state = TargetState::Workload { replicas };
+        let actions = decide_size(size, state);
+        let changes = changes_of(&state, &actions);
         let mut said = Vec::new();
-        for action in decide(size, TargetState::Workload { replicas }) {
+        for action in actions {
             self.execute(&workload, &label, None, action, before_write, &mut said).await?;
         }
-        Ok(with_warnings(summary(&label, &said), resolved.warning.into_iter()))
+        Ok((with_warnings(summary(&label, &said), resolved.warning.into_iter()), changes))
     }
 
     /// Reads a workload target's size ahead of its fire (HPA-managed targets are skipped: their
@@ -231,9 +237,9 @@ impl Targets {
         &self,
         namespace: &str,
         hpa: &HorizontalPodAutoscaler,
-        size: i32,
+        size: Size,
         before_write: &(dyn Fn() + Send + Sync),
-    ) -> Result<String, FireError> {
+    ) -> Result<(String, Changes), FireError> {
         let name = hpa.name_any();
         let hpa_label = format!("{HPA_KIND} {namespace}/{name}");
         let spec = hpa.spec.as_ref().ok_or_else(|| FireError::Invalid(format!("{hpa_label} has no spec")))?;
@@ -251,7 +257,7 @@ impl Targets {
             Err(kube::Error::Api(status)) if status.code == 404 => None,
             Err(e) => return Err(api_error(workload_label, e)),
         };
-        if size == 0 && workload_replicas.is_none() {
+        if matches!(size, Size::Replicas(0) | Size::Exact(0)) && workload_replicas.is_none() {
             // Scaling to zero acts on the workload alone: without it there is nothing to do.
             return Err(FireError::TargetNotFound(workload_label));
         }
@@ -261,12 +267,14 @@ impl Targets {
             record: record_of(hpa),
             workload_replicas,
         };
+        let actions = decide_size(size, state);
+        let changes = changes_of(&state, &actions);
         let mut said = Vec::new();
-        for action in decide(size, state) {
+        for action in actions {
             let hpa_target = matches!(action, Action::PatchHpa { .. }).then_some((hpa, &hpa_label));
             self.execute(&workload, &workload_label, hpa_target, action, before_write, &mut said).await?;
         }
-        Ok(with_warnings(summary(&hpa_label, &said), resolved.warning.into_iter()))
+        Ok((with_warnings(summary(&hpa_label, &said), resolved.warning.into_iter()), changes))
     }
 
     async fn execute(
@@ -370,6 +378,30 @@ pub fn hpa_patch(
     patch
 }
 
+/// What applying `actions` to `state` reads and leaves, for the fire's history entry: every
+/// value read, before and after (equal where nothing is written).
+pub fn changes_of(state: &TargetState, actions: &[Action]) -> Changes {
+    let scaled_to = actions.iter().rev().find_map(|a| match a {
+        Action::ScaleWorkload { to, .. } => Some(*to),
+        Action::PatchHpa { .. } => None,
+    });
+    let patched = actions.iter().find_map(|a| match a {
+        Action::PatchHpa { min_replicas, max_replicas, .. } => Some((*min_replicas, *max_replicas)),
+        Action::ScaleWorkload { .. } => None,
+    });
+    let change = |from: i32, to: Option<i32>| Change { from, to: to.unwrap_or(from) };
+    match *state {
+        TargetState::Workload { replicas } => {
+            Changes { replicas: Some(change(replicas, scaled_to)), ..Changes::default() }
+        }
+        TargetState::Hpa { min_replicas, max_replicas, workload_replicas, .. } => Changes {
+            replicas: workload_replicas.map(|r| change(r, scaled_to)),
+            min_replicas: Some(change(min_replicas.unwrap_or(1), patched.map(|p| p.0))),
+            max_replicas: Some(change(max_replicas, patched.map(|p| p.1))),
+        },
+    }
+}
+
 fn summary(label: &str, said: &[String]) -> String {
     if said.is_empty() { format!("{label} already at size") } else { format!("{label}: {}", said.join(", ")) }
 }
@@ -377,4 +409,28 @@ fn summary(label: &str, said: &[String]) -> String {
 /// `message` followed by each warning.
 fn with_warnings(message: String, warnings: impl Iterator<Item = String>) -> String {
     warnings.fold(message, |m, w| format!("{m} (warning: {w})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_say_what_each_value_was_and_became() {
+        let workload = TargetState::Workload { replicas: 2 };
+        let c = changes_of(&workload, &decide_size(Size::Replicas(5), workload));
+        assert_eq!(c.replicas, Some(Change { from: 2, to: 5 }));
+        assert!(c.changed());
+        let c = changes_of(&workload, &decide_size(Size::Replicas(2), workload));
+        assert_eq!(c.replicas, Some(Change { from: 2, to: 2 }));
+        assert!(!c.changed(), "already at size");
+        let hpa = TargetState::Hpa {
+            min_replicas: Some(2),
+            max_replicas: 20,
+            record: HpaRecord::default(),
+            workload_replicas: Some(4),
+        };
+        let c = changes_of(&hpa, &decide_size(Size::Bounds { min: Some(10), max: Some(60) }, hpa));
+        assert_eq!(c.to_string(), "replicas 4 -> 10, minReplicas 2 -> 10, maxReplicas 20 -> 60");
+    }
 }

@@ -7,6 +7,7 @@ mod common;
 use common::{DEPLOY_SCALE, HPA, hpa, hpa_patch, hpa_with, record, scale, target, write};
 use diurnal_api::ScaleTargetRef;
 use diurnal_controller::target::FireError;
+use diurnal_core::scaling::Size;
 use diurnal_testing::{Call, get, merge_patch, not_found};
 use serde_json::{Value, json};
 
@@ -16,11 +17,22 @@ async fn run(
     target: ScaleTargetRef,
     size: i32,
 ) -> Result<String, FireError> {
+    run_with(calls, hpas, target, Size::Replicas(size), true).await
+}
+
+/// [`run`] with any [`Size`] and the object's `hpaCoordination` (`coordinate: false` is `off`).
+async fn run_with(
+    calls: Vec<Call>,
+    hpas: Option<Vec<Value>>,
+    target: ScaleTargetRef,
+    size: Size,
+    coordinate: bool,
+) -> Result<String, FireError> {
     let (targets, server) = common::targets(calls, hpas);
-    let result = targets.apply("shop", &target, size, &|| {}).await;
+    let result = targets.apply("shop", &target, size, coordinate, &|| {}).await;
     drop(targets);
     server.await.unwrap();
-    result
+    result.map(|(message, _)| message)
 }
 
 #[tokio::test]
@@ -93,6 +105,61 @@ async fn hpa_coordination_off_scales_the_workload_directly() {
 }
 
 #[tokio::test]
+async fn an_objects_hpa_coordination_off_scales_the_workload_even_with_an_hpa_in_the_cache() {
+    run_with(
+        vec![
+            get(DEPLOY_SCALE, scale(3)),
+            write(merge_patch(DEPLOY_SCALE, json!({"spec": {"replicas": 6}}), scale(6))),
+        ],
+        Some(vec![hpa(2, 10, None)]),
+        target("apps/v1", "Deployment", "web"),
+        Size::Replicas(6),
+        false,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn exact_pins_the_hpa_and_scales_the_workload_down_at_once() {
+    let message = run_with(
+        vec![
+            get(HPA, hpa(2, 10, None)),
+            get(DEPLOY_SCALE, scale(8)),
+            write(merge_patch(HPA, hpa_patch(3, 3, record(2, Some(10), (3, 3))), hpa(3, 3, Some(10)))),
+            write(merge_patch(DEPLOY_SCALE, json!({"spec": {"replicas": 3}}), scale(3))),
+        ],
+        None,
+        target("autoscaling/v2", "HorizontalPodAutoscaler", "web-hpa"),
+        Size::Exact(3),
+        true,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        message,
+        "HorizontalPodAutoscaler shop/web-hpa: minReplicas 2 -> 3, maxReplicas 10 -> 3, Deployment shop/web replicas 8 -> 3"
+    );
+}
+
+#[tokio::test]
+async fn a_floor_and_ceiling_move_both_hpa_bounds() {
+    run_with(
+        vec![
+            get(HPA, hpa(2, 20, None)),
+            get(DEPLOY_SCALE, scale(30)),
+            write(merge_patch(HPA, hpa_patch(10, 60, record(2, Some(20), (10, 60))), hpa(10, 60, Some(20)))),
+        ],
+        None,
+        target("autoscaling/v2", "HorizontalPodAutoscaler", "web-hpa"),
+        Size::Bounds { min: Some(10), max: Some(60) },
+        true,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
 async fn an_hpa_target_above_its_ceiling_raises_it_and_remembers_the_original() {
     let message = run(
         vec![
@@ -154,7 +221,7 @@ async fn prefetch_then_apply(calls: Vec<Call>, size: i32) -> String {
     let (targets, server) = common::targets(calls, None);
     let web = target("apps/v1", "Deployment", "web");
     targets.prefetch("shop", &web).await;
-    let message = targets.apply("shop", &web, size, &|| {}).await.unwrap();
+    let (message, _) = targets.apply("shop", &web, Size::Replicas(size), true, &|| {}).await.unwrap();
     drop(targets);
     server.await.unwrap();
     message

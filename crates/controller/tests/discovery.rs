@@ -3,6 +3,8 @@
 
 mod common;
 
+use diurnal_core::scaling::Size;
+
 use common::{DEPLOY_SCALE, HPA, hpa, hpa_patch, record, scale, target, write};
 use diurnal_controller::target::FireError;
 use diurnal_testing::{Call, get, merge_patch, not_found};
@@ -55,8 +57,8 @@ async fn an_apps_v1beta2_deployment_fires_at_apps_v1_with_a_warning_and_discover
     ]);
     let (targets, server) = common::targets(calls, None);
     let web = target("apps/v1beta2", "Deployment", "web");
-    let first = targets.apply("shop", &web, 5, &|| {}).await.unwrap();
-    let second = targets.apply("shop", &web, 5, &|| {}).await.unwrap();
+    let first = targets.apply("shop", &web, Size::Replicas(5), true, &|| {}).await.unwrap().0;
+    let second = targets.apply("shop", &web, Size::Replicas(5), true, &|| {}).await.unwrap().0;
     drop(targets);
     server.await.unwrap();
     assert_eq!(first, format!("Deployment shop/web: Deployment shop/web replicas 2 -> 5 {NOT_SERVED}"));
@@ -72,8 +74,11 @@ async fn an_extensions_v1beta1_deployment_is_found_in_apps() {
         write(merge_patch(DEPLOY_SCALE, json!({"spec": {"replicas": 1}}), scale(1))),
     ]);
     let (targets, server) = common::targets(calls, None);
-    let message =
-        targets.apply("shop", &target("extensions/v1beta1", "Deployment", "web"), 1, &|| {}).await.unwrap();
+    let message = targets
+        .apply("shop", &target("extensions/v1beta1", "Deployment", "web"), Size::Replicas(1), true, &|| {})
+        .await
+        .unwrap()
+        .0;
     drop(targets);
     server.await.unwrap();
     assert!(
@@ -92,7 +97,11 @@ async fn a_custom_resource_is_scaled_at_its_preferred_version_without_a_warning_
         write(merge_patch(WIDGET_SCALE, json!({"spec": {"replicas": 4}}), scale(4))),
     ];
     let (targets, server) = common::targets(calls, None);
-    let message = targets.apply("shop", &target("example.com/v1", "Widget", "web"), 4, &|| {}).await.unwrap();
+    let message = targets
+        .apply("shop", &target("example.com/v1", "Widget", "web"), Size::Replicas(4), true, &|| {})
+        .await
+        .unwrap()
+        .0;
     drop(targets);
     server.await.unwrap();
     assert_eq!(message, "Widget shop/web: Widget shop/web replicas 1 -> 4");
@@ -104,7 +113,7 @@ async fn an_unknown_group_is_a_missing_target_and_is_not_cached() {
     let (targets, server) = common::targets(calls, None);
     let widget = target("example.com/v1", "Widget", "web");
     for _ in 0..2 {
-        let err = targets.apply("shop", &widget, 4, &|| {}).await.unwrap_err();
+        let err = targets.apply("shop", &widget, Size::Replicas(4), true, &|| {}).await.unwrap_err();
         assert_eq!(err.reason(), "TargetNotFound");
         assert_eq!(err.to_string(), "API group \"example.com\" not found");
     }
@@ -119,7 +128,10 @@ async fn a_kind_without_a_scale_subresource_is_refused_by_name() {
         get("/apis/example.com/v1", resources("example.com/v1", &[("widgets", "Widget", false)])),
     ];
     let (targets, server) = common::targets(calls, None);
-    let err = targets.apply("shop", &target("example.com/v1", "Widget", "web"), 4, &|| {}).await.unwrap_err();
+    let err = targets
+        .apply("shop", &target("example.com/v1", "Widget", "web"), Size::Replicas(4), true, &|| {})
+        .await
+        .unwrap_err();
     drop(targets);
     server.await.unwrap();
     assert!(matches!(err, FireError::Invalid(_)), "{err:?}");
@@ -136,7 +148,10 @@ async fn a_kind_the_group_does_not_have_is_a_missing_target() {
         get("/apis/example.com/v1", resources("example.com/v1", &[("widgets", "Widget", true)])),
     ];
     let (targets, server) = common::targets(calls, None);
-    let err = targets.apply("shop", &target("example.com/v1", "Gadget", "web"), 4, &|| {}).await.unwrap_err();
+    let err = targets
+        .apply("shop", &target("example.com/v1", "Gadget", "web"), Size::Replicas(4), true, &|| {})
+        .await
+        .unwrap_err();
     drop(targets);
     server.await.unwrap();
     assert_eq!(err.to_string(), "kind Gadget in API group \"example.com\" not found");
@@ -155,10 +170,17 @@ async fn an_autoscaling_v2beta2_hpa_target_is_patched_as_v2_with_a_warning() {
         write(merge_patch(HPA, hpa_patch(4, 10, record(2, None, (4, 10))), hpa(4, 10, None))),
     ];
     let (targets, server) = common::targets(calls, None);
-    let message = targets
-        .apply("shop", &target("autoscaling/v2beta2", "HorizontalPodAutoscaler", "web-hpa"), 4, &|| {})
+    let (message, changes) = targets
+        .apply(
+            "shop",
+            &target("autoscaling/v2beta2", "HorizontalPodAutoscaler", "web-hpa"),
+            Size::Replicas(4),
+            true,
+            &|| {},
+        )
         .await
         .unwrap();
+    assert_eq!(changes.to_string(), "replicas 6 -> 6, minReplicas 2 -> 4, maxReplicas 10 -> 10");
     drop(targets);
     server.await.unwrap();
     assert_eq!(
@@ -177,8 +199,11 @@ async fn an_hpa_managing_an_apps_v1beta2_target_is_found_and_moved() {
         write(merge_patch(HPA, hpa_patch(4, 10, record(2, None, (4, 10))), hpa(4, 10, None))),
     ]);
     let (targets, server) = common::targets(calls, Some(vec![hpa(2, 10, None)]));
-    let message =
-        targets.apply("shop", &target("apps/v1beta2", "Deployment", "web"), 4, &|| {}).await.unwrap();
+    let message = targets
+        .apply("shop", &target("apps/v1beta2", "Deployment", "web"), Size::Replicas(4), true, &|| {})
+        .await
+        .unwrap()
+        .0;
     drop(targets);
     server.await.unwrap();
     assert_eq!(message, format!("HorizontalPodAutoscaler shop/web-hpa: minReplicas 2 -> 4 {NOT_SERVED}"));

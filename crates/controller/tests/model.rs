@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use diurnal_api::{
-    CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerSpec, CronHorizontalPodAutoscalerStatus,
+    Changes, CronHorizontalPodAutoscaler, CronHorizontalPodAutoscalerSpec, CronHorizontalPodAutoscalerStatus,
     JobState, Limits, resolve_with,
 };
 use diurnal_controller::scheduler::{Due, DueKind, ObjectKey, Outcome, Scheduler};
@@ -44,6 +44,10 @@ struct Variant {
     exclude: usize,
     suspend: bool,
     deadline: usize,
+    /// The job (by name) whose `jobs[].suspend` is true, if any.
+    paused: Option<&'static str>,
+    /// `spec.enforce`.
+    enforce: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -66,12 +70,14 @@ fn variant() -> impl Strategy<Value = Variant> {
         prop_oneof![6 => Just(0usize), 3 => Just(1usize), 1 => Just(2usize)],
         prop::bool::weighted(0.15),
         0..DEADLINES.len(),
+        prop::option::weighted(0.2, prop::sample::select(vec!["a", "b", "c", "d"])),
+        prop::bool::weighted(0.25),
     )
-        .prop_map(|(jobs, exclude, suspend, deadline)| {
+        .prop_map(|(jobs, exclude, suspend, deadline, paused, enforce)| {
             // Job names are unique within an object: keep the first of each name.
             let mut seen = BTreeSet::new();
             let jobs = jobs.into_iter().filter(|j| seen.insert(JOBS[*j].0)).collect();
-            Variant { jobs, exclude, suspend, deadline }
+            Variant { jobs, exclude, suspend, deadline, paused, enforce }
         })
 }
 
@@ -95,11 +101,13 @@ fn spec_of(v: &Variant) -> CronHorizontalPodAutoscalerSpec {
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
         "jobs": v.jobs.iter().map(|&j| {
             let (name, schedule, size, once) = JOBS[j];
-            serde_json::json!({"name": name, "schedule": schedule, "targetSize": size, "runOnce": once})
+            let paused = v.paused == Some(name);
+            serde_json::json!({"name": name, "schedule": schedule, "targetSize": size, "runOnce": once, "suspend": paused})
         }).collect::<Vec<_>>(),
         "excludeDates": EXCLUDES[v.exclude],
         "suspend": v.suspend,
         "startingDeadlineSeconds": DEADLINES[v.deadline],
+        "enforce": v.enforce,
     }))
     .expect("a valid spec shape")
 }
@@ -128,297 +136,9 @@ fn object(name: &str, s: &Stored) -> CronHorizontalPodAutoscaler {
     obj
 }
 
-// ---------------------------------------------------------------- the reference model
-
-#[derive(Debug, Clone)]
-struct MJob {
-    /// Index into `JOBS`: the job's content (name, schedule, size, runOnce).
-    content: usize,
-    /// Fires after this instant have not been considered yet.
-    cursor: Timestamp,
-    /// (fire, due at, kind) of an owed catch-up or retry.
-    owed: Option<(Timestamp, Timestamp, DueKind)>,
-    last_applied: Option<Timestamp>,
-    done: bool,
-    /// Its fire is in flight (cleared when an edit makes it not runnable, or the lead changes).
-    flying: bool,
-}
-
-#[derive(Debug, Clone)]
-struct MObj {
-    uid: u32,
-    variant: Variant,
-    plan: Plan,
-    valid: Vec<bool>,
-    created: Timestamp,
-    jobs: Vec<MJob>,
-    /// (take token, job content, fire) being applied.
-    in_flight: Option<(u64, usize, Timestamp)>,
-    /// The newest fire the object applied, of any job (rule "never twice").
-    applied: Option<Timestamp>,
-}
-
-#[derive(Debug, Default)]
-struct Model {
-    leading: bool,
-    objects: BTreeMap<String, MObj>,
-}
-
-fn name_of(content: usize) -> &'static str {
-    JOBS[content].0
-}
-
-impl MObj {
-    fn deadline(&self) -> Option<SignedDuration> {
-        DEADLINES[self.variant.deadline].map(SignedDuration::from_secs)
-    }
-
-    fn plan_index(&self, j: usize) -> Option<usize> {
-        let name = name_of(self.jobs[j].content);
-        self.plan.jobs.iter().position(|p| p.name == name)
-    }
-
-    /// Rule "runnable": valid, not suspended, not a finished runOnce.
-    fn runnable(&self, j: usize) -> bool {
-        self.valid[j] && !self.variant.suspend && !self.jobs[j].done
-    }
-
-    /// All fires of job `j` in (after, until], walking forward.
-    fn fires(&self, j: usize, after: Timestamp, until: Timestamp) -> Vec<Timestamp> {
-        let Some(p) = self.plan_index(j) else { return vec![] };
-        let job = &self.plan.jobs[p];
-        let mut out = Vec::new();
-        let mut at = after;
-        while let Some(next) = job.schedule.next_after(at, &job.zone, self.plan.origin) {
-            if next > until {
-                break;
-            }
-            out.push(next);
-            at = next;
-        }
-        out
-    }
-
-    fn next_fire(&self, j: usize, after: Timestamp) -> Option<Timestamp> {
-        let p = self.plan_index(j)?;
-        let job = &self.plan.jobs[p];
-        job.schedule.next_after(after, &job.zone, self.plan.origin)
-    }
-
-    fn excluded(&self, at: Timestamp) -> bool {
-        is_excluded(&self.plan.exclusions, at, &self.plan.zone)
-    }
-
-    /// Rule "catch-up": each runnable job owes its latest non-excluded fire after the newest
-    /// applied fire (or the creation); the take applies the latest of them.
-    fn catch_up(&mut self, now: Timestamp) {
-        let bound =
-            self.jobs.iter().filter_map(|j| j.last_applied).max().max(self.applied).unwrap_or(self.created);
-        for j in 0..self.jobs.len() {
-            if !self.runnable(j) {
-                continue;
-            }
-            let missed = self.fires(j, bound, now).into_iter().rev().find(|f| !self.excluded(*f));
-            if let Some(fire) = missed {
-                self.jobs[j].owed = Some((fire, now, DueKind::CatchUp));
-            }
-        }
-    }
-
-    /// Rule "never twice": a job is planned after `now` and after the object's newest applied
-    /// fire.
-    fn floor(applied: Option<Timestamp>, job: &MJob, now: Timestamp) -> Timestamp {
-        applied.max(job.last_applied).map_or(now, |l| l.max(now))
-    }
-
-    fn replan(&mut self, now: Timestamp) {
-        for job in &mut self.jobs {
-            job.cursor = Self::floor(self.applied, job, now);
-            job.owed = None;
-            job.flying = false;
-        }
-    }
-
-    /// Rule "take": of every due fire (each job's latest regular one, due retries and
-    /// catch-ups), the latest non-excluded one within the deadline stands (same instant: the
-    /// last job in `jobs[]`); retries of older fires are dropped.
-    fn take(&mut self, now: Timestamp) -> Option<(String, Timestamp, DueKind)> {
-        if self.in_flight.is_some() {
-            return None;
-        }
-        let mut due: Vec<(Timestamp, usize, DueKind, bool)> = Vec::new();
-        for j in 0..self.jobs.len() {
-            if !self.runnable(j) {
-                continue;
-            }
-            if let Some(&last) = self.fires(j, self.jobs[j].cursor, now).last() {
-                due.push((last, j, DueKind::Regular, self.excluded(last)));
-            }
-            self.jobs[j].cursor = self.jobs[j].cursor.max(now);
-            if let Some((fire, at, kind)) = self.jobs[j].owed.filter(|o| o.1 <= now) {
-                let _ = at;
-                due.push((fire, j, kind, false));
-                self.jobs[j].owed = None;
-            }
-        }
-        let deadline = self.deadline();
-        let stand = due
-            .iter()
-            .filter(|(fire, _, _, excluded)| {
-                !excluded && deadline.is_none_or(|d| now.duration_since(*fire) <= d)
-            })
-            .max_by_key(|(fire, j, _, _)| (*fire, *j))
-            .copied();
-        let (fire, j, kind, _) = stand?;
-        // A runOnce job superseded by another job's fire is done.
-        for &(other, k, _, excluded) in &due {
-            let within = deadline.is_none_or(|d| now.duration_since(other) <= d);
-            if k != j && !excluded && within && JOBS[self.jobs[k].content].3 {
-                self.jobs[k].done = true;
-            }
-        }
-        for (k, job) in self.jobs.iter_mut().enumerate() {
-            if job.owed.is_some_and(|o| o.0 < fire) {
-                job.owed = None;
-                if k != j && JOBS[job.content].3 {
-                    job.done = true;
-                }
-            }
-        }
-        self.jobs[j].flying = true;
-        self.in_flight = Some((0, self.jobs[j].content, fire));
-        Some((name_of(self.jobs[j].content).to_owned(), fire, kind))
-    }
-
-    /// Rule "complete": applied → recorded (runOnce done); failed → a retry after
-    /// 1 s doubling to 30 s, unless past the deadline.
-    fn complete(&mut self, fire: Timestamp, kind: DueKind, ok: bool, now: Timestamp) {
-        let Some((_, content, in_flight_fire)) = self.in_flight.take() else { return };
-        assert_eq!(in_flight_fire, fire);
-        let deadline = self.deadline();
-        if ok {
-            self.applied = self.applied.max(Some(fire));
-            for job in &mut self.jobs {
-                job.cursor = job.cursor.max(fire);
-                job.owed = job.owed.filter(|o| o.0 > fire);
-            }
-        }
-        let Some(k) = self.jobs.iter().position(|j| j.content == content) else { return };
-        let runnable = self.runnable(k);
-        let job = &mut self.jobs[k];
-        let flying = std::mem::take(&mut job.flying);
-        if ok {
-            job.last_applied = job.last_applied.max(Some(fire));
-            if JOBS[content].3 {
-                job.done = true;
-            }
-        } else if flying && runnable {
-            let attempt = match kind {
-                DueKind::Retry(n) => n + 1,
-                _ => 2,
-            };
-            let at = now + SignedDuration::from_secs((1_i64 << (attempt - 2).min(5)).min(30));
-            if deadline.is_none_or(|d| at.duration_since(fire) <= d) {
-                job.owed = Some((fire, at, DueKind::Retry(attempt)));
-            }
-        }
-    }
-
-    /// What `nextScheduleTime` of job `j` must show.
-    fn shown_next(&self, j: usize) -> Option<Timestamp> {
-        if !self.runnable(j) {
-            return None;
-        }
-        let job = &self.jobs[j];
-        let next = self.next_fire(j, job.cursor);
-        if job.flying {
-            return next;
-        }
-        match (next, job.owed.map(|o| o.1)) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-}
-
-impl Model {
-    /// Rule "edit": an unchanged job keeps its state; a new or edited one starts from `now`
-    /// with the last applied fire recorded under its name; a fixed or unsuspended object's
-    /// jobs start from `now`, and an unsuspended one catches up.
-    fn upsert(&mut self, name: &str, stored: &Stored, now: Timestamp) {
-        let spec = spec_of(&stored.variant);
-        let resolution = resolve_with(&spec, &TimeZone::UTC, stored.created, &Limits::NONE);
-        let old = self.objects.remove(name).filter(|o| o.uid == stored.uid);
-        let recorded = |job_name: &str| {
-            stored.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.name == job_name)).cloned()
-        };
-        let mut jobs = Vec::new();
-        let mut valid = Vec::new();
-        let old_applied = old.as_ref().and_then(|o| o.applied);
-        for (i, &content) in stored.variant.jobs.iter().enumerate() {
-            let ok = resolution.job_error(i).is_none();
-            let was = old.as_ref().and_then(|o| {
-                let k = o.jobs.iter().position(|j| j.content == content)?;
-                Some((o.jobs[k].clone(), o.valid[k], o.variant.suspend))
-            });
-            let rec = recorded(name_of(content));
-            let rec_last = rec.as_ref().and_then(|c| c.last_schedule_time.as_ref()).map(|t| t.0);
-            let job = if let Some((mut job, was_valid, was_suspended)) = was {
-                job.last_applied = job.last_applied.max(rec_last);
-                if (!was_valid || was_suspended) && ok && !stored.variant.suspend {
-                    job.cursor = MObj::floor(old_applied, &job, now);
-                    job.owed = None;
-                }
-                if !ok || stored.variant.suspend {
-                    job.owed = None;
-                    job.flying = false;
-                }
-                job
-            } else {
-                let (_, schedule, size, once) = JOBS[content];
-                let done = once
-                    && rec.as_ref().is_some_and(|c| {
-                        c.state == JobState::Succeed
-                            && c.schedule == schedule
-                            && c.target_size == size
-                            && c.run_once
-                    });
-                let cursor = old_applied.max(rec_last).map_or(now, |l| l.max(now));
-                MJob { content, cursor, owed: None, last_applied: rec_last, done, flying: false }
-            };
-            jobs.push(job);
-            valid.push(ok);
-        }
-        let was_suspended = old.as_ref().is_some_and(|o| o.variant.suspend);
-        let in_flight = old.and_then(|o| o.in_flight);
-        let applied = old_applied.max(jobs.iter().filter_map(|j: &MJob| j.last_applied).max());
-        let mut obj = MObj {
-            applied,
-            uid: stored.uid,
-            variant: stored.variant.clone(),
-            plan: resolution.plan,
-            valid,
-            created: stored.created,
-            jobs,
-            in_flight,
-        };
-        if was_suspended && !obj.variant.suspend && self.leading {
-            obj.catch_up(now);
-        }
-        self.objects.insert(name.to_owned(), obj);
-    }
-
-    fn set_leading(&mut self, leading: bool, now: Timestamp) {
-        self.leading = leading;
-        for obj in self.objects.values_mut() {
-            obj.in_flight = None;
-            obj.replan(now);
-            if leading && !obj.variant.suspend {
-                obj.catch_up(now);
-            }
-        }
-    }
-}
+#[path = "model/reference.rs"]
+mod reference;
+use reference::Model;
 
 // ---------------------------------------------------------------- the driver
 
@@ -494,7 +214,11 @@ impl World {
                     return;
                 }
                 let due = self.in_flight.remove(i % self.in_flight.len());
-                let outcome = if *ok { Outcome::Applied("ok".into()) } else { Outcome::Failed("no".into()) };
+                let outcome = if *ok {
+                    Outcome::Applied("ok".into(), Changes::default())
+                } else {
+                    Outcome::Failed("no".into())
+                };
                 // The model hears of a completion only for the take it has in flight.
                 let live = self
                     .model
@@ -563,7 +287,7 @@ impl World {
                 f.0 = due.token;
             }
         }
-        for due in &taken.fires {
+        for due in taken.fires.iter().filter(|d| d.kind != DueKind::Enforce) {
             let uid = self.sut_uid(due);
             assert!(!self.applied.contains(&(uid, due.job.clone(), due.fire_at)), "applied twice: {due:?}");
             let written = self.api.get(&due.key.name).and_then(|s| s.status.as_ref()).and_then(|s| {
@@ -584,6 +308,9 @@ impl World {
         for (name, obj) in &self.model.objects {
             let status = self.sut.status(&key(name)).expect("indexed");
             assert_eq!(status.conditions.len(), obj.jobs.len());
+            for h in &status.job_histories {
+                assert!(h.executions.len() <= 5, "{name}/{}: history past historyLimit's default", h.name);
+            }
             for (j, (c, job)) in status.conditions.iter().zip(&obj.jobs).enumerate() {
                 let next = c.next_schedule_time.as_ref().map(|t| t.0);
                 let want = obj.shown_next(j);
@@ -600,6 +327,9 @@ impl World {
                 if obj.in_flight.is_none() && self.model.leading {
                     earliest = earliest.into_iter().chain(want).min();
                 }
+            }
+            if obj.in_flight.is_none() && self.model.leading && obj.checks() {
+                earliest = earliest.into_iter().chain(obj.next_check).min();
             }
         }
         if self.model.leading {

@@ -91,38 +91,92 @@ pub fn owners_values(min_replicas: Option<i32>, max_replicas: i32, record: &HpaR
     (owner_min, owner_max)
 }
 
-/// The changes that bring `state` to `target_size`.
+/// What one fire asks of its target: a job's `targetSize` (in the object's HPA mode), or its
+/// `targetMinReplicas`/`targetMaxReplicas`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Size {
+    /// `targetSize`: a workload's replicas, an HPA's floor.
+    Replicas(i32),
+    /// `targetSize` in `hpaMode: Exact`: an HPA's floor *and* ceiling, so the HPA holds exactly
+    /// this many until the next fire (a workload: its replicas, as [`Size::Replicas`]).
+    Exact(i32),
+    /// An HPA's floor and/or ceiling; an unset one stays the owner's.
+    Bounds {
+        /// `targetMinReplicas`.
+        min: Option<i32>,
+        /// `targetMaxReplicas`.
+        max: Option<i32>,
+    },
+}
+
+impl std::fmt::Display for Size {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Self::Replicas(n) => write!(f, "{n}"),
+            Self::Exact(n) => write!(f, "exactly {n}"),
+            Self::Bounds { min, max } => {
+                let part = |v: Option<i32>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+                write!(f, "min {} max {}", part(min), part(max))
+            }
+        }
+    }
+}
+
+/// The changes that bring `state` to `target_size` ([`decide_size`] with [`Size::Replicas`]).
+pub fn decide(target_size: i32, state: TargetState) -> Vec<Action> {
+    decide_size(Size::Replicas(target_size), state)
+}
+
+/// The changes that bring `state` to `size`.
 ///
-/// For an HPA and a `target_size` of 1 or more: the floor becomes `target_size`. A floor above the
+/// For an HPA and a `targetSize` of 1 or more: the floor becomes `targetSize`. A floor above the
 /// owner's `maxReplicas` raises the ceiling to the floor; once a later floor fits under the
 /// owner's ceiling again, it is restored. The owner's values are recorded (see
 /// [`owners_values`]) so that [`restore`] can give them back. When the workload runs fewer
 /// replicas than the new floor it is scaled up at once: the peak does not wait for the HPA's next
 /// sync, and an HPA does not act at all on a workload at 0 replicas.
 ///
-/// For an HPA and a `target_size` of 0: the workload itself is scaled to 0 (an HPA stops acting
+/// [`Size::Exact`] also sets the ceiling to the size and scales the workload down to it at
+/// once (the HPA could not keep more anyway). [`Size::Bounds`] sets the floor and/or ceiling it
+/// names; an unset one is the owner's (a ceiling under the owner's floor takes the floor down
+/// with it, since the API server refuses `minReplicas` above `maxReplicas`).
+///
+/// For an HPA and a `targetSize` of 0: the workload itself is scaled to 0 (an HPA stops acting
 /// on a workload at 0 replicas, as long as its floor is above 0) and the HPA is left as it is.
-pub fn decide(target_size: i32, state: TargetState) -> Vec<Action> {
+///
+/// A plain workload is set to `targetSize`; bounds (which validation allows on HPA targets only)
+/// clamp its replicas.
+pub fn decide_size(size: Size, state: TargetState) -> Vec<Action> {
     match state {
         TargetState::Workload { replicas } => {
-            if replicas == target_size {
-                vec![]
-            } else {
-                vec![Action::ScaleWorkload { from: replicas, to: target_size }]
+            let to = match size {
+                Size::Replicas(n) | Size::Exact(n) => n,
+                Size::Bounds { min, max } => {
+                    let up = min.map_or(replicas, |m| replicas.max(m));
+                    max.map_or(up, |m| up.min(m))
+                }
+            };
+            if replicas == to { vec![] } else { vec![Action::ScaleWorkload { from: replicas, to }] }
+        }
+        TargetState::Hpa { workload_replicas, .. } if matches!(size, Size::Replicas(n) | Size::Exact(n) if n <= 0) => {
+            match workload_replicas {
+                Some(replicas) if replicas != 0 => vec![Action::ScaleWorkload { from: replicas, to: 0 }],
+                _ => vec![],
             }
         }
-        TargetState::Hpa { workload_replicas, .. } if target_size <= 0 => match workload_replicas {
-            Some(replicas) if replicas != 0 => vec![Action::ScaleWorkload { from: replicas, to: 0 }],
-            _ => vec![],
-        },
         TargetState::Hpa { min_replicas, max_replicas, record, workload_replicas } => {
-            let floor = target_size;
             let (owner_min, owner_max) = owners_values(min_replicas, max_replicas, &record);
-            let (max, saved_max) =
-                if floor > owner_max { (floor, Some(owner_max)) } else { (owner_max, None) };
+            let (floor, max) = match size {
+                Size::Replicas(n) => (n, owner_max.max(n)),
+                Size::Exact(n) => (n, n),
+                Size::Bounds { min: Some(a), max: Some(b) } => (a, b.max(a)),
+                Size::Bounds { min: Some(a), max: None } => (a, owner_max.max(a)),
+                Size::Bounds { min: None, max: Some(b) } => (owner_min.min(b), b),
+                Size::Bounds { min: None, max: None } => (owner_min, owner_max),
+            };
             let next = HpaRecord {
                 saved_min_replicas: Some(owner_min),
-                saved_max_replicas: saved_max,
+                saved_max_replicas: (max != owner_max).then_some(owner_max),
                 applied_min_replicas: Some(floor),
                 applied_max_replicas: Some(max),
             };
@@ -130,8 +184,14 @@ pub fn decide(target_size: i32, state: TargetState) -> Vec<Action> {
             if min_replicas.unwrap_or(1) != floor || max != max_replicas || next != record {
                 actions.push(Action::PatchHpa { min_replicas: floor, max_replicas: max, record: next });
             }
-            if let Some(replicas) = workload_replicas.filter(|r| *r < floor) {
-                actions.push(Action::ScaleWorkload { from: replicas, to: floor });
+            match workload_replicas {
+                Some(replicas) if replicas < floor => {
+                    actions.push(Action::ScaleWorkload { from: replicas, to: floor });
+                }
+                Some(replicas) if matches!(size, Size::Exact(_)) && replicas > max => {
+                    actions.push(Action::ScaleWorkload { from: replicas, to: max });
+                }
+                _ => {}
             }
             actions
         }
@@ -355,6 +415,62 @@ mod tests {
         for ((min, max), record, expected) in cases {
             assert_eq!(restore(Some(min), max, &record), expected, "min {min} max {max} {record:?}");
         }
+    }
+
+    #[test]
+    fn exact_holds_the_hpa_at_the_size_and_scales_down_at_once() {
+        // Owner (2, 10), 8 running: exactly 3 pins both bounds and forces the scale-down.
+        assert_eq!(
+            decide_size(Size::Exact(3), hpa(2, 10, NONE, 8)),
+            vec![patch(3, 3, rec(2, Some(10), (3, 3))), Action::ScaleWorkload { from: 8, to: 3 }]
+        );
+        // The next floor-mode fire gives the owner's ceiling back.
+        assert_eq!(decide(4, hpa(3, 3, rec(2, Some(10), (3, 3)), 3)), {
+            vec![patch(4, 10, rec(2, None, (4, 10))), Action::ScaleWorkload { from: 3, to: 4 }]
+        });
+        // Exactly 0 is 0: the workload alone.
+        assert_eq!(decide_size(Size::Exact(0), hpa(2, 10, NONE, 8)), decide(0, hpa(2, 10, NONE, 8)));
+    }
+
+    #[test]
+    fn bounds_set_the_floor_and_ceiling_they_name_and_keep_the_owners_otherwise() {
+        let both = Size::Bounds { min: Some(10), max: Some(60) };
+        assert_eq!(
+            decide_size(both, hpa(2, 20, NONE, 4)),
+            vec![patch(10, 60, rec(2, Some(20), (10, 60))), Action::ScaleWorkload { from: 4, to: 10 }]
+        );
+        // Nights: min 2, max 20 after the day's 10..60 gives back exactly the owner's values.
+        let night = Size::Bounds { min: Some(2), max: Some(20) };
+        assert_eq!(decide_size(night, hpa(10, 60, rec(2, Some(20), (10, 60)), 30)), {
+            vec![patch(2, 20, rec(2, None, (2, 20)))]
+        });
+        // Only a ceiling: the owner's floor stays, unless it is above the new ceiling.
+        let max_only = |m| Size::Bounds { min: None, max: Some(m) };
+        assert_eq!(
+            decide_size(max_only(8), hpa(2, 20, NONE, 4)),
+            vec![patch(2, 8, rec(2, Some(20), (2, 8)))]
+        );
+        assert_eq!(
+            decide_size(max_only(3), hpa(5, 20, NONE, 6)),
+            vec![patch(3, 3, rec(5, Some(20), (3, 3)))]
+        );
+        // Only a floor: as targetSize.
+        let min_only = Size::Bounds { min: Some(12), max: None };
+        assert_eq!(decide_size(min_only, hpa(2, 10, NONE, 3)), decide(12, hpa(2, 10, NONE, 3)));
+    }
+
+    #[test]
+    fn bounds_clamp_a_plain_workload() {
+        let b = Size::Bounds { min: Some(2), max: Some(5) };
+        assert_eq!(
+            decide_size(b, TargetState::Workload { replicas: 1 }),
+            vec![Action::ScaleWorkload { from: 1, to: 2 }]
+        );
+        assert_eq!(
+            decide_size(b, TargetState::Workload { replicas: 9 }),
+            vec![Action::ScaleWorkload { from: 9, to: 5 }]
+        );
+        assert_eq!(decide_size(b, TargetState::Workload { replicas: 3 }), vec![]);
     }
 
     #[test]

@@ -326,10 +326,8 @@ fn build_cronhpa(
             Job {
                 name: format!("floor-{:02}-{h:02}{m:02}", i + 1),
                 schedule: format!("0 {m} {h} * * {dow}"),
-                target_size: i32::try_from(target).unwrap_or(i32::MAX),
-                run_once: false,
-                time_zone: None,
-                days: None,
+                target_size: Some(i32::try_from(target).unwrap_or(i32::MAX)),
+                ..Job::default()
             }
         })
         .collect();
@@ -342,9 +340,7 @@ fn build_cronhpa(
         exclude_dates: Vec::new(),
         jobs,
         time_zone: Some(zone.into()),
-        suspend: None,
-        starting_deadline_seconds: None,
-        calendars: Vec::new(),
+        ..CronHorizontalPodAutoscalerSpec::default()
     };
     CronHorizontalPodAutoscaler::new(&format!("{workload}-diurnal"), spec)
 }

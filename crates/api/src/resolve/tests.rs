@@ -3,14 +3,7 @@ use super::*;
 use crate::Job;
 
 fn job(name: &str, schedule: &str, size: i32) -> Job {
-    Job {
-        name: name.into(),
-        schedule: schedule.into(),
-        target_size: size,
-        run_once: false,
-        time_zone: None,
-        days: None,
-    }
+    Job { name: name.into(), schedule: schedule.into(), target_size: Some(size), ..Job::default() }
 }
 
 fn spec(jobs: Vec<Job>) -> CronHorizontalPodAutoscalerSpec {
@@ -22,10 +15,7 @@ fn spec(jobs: Vec<Job>) -> CronHorizontalPodAutoscalerSpec {
         },
         exclude_dates: vec![],
         jobs,
-        time_zone: None,
-        suspend: None,
-        starting_deadline_seconds: None,
-        calendars: vec![],
+        ..CronHorizontalPodAutoscalerSpec::default()
     }
 }
 
@@ -198,7 +188,7 @@ fn oversized_content_is_refused_field_by_field_without_reading_past_the_bounds()
     s.starting_deadline_seconds = Some(limits::MAX_STARTING_DEADLINE_SECONDS + 1);
     s.jobs[0].name = "n".repeat(limits::MAX_JOB_NAME + 1);
     s.jobs[1].schedule = format!("0 0 9 * * {}", "MON,".repeat(100));
-    s.jobs[2].target_size = limits::MAX_TARGET_SIZE + 1;
+    s.jobs[2].target_size = Some(limits::MAX_TARGET_SIZE + 1);
     s.jobs[3].time_zone = Some("Z".repeat(limits::MAX_TIME_ZONE + 1));
     // Past the first MAX_JOBS: never read, so never reported.
     s.jobs[limits::MAX_JOBS + 5].schedule = "not a schedule".into();
@@ -253,4 +243,88 @@ fn negative_deadlines_and_empty_job_lists_are_errors() {
     let paths: Vec<String> =
         resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH).findings.into_iter().map(|f| f.path).collect();
     assert_eq!(paths, ["spec.startingDeadlineSeconds", "spec.jobs"]);
+}
+
+fn hpa_spec(jobs: Vec<Job>) -> CronHorizontalPodAutoscalerSpec {
+    let mut s = spec(jobs);
+    s.scale_target_ref = ScaleTargetRef {
+        api_version: "autoscaling/v2".into(),
+        kind: "HorizontalPodAutoscaler".into(),
+        name: "web".into(),
+    };
+    s
+}
+
+fn bounds(name: &str, min: Option<i32>, max: Option<i32>) -> Job {
+    Job {
+        name: name.into(),
+        schedule: "0 0 8 * * *".into(),
+        target_min_replicas: min,
+        target_max_replicas: max,
+        ..Job::default()
+    }
+}
+
+#[test]
+fn floors_and_ceilings_plan_on_an_hpa_target() {
+    let s = hpa_spec(vec![bounds("day", Some(10), Some(60)), bounds("night", Some(2), Some(20))]);
+    let r = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH);
+    assert!(r.is_valid(), "{:?}", r.findings);
+    assert_eq!(job_size(&s, &s.jobs[0]), Size::Bounds { min: Some(10), max: Some(60) });
+    assert_eq!(r.plan.jobs[1].target_size, 2, "the simulator reads the floor");
+    let mut exact = hpa_spec(vec![job("up", "0 0 9 * * *", 5)]);
+    assert_eq!(job_size(&exact, &exact.jobs[0]), Size::Replicas(5));
+    exact.hpa_mode = Some(HpaMode::Exact);
+    assert_eq!(job_size(&exact, &exact.jobs[0]), Size::Exact(5));
+}
+
+#[test]
+fn contradicting_sizes_are_refused_with_their_field_path() {
+    let cases = [
+        (bounds("j", Some(8), Some(3)), "spec.jobs[0].targetMinReplicas: 8 is above targetMaxReplicas 3"),
+        (bounds("j", None, None), "spec.jobs[0].targetSize: required (or targetMinReplicas"),
+        (Job { target_size: Some(4), ..bounds("j", Some(2), None) }, "spec.jobs[0].targetSize: set either"),
+        (bounds("j", Some(0), None), "spec.jobs[0].targetMinReplicas: must be 1 or more"),
+    ];
+    for (job, want) in cases {
+        let r = resolve(&hpa_spec(vec![job]), &TimeZone::UTC, Timestamp::UNIX_EPOCH);
+        let found = errors(&r);
+        assert!(found.iter().any(|e| e.starts_with(want)), "want {want:?} in {found:?}");
+        assert!(r.plan.jobs.is_empty(), "a contradicting job does not run");
+    }
+}
+
+#[test]
+fn a_workload_target_needs_target_size_and_refuses_bounds() {
+    let r = resolve(&spec(vec![bounds("j", Some(2), Some(4))]), &TimeZone::UTC, Timestamp::UNIX_EPOCH);
+    let found = errors(&r);
+    assert!(
+        found.iter().any(|e| e.starts_with(
+            "spec.jobs[0].targetMinReplicas: targetMinReplicas and targetMaxReplicas apply to a \
+             HorizontalPodAutoscaler target only"
+        )),
+        "{found:?}"
+    );
+    let r = resolve(&spec(vec![bounds("j", None, None)]), &TimeZone::UTC, Timestamp::UNIX_EPOCH);
+    assert_eq!(errors(&r), ["spec.jobs[0].targetSize: required: the replicas to set at each fire"]);
+}
+
+#[test]
+fn hpa_controls_are_checked_against_the_target() {
+    let mut s = hpa_spec(vec![job("up", "0 0 9 * * *", 5)]);
+    s.hpa_coordination = Some(false);
+    s.history_limit = Some(33);
+    let r = resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH);
+    let found = errors(&r);
+    assert!(
+        found.iter().any(|e| e.starts_with("spec.hpaCoordination: off applies to workload targets")),
+        "{found:?}"
+    );
+    assert!(found.iter().any(|e| e.starts_with("spec.historyLimit: at most 32")), "{found:?}");
+    let mut s = spec(vec![job("up", "0 0 9 * * *", 5)]);
+    s.hpa_coordination = Some(false);
+    s.history_limit = Some(0);
+    assert!(resolve(&s, &TimeZone::UTC, Timestamp::UNIX_EPOCH).is_valid());
+    assert_eq!(history_limit(&s), 0);
+    assert_eq!(history_limit(&spec(vec![])), 5);
 }

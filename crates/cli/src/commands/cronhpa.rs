@@ -8,6 +8,7 @@ use diurnal_api::{CronHorizontalPodAutoscaler, resolve_object};
 use jiff::Timestamp;
 use kube::api::{Api, ListParams};
 
+use crate::commands::history;
 use crate::commands::next::{format_instant, print_merged};
 use crate::{inputs, runtime};
 
@@ -31,6 +32,18 @@ enum Sub {
         /// Zone for CronHPAs that name none; should match the controller's `--default-time-zone`.
         #[arg(long, value_name = "TZ")]
         default_time_zone: Option<String>,
+    },
+    /// The recent executions of a CronHPA's jobs (`status.jobHistories`): when each fire was
+    /// scheduled and applied, what it changed, or why it did nothing.
+    History {
+        /// CronHPA name.
+        name: String,
+        /// Only this job's executions.
+        #[arg(long)]
+        job: Option<String>,
+        /// Namespace (default: the kubeconfig context's).
+        #[arg(short = 'n', long)]
+        namespace: Option<String>,
     },
     /// Target, zone, next fire and last result of each CronHPA.
     List {
@@ -84,6 +97,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             })
         }
+        Sub::History { name, job, namespace } => runtime::block_on(async move {
+            let scope = Scope { namespace, all_namespaces: false };
+            let api = scope.api(&runtime::kube_client(None).await?);
+            let mut obj = api.get(&name).await.with_context(|| format!("getting CronHPA {name}"))?;
+            if let (Some(job), Some(status)) = (&job, obj.status.as_mut()) {
+                status.job_histories.retain(|h| h.name == *job);
+            }
+            history::print(&[&obj], "no executions recorded yet (status.jobHistories is empty)");
+            Ok(ExitCode::SUCCESS)
+        }),
         Sub::List { scope } => runtime::block_on(async move {
             let api = scope.api(&runtime::kube_client(None).await?);
             let list = api.list(&ListParams::default()).await.context("listing CronHPAs")?;

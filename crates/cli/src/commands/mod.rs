@@ -4,6 +4,7 @@ pub mod calendar;
 pub mod controller;
 pub mod crd;
 pub mod cronhpa;
+pub mod history;
 pub mod lint;
 pub mod next;
 pub mod plan;

@@ -45,6 +45,10 @@ pub struct Args {
     /// Also print fires on excluded days, with a fifth column `excluded` (with -f).
     #[arg(long, requires = "file")]
     show_excluded: bool,
+    /// After the upcoming fires, print the recent executions recorded in each object's status
+    /// (`status.jobHistories`, as `kubectl get -o yaml` saves it) (with -f).
+    #[arg(long, requires = "file")]
+    history: bool,
 }
 
 /// RFC 3339, UTC, second precision, `Z` suffix: `2026-01-15T00:00:00Z`.
@@ -125,6 +129,11 @@ fn print_timeline(args: &Args, after: Timestamp) -> anyhow::Result<ExitCode> {
         objects.iter().map(|l| &l.object).zip(plans).collect();
     let limit = if until.is_some() { usize::MAX } else { args.count };
     print_merged(&named, after, until, limit, args.show_excluded);
+    if args.history {
+        let all: Vec<&CronHorizontalPodAutoscaler> = named.iter().map(|(o, _)| *o).collect();
+        println!();
+        crate::commands::history::print(&all, "no executions recorded (no status.jobHistories in the file)");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -154,8 +163,13 @@ pub fn print_merged(
         let namespace = object.metadata.namespace.as_deref().unwrap_or("default");
         let name = object.metadata.name.as_deref().unwrap_or("");
         let job = &plan.jobs[fire.job].name;
+        // `min 10 max 60` for a job with floors and ceilings.
+        let size = object.spec.jobs.iter().find(|j| j.name == *job).map_or_else(
+            || fire.target_size.to_string(),
+            |j| diurnal_api::resolve::job_size(&object.spec, j).to_string(),
+        );
         let excluded = if fire.excluded { "\texcluded" } else { "" };
-        println!("{}\t{namespace}/{name}\t{job}\t{}{excluded}", format_instant(fire.at), fire.target_size);
+        println!("{}\t{namespace}/{name}\t{job}\t{size}{excluded}", format_instant(fire.at));
         printed += 1;
     }
 }

@@ -29,14 +29,14 @@ impl Shell {
 
     pub(super) fn completed(&mut self, due: &Due, outcome: Outcome, reason: Option<&'static str>) {
         let (result, kind, reason_name, note) = match &outcome {
-            Outcome::Applied(m) => (FireResult::Applied, EventType::Normal, "Scaled", m.clone()),
+            Outcome::Applied(m, _) => (FireResult::Applied, EventType::Normal, "Scaled", m.clone()),
             Outcome::Failed(m) => {
                 (FireResult::Failed, EventType::Warning, reason.unwrap_or("ScaleFailed"), m.clone())
             }
         };
         self.metrics.fires.get_or_create(&ResultLabels { result }).inc();
         info!(object = %due.key, job = %due.job, fire = %due.fire_at, kind = ?due.kind, ?result, "{note}");
-        let quiet = matches!(&outcome, Outcome::Applied(m) if m.ends_with("already at size"));
+        let quiet = matches!(&outcome, Outcome::Applied(m, _) if m.ends_with("already at size"));
         if !quiet {
             self.event(&due.key, kind, reason_name, &format!("job {}: {note}", due.job));
         }
@@ -63,6 +63,7 @@ impl Shell {
                     "not scaled: its day is excluded by excludeDates".to_owned(),
                 )),
             ),
+            Settled::Suspended => (FireResult::Suspended, None),
             Settled::Superseded { .. } => (FireResult::Superseded, None),
             Settled::Missed { late } => (
                 FireResult::Missed,
@@ -115,8 +116,9 @@ pub(super) async fn fire(due: Due, targets: Arc<Targets>, metrics: Arc<Metrics>)
             lateness.lateness.observe(late.max(0.0));
         }
     };
-    match targets.apply(&due.key.namespace, &due.target, due.target_size, &before_write).await {
-        Ok(message) => (due, Outcome::Applied(message), None),
+    match targets.apply(&due.key.namespace, &due.target, due.size, due.hpa_coordination, &before_write).await
+    {
+        Ok((message, changes)) => (due, Outcome::Applied(message, changes), None),
         Err(e) => {
             let reason = e.reason();
             let message = match &e {

@@ -4,11 +4,10 @@
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use diurnal_api::{
-    Calendar, Calendars, CronHorizontalPodAutoscaler, Resolution, future_findings, resolve_object_in,
-};
+use diurnal_api::{Calendar, Calendars, CronHorizontalPodAutoscaler, Resolution, resolve_object_in};
 use jiff::Timestamp;
 
+use super::object::warnings_of;
 use super::{Object, ObjectKey, Scheduler};
 
 /// What an object's calendar references resolve to in `known`: equal digests, equal plans.
@@ -47,9 +46,7 @@ impl Scheduler {
         let digest = digest(obj, known);
         let changed = old.is_some_and(|o| o.calendar_digest != digest);
         let resolution = resolve_object_in(obj, &self.default_zone, &self.limits, known);
-        let mut warnings: Vec<String> =
-            resolution.findings.iter().filter(|f| !f.is_error()).map(ToString::to_string).collect();
-        warnings.extend(future_findings(&obj.spec, &resolution, now).iter().map(ToString::to_string));
+        let warnings = warnings_of(obj, &resolution, now);
         (resolution, warnings, digest, changed)
     }
 

@@ -4,16 +4,25 @@
 //!             upsert: content invalid            upsert: fixed
 //!   any ─────────────────────────────▶ Invalid ───────────────▶ Planned
 //!   any ── upsert: object suspended ─▶ Suspended ── unsuspend ─▶ Planned (+ catch-up)
+//!   Planned ── enforce: create / edit / unsuspend / lead ─▶ Planned, the period in force owed
 //!   Planned ── take: this job's fire stands ─▶ InFlight
 //!   InFlight ── complete Applied ─▶ Planned (runOnce: Done)
 //!   InFlight ── complete Failed ──▶ Planned with a retry owed (none past the deadline)
 //!   InFlight ── lead lost ────────▶ Planned, nothing owed (the next leader catches up)
-//!   Planned ── take: superseded / excluded / missed ─▶ Planned (runOnce superseded: Done)
+//!   Planned ── take: superseded / excluded / missed / job suspended ─▶ Planned
+//!                                                    (runOnce superseded: Done)
 //! ```
+//!
+//! Every take that completes (applied, failed, or settled without a write) appends one
+//! [`Execution`] to the job's bounded history.
 //!
 //! Nothing here does I/O or reads a clock: every transition takes `now`.
 
-use diurnal_api::{JobCondition, JobState};
+use std::collections::VecDeque;
+
+use diurnal_api::limits::{MAX_HISTORY_MESSAGE, cut};
+use diurnal_api::{Execution, ExecutionKind, JobCondition, JobState};
+use diurnal_core::scaling::Size;
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 
@@ -26,14 +35,27 @@ pub enum DueKind {
     CatchUp,
     /// An earlier attempt failed; this is attempt number `n` (2 or more).
     Retry(u32),
+    /// The period in force, applied again (`spec.enforce`): on create, edit, unsuspend and on
+    /// taking the lead.
+    Enforce,
 }
 
 impl DueKind {
+    /// As the history names it.
+    pub(super) fn execution_kind(self) -> ExecutionKind {
+        match self {
+            Self::Regular => ExecutionKind::Regular,
+            Self::CatchUp => ExecutionKind::CatchUp,
+            Self::Retry(_) => ExecutionKind::Retry,
+            Self::Enforce => ExecutionKind::Enforce,
+        }
+    }
+
     /// The attempt number a failure of this attempt retries with.
     pub(super) fn next_attempt(self) -> u32 {
         match self {
             Self::Retry(n) => n.saturating_add(1),
-            Self::Regular | Self::CatchUp => 2,
+            Self::Regular | Self::CatchUp | Self::Enforce => 2,
         }
     }
 }
@@ -86,7 +108,13 @@ pub(super) struct Job {
     pub id: String,
     pub schedule: String,
     pub target_size: i32,
+    pub target_min_replicas: Option<i32>,
+    pub target_max_replicas: Option<i32>,
+    /// What a fire asks of the target (`targetSize` in the object's mode, or the bounds).
+    pub size: Size,
     pub run_once: bool,
+    /// `jobs[].suspend`: its fires are settled without a write (recorded as suspended).
+    pub suspended: bool,
     pub zone_name: Option<String>,
     /// Index into the object's plan; `None` when the job cannot run.
     pub plan_index: Option<usize>,
@@ -100,6 +128,8 @@ pub(super) struct Job {
     pub state: JobState,
     pub message: String,
     pub last_probe: Option<Timestamp>,
+    /// The newest executions, oldest first, at most the object's limit.
+    pub history: VecDeque<Execution>,
 }
 
 /// A stable id for a job's plan: it changes exactly when something that decides its fires does.
@@ -108,7 +138,7 @@ pub(super) fn job_id(job: &diurnal_api::Job, zone: Option<&str>) -> String {
     for part in [
         job.name.as_str(),
         job.schedule.as_str(),
-        &job.target_size.to_string(),
+        &job.target_size.unwrap_or(0).to_string(),
         &job.run_once.to_string(),
         zone.unwrap_or(""),
     ] {
@@ -119,6 +149,14 @@ pub(super) fn job_id(job: &diurnal_api::Job, zone: Option<&str>) -> String {
     match job.days {
         None | Some(diurnal_api::JobDays::All) => {}
         Some(days) => h.update(format!("days={days:?}").as_bytes()),
+    }
+    // Only hashed when set, so the ids of jobs written before these fields existed stay as
+    // they were (an upgrade is not an edit).
+    for (tag, bound) in [("min", job.target_min_replicas), ("max", job.target_max_replicas)] {
+        if let Some(v) = bound {
+            h.update(format!("{tag}={v}").as_bytes());
+            h.update([0]);
+        }
     }
     h.finalize()[..8].iter().fold(String::with_capacity(16), |mut s, b| {
         use std::fmt::Write as _;
@@ -158,7 +196,7 @@ pub(super) fn read_recorded(job: &diurnal_api::Job, id: &str, c: &JobCondition) 
         .map(|t| t.0)
         .or_else(|| (legacy && c.state == JobState::Succeed).then_some(probe).flatten());
     let same_plan = if legacy {
-        c.schedule == job.schedule && c.target_size == job.target_size && c.run_once == job.run_once
+        c.schedule == job.schedule && Some(c.target_size) == job.target_size && c.run_once == job.run_once
     } else {
         c.job_id == id
     };
@@ -176,14 +214,19 @@ impl Job {
         id: String,
         zone_name: Option<String>,
         recorded: Recorded,
+        size: Size,
     ) -> Self {
         let done = job.run_once && recorded.succeeded_same_plan;
         Job {
             name: job.name.clone(),
             id,
             schedule: job.schedule.clone(),
-            target_size: job.target_size,
+            target_size: job.target_size.unwrap_or(0),
+            target_min_replicas: job.target_min_replicas,
+            target_max_replicas: job.target_max_replicas,
+            size,
             run_once: job.run_once,
+            suspended: job.suspend.unwrap_or(false),
             zone_name,
             plan_index: None,
             phase: if done { Phase::Done } else { Phase::Planned { next: None, owed: None } },
@@ -192,6 +235,30 @@ impl Job {
             state: if recorded.succeeded_same_plan { JobState::Succeed } else { JobState::Submitted },
             message: String::new(),
             last_probe: recorded.last_probe,
+            history: VecDeque::new(),
+        }
+    }
+
+    /// Appends an execution (its message cut to [`MAX_HISTORY_MESSAGE`]), dropping the oldest
+    /// beyond `limit`.
+    pub(super) fn record(&mut self, mut execution: Execution, limit: usize) {
+        execution.message = cut(&execution.message, MAX_HISTORY_MESSAGE);
+        self.history.push_back(execution);
+        self.trim_history(limit);
+    }
+
+    /// Takes in what may change without making the job another plan: its suspension, its size
+    /// (the object's `hpaMode`), the history limit.
+    pub(super) fn refresh(&mut self, job: &diurnal_api::Job, size: Size, limit: usize) {
+        self.suspended = job.suspend.unwrap_or(false);
+        self.size = size;
+        self.trim_history(limit);
+    }
+
+    /// Drops the oldest executions beyond `limit`.
+    pub(super) fn trim_history(&mut self, limit: usize) {
+        while self.history.len() > limit {
+            self.history.pop_front();
         }
     }
 
@@ -237,10 +304,9 @@ mod tests {
         diurnal_api::Job {
             name: "once".into(),
             schedule: "@date 2026-01-01 09:00:00".into(),
-            target_size: 3,
+            target_size: Some(3),
             run_once,
-            time_zone: None,
-            days: None,
+            ..diurnal_api::Job::default()
         }
     }
 
@@ -254,9 +320,7 @@ mod tests {
             state,
             last_probe_time: Some(Time("2026-01-01T09:00:01Z".parse().unwrap())),
             message: String::new(),
-            last_schedule_time: None,
-            next_schedule_time: None,
-            time_zone: None,
+            ..JobCondition::default()
         }
     }
 
@@ -267,8 +331,18 @@ mod tests {
         assert_eq!(r.last_applied, Some("2026-01-01T09:00:01Z".parse().unwrap()));
         assert!(r.succeeded_same_plan, "same schedule, size and runOnce");
         let mut edited = spec_job(true);
-        edited.target_size = 4;
+        edited.target_size = Some(4);
         assert!(!read_recorded(&edited, "0123456789abcdef", &c).succeeded_same_plan);
+    }
+
+    #[test]
+    fn ids_of_jobs_without_bounds_are_what_they_were_before_bounds_existed() {
+        // Pinned: an upgrade must not make every job look edited.
+        assert_eq!(job_id(&spec_job(false), None), "7147c3ba70f1c13d");
+        let mut bounded = spec_job(false);
+        bounded.target_size = None;
+        bounded.target_max_replicas = Some(3);
+        assert_ne!(job_id(&bounded, None), job_id(&spec_job(false), None));
     }
 
     #[test]

@@ -5,15 +5,19 @@
 //! applies it through the Kubernetes API and reports back ([`Scheduler::complete`]). Everything
 //! the status subresource shows is rendered from here ([`Scheduler::status`]).
 //!
-//! Each job is an explicit state machine (`job.rs`); each object applies one fire at a time;
-//! which of an object's due fires is applied is one pure rule (`take.rs`). The rules, as a table,
+//! Each job is an explicit state machine (`job.rs`); each object (`object.rs`) applies one fire
+//! at a time; which of an object's due fires is applied is one pure rule (`take.rs`). The rules, as a table,
 //! are in `docs/controller.md`, and `tests/model.rs` checks this module against that table
 //! written as a reference model.
 
 mod calendars;
 mod job;
+mod object;
 mod status;
+use object::{Object, applied_execution, inherit_history, recorded_by_name};
 pub use status::MAX_STATUS_BYTES;
+#[cfg(test)]
+mod history_tests;
 mod take;
 #[cfg(test)]
 mod tests;
@@ -22,16 +26,19 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use diurnal_api::limits::{MAX_EXCLUDE_DATES, MAX_JOBS};
-use diurnal_api::{CronHorizontalPodAutoscaler, JobCondition, JobState, Limits, ScaleTargetRef};
-use diurnal_core::Plan;
+use diurnal_api::limits::{MAX_EXCLUDE_DATES, MAX_HISTORY_ENTRIES, MAX_JOBS};
+use diurnal_api::resolve::{history_limit, job_size};
+use diurnal_api::{
+    Changes, CronHorizontalPodAutoscaler, Execution, ExecutionResult, JobState, Limits, ScaleTargetRef,
+};
+use diurnal_core::scaling::Size;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 pub use job::DueKind;
 use job::{Job, Owed, Phase, job_id, read_recorded};
 pub use take::Settled;
-use take::latest_not_excluded;
 
 /// Namespace and name of a CronHPA.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -71,8 +78,11 @@ pub struct Due {
     pub token: u64,
     /// The scheduled instant (not the moment it is applied).
     pub fire_at: Timestamp,
-    /// Replicas (or HPA floor) to set.
-    pub target_size: i32,
+    /// What to set: replicas (or the HPA's floor), exactly, or the HPA's floor and ceiling.
+    pub size: Size,
+    /// False when the object says `hpaCoordination: off`: the workload is scaled directly even
+    /// when an HPA manages it.
+    pub hpa_coordination: bool,
     /// The target to scale.
     pub target: ScaleTargetRef,
     /// Regular, catch-up or retry.
@@ -106,8 +116,9 @@ pub struct Taken {
 /// What applying a fire came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The target is at the job's size (changed or already there); the message says which.
-    Applied(String),
+    /// The target is at the job's size (changed or already there); the message says which,
+    /// the changes say what was read and written (for the history).
+    Applied(String, Changes),
     /// The fire could not be applied; it will be retried.
     Failed(String),
 }
@@ -123,98 +134,15 @@ pub struct Upserted {
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
-struct Object {
-    /// Shared by this object's queue entries.
-    key: Arc<ObjectKey>,
-    uid: Option<String>,
-    generation: Option<i64>,
-    created: Option<Timestamp>,
-    target: ScaleTargetRef,
-    exclude_dates: Vec<String>,
-    plan: Plan,
-    jobs: Vec<Job>,
-    suspended: bool,
-    deadline: Option<SignedDuration>,
-    warnings: Vec<String>,
-    /// The take whose fire is being applied: the object takes nothing else until it completes.
-    in_flight: Option<u64>,
-    /// The newest fire this object applied (of any job, including jobs since removed).
-    last_applied: Option<Timestamp>,
-    /// The instant of this object's live queue entry.
-    queued_at: Option<Timestamp>,
-    last_result: Option<String>,
-    /// The object as last seen, kept only when it names calendars: a Calendar edit re-resolves
-    /// it (the watch does not send it again).
-    source: Option<Arc<CronHorizontalPodAutoscaler>>,
-    /// What its calendar references resolved to ([`calendars::digest`]): a change re-plans.
-    calendar_digest: u64,
+/// `spec.historyLimit`, less when many jobs share [`MAX_HISTORY_ENTRIES`]: with many jobs each
+/// keeps fewer, so the object's history stays bounded.
+fn per_job_history_limit(spec: &diurnal_api::CronHorizontalPodAutoscalerSpec) -> usize {
+    history_limit(spec).min(MAX_HISTORY_ENTRIES / spec.jobs.len().clamp(1, MAX_JOBS))
 }
 
-impl Object {
-    fn wake(&self) -> Option<Timestamp> {
-        if self.in_flight.is_some() {
-            return None;
-        }
-        self.jobs.iter().filter_map(Job::wake).min()
-    }
-
-    fn next_fire(&self, p: Option<usize>, after: Timestamp) -> Option<Timestamp> {
-        self.plan.next_of(p?, after)
-    }
-
-    /// A job's next fire planned at `now`: after `now`, and never at or before the newest fire
-    /// the object applied — after the clock steps back, nothing is applied twice, and no older
-    /// fire undoes a newer one.
-    fn plan_next(&self, job: &Job, now: Timestamp) -> Option<Timestamp> {
-        let floor = self.last_applied.max(job.last_applied).map_or(now, |last| last.max(now));
-        self.next_fire(job.plan_index, floor)
-    }
-
-    /// Records that `fire_at` was applied: nothing at or before it fires again. (A job planned
-    /// afresh while the fire was in flight — edited back, fixed, unsuspended — or after the
-    /// clock stepped back may point before it.)
-    fn applied(&mut self, fire_at: Timestamp) {
-        self.last_applied = self.last_applied.max(Some(fire_at));
-        for j in 0..self.jobs.len() {
-            if let Phase::Planned { next, owed } = self.jobs[j].phase {
-                let owed = owed.filter(|o| o.fire_at > fire_at);
-                // Fires after it that are due already stay due.
-                let next = if next.is_some_and(|n| n <= fire_at) {
-                    self.next_fire(self.jobs[j].plan_index, fire_at)
-                } else {
-                    next
-                };
-                self.jobs[j].phase = Phase::Planned { next, owed };
-            }
-        }
-    }
-
-    /// Every runnable job planned afresh from `now`, owing nothing.
-    fn replan(&mut self, now: Timestamp) {
-        for j in 0..self.jobs.len() {
-            if matches!(self.jobs[j].phase, Phase::Planned { .. } | Phase::InFlight { .. }) {
-                let next = self.plan_next(&self.jobs[j], now);
-                self.jobs[j].phase = Phase::Planned { next, owed: None };
-            }
-        }
-    }
-
-    /// Owes each job its latest non-excluded fire in (newest applied fire or creation, now]:
-    /// the take then applies the latest of them (the others are superseded) if within the
-    /// deadline.
-    fn catch_up(&mut self, now: Timestamp) {
-        let recorded = self.jobs.iter().filter_map(|j| j.last_applied).max().max(self.last_applied);
-        let Some(not_before) = recorded.or(self.created) else { return };
-        for job in &mut self.jobs {
-            let Phase::Planned { owed, .. } = &mut job.phase else { continue };
-            let Some(p) = job.plan_index else { continue };
-            if let Some(fire_at) = latest_not_excluded(&self.plan, p, now, not_before) {
-                *owed = Some(Owed { fire_at, at: now, kind: DueKind::CatchUp });
-            }
-        }
-    }
-}
+/// The shortest interval between two drift checks of one `spec.enforce` object (the interval is
+/// the controller's `--min-fire-interval`, at least this).
+const MIN_CHECK_INTERVAL: SignedDuration = SignedDuration::from_secs(1);
 
 /// The index and timer queue. See the module docs.
 #[derive(Debug)]
@@ -296,21 +224,17 @@ impl Scheduler {
     /// new object: nothing of the old one's state carries over.
     pub fn upsert(&mut self, obj: &CronHorizontalPodAutoscaler, now: Timestamp) -> Upserted {
         let key = ObjectKey::of(obj);
-        let uid = obj.metadata.uid.clone();
-        let mut old = self.objects.remove(&key).filter(|o| o.uid == uid);
+        let mut old = self.objects.remove(&key).filter(|o| o.uid == obj.metadata.uid);
         let (resolution, warnings, calendar_digest, calendars_changed) = self.resolve(obj, old.as_ref(), now);
         let spec = &obj.spec;
-        let conditions: HashMap<&str, &JobCondition> =
-            obj.status.iter().flat_map(|s| s.conditions.iter()).map(|c| (c.name.as_str(), c)).collect();
+        let (conditions, histories) = recorded_by_name(obj);
+        let limit = per_job_history_limit(spec);
         let suspended = spec.suspend.unwrap_or(false);
         let was_suspended = old.as_ref().is_some_and(|o| o.suspended);
+        let new_generation = old.as_ref().is_none_or(|o| o.generation != obj.metadata.generation);
         let mut report = Upserted {
             changed: old.is_none() || was_suspended != suspended,
-            warnings: if old.as_ref().is_none_or(|o| o.generation != obj.metadata.generation) {
-                warnings.clone()
-            } else {
-                Vec::new()
-            },
+            warnings: if new_generation { warnings.clone() } else { Vec::new() },
             ..Upserted::default()
         };
 
@@ -326,8 +250,13 @@ impl Scheduler {
                 Some(o.jobs.swap_remove(pos))
             });
             let is_new = carried.is_none();
-            let mut job =
-                carried.unwrap_or_else(|| Job::new(spec_job, id, zone_name, recorded.unwrap_or_default()));
+            let size = job_size(spec, spec_job);
+            let mut job = carried.unwrap_or_else(|| {
+                let mut job = Job::new(spec_job, id, zone_name, recorded.unwrap_or_default(), size);
+                inherit_history(&mut job, old.as_mut(), &histories, limit);
+                job
+            });
+            job.refresh(spec_job, size, limit);
             // What another leader recorded counts too: never take a fire it already applied.
             job.last_applied = job.last_applied.max(recorded.and_then(|r| r.last_applied));
             job.plan_index = resolution.spec_index.iter().position(|&s| s == i);
@@ -360,7 +289,7 @@ impl Scheduler {
 
         let mut object = Object {
             key: old.as_ref().map_or_else(|| Arc::new(key.clone()), |o| o.key.clone()),
-            uid,
+            uid: obj.metadata.uid.clone(),
             generation: obj.metadata.generation,
             created: obj.metadata.creation_timestamp.as_ref().map(|t| t.0),
             target: spec.scale_target_ref.clone(),
@@ -376,9 +305,14 @@ impl Scheduler {
                 .and_then(|o| o.last_applied)
                 .max(jobs.iter().filter_map(|(j, _)| j.last_applied).max()),
             queued_at: old.as_ref().and_then(|o| o.queued_at),
+            next_check: old.as_ref().and_then(|o| o.next_check).filter(|_| spec.enforce == Some(true)),
             last_result: old.and_then(|o| o.last_result),
             source: calendars::source_of(obj),
             calendar_digest,
+            history_limit: limit,
+            hpa_coordination: spec.hpa_coordination != Some(false),
+            enforce: spec.enforce == Some(true),
+            check_every: self.limits.min_fire_interval.max(MIN_CHECK_INTERVAL),
         };
         for (mut job, fresh) in jobs {
             if fresh {
@@ -386,9 +320,8 @@ impl Scheduler {
             }
             object.jobs.push(job);
         }
-        // As a CronJob: on unsuspend, the latest fire missed while suspended applies once.
-        if was_suspended && !suspended && self.leading {
-            object.catch_up(now);
+        if self.leading {
+            object.owe_on_upsert(now, was_suspended && !suspended, new_generation);
         }
         if self.leading {
             Self::requeue(&mut self.queue, &mut object);
@@ -418,6 +351,9 @@ impl Scheduler {
                 if !object.suspended {
                     object.catch_up(now);
                 }
+                if object.enforce && !object.suspended {
+                    object.hold(now);
+                }
                 Self::requeue(&mut self.queue, object);
             }
         }
@@ -444,25 +380,50 @@ impl Scheduler {
         }
         object.in_flight = None;
         let deadline = object.deadline;
+        let limit = object.history_limit;
         let name = match &outcome {
-            Outcome::Applied(_) => "Succeed",
+            Outcome::Applied(..) => "Succeed",
             Outcome::Failed(_) => "Failed",
         };
-        let applied = matches!(outcome, Outcome::Applied(_));
-        object.last_result = Some(format!("{name} {}", due.job));
+        let applied = matches!(outcome, Outcome::Applied(..));
+        // A drift check (`spec.enforce`) that found the target as it should be changes nothing
+        // the status shows (beyond `lastScheduleTime`), so it costs no status write.
+        let quiet =
+            due.kind == DueKind::Enforce && matches!(&outcome, Outcome::Applied(_, c) if !c.changed());
+        if !quiet {
+            object.last_result = Some(format!("{name} {}", due.job));
+        }
+        let mut execution = Execution {
+            schedule_time: Time(due.fire_at),
+            execution_time: Time(now),
+            kind: due.kind.execution_kind(),
+            result: ExecutionResult::Failed,
+            changes: Changes::default(),
+            message: String::new(),
+        };
         let position = object.jobs.iter().position(|j| j.name == due.job && j.id == due.job_id);
         if let Some(j) = position {
             let job = &mut object.jobs[j];
-            job.last_probe = Some(now);
+            if !quiet {
+                job.last_probe = Some(now);
+            }
             let in_flight = match job.phase {
                 Phase::InFlight { fire_at, next, kind } if fire_at == due.fire_at => Some((next, kind)),
                 _ => None,
             };
             match (outcome, in_flight) {
-                (Outcome::Applied(message), in_flight) => {
+                (Outcome::Applied(message, changes), in_flight) => {
+                    execution.result = if changes.changed() {
+                        ExecutionResult::Scaled
+                    } else {
+                        ExecutionResult::AlreadyAtSize
+                    };
+                    execution.changes = changes;
                     job.applied(due.fire_at);
-                    object.last_result = Some(format!("Succeed {}: {message}", job.name));
-                    job.message = message;
+                    if !quiet {
+                        object.last_result = Some(format!("Succeed {}: {message}", job.name));
+                        job.message = message;
+                    }
                     if job.run_once {
                         job.finish_run_once();
                     } else if let Some((next, _)) = in_flight {
@@ -487,6 +448,22 @@ impl Scheduler {
                     job.message = message;
                 }
             }
+            execution.message.clone_from(&job.message);
+            if !quiet {
+                job.record(execution, limit);
+            }
+        } else if let Some(job) = object.jobs.iter_mut().find(|j| j.name == due.job) {
+            // Edited while the fire was in flight: the history is the name's, so it is kept.
+            execution = match outcome {
+                Outcome::Applied(message, changes) => {
+                    applied_execution(execution, format!("{message} (the job was edited meanwhile)"), changes)
+                }
+                Outcome::Failed(message) => Execution {
+                    message: format!("{message} (the job was edited meanwhile: not retried)"),
+                    ..execution
+                },
+            };
+            job.record(execution, limit);
         }
         // Even for a job edited or removed meanwhile: the target is at that fire's size now.
         if applied {

@@ -6,11 +6,13 @@
 //! object limit (1.5 MiB).
 
 use diurnal_api::limits::cut;
-use diurnal_api::{CronHorizontalPodAutoscalerStatus, JobCondition};
+use diurnal_api::{
+    CronHorizontalPodAutoscalerStatus, JobCondition, JobHistory, JobState, Summary, SummaryState,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::job::{Job, Phase};
-use super::{ObjectKey, Scheduler};
+use super::job::{DueKind, Job, Phase};
+use super::{Object, ObjectKey, Scheduler};
 
 /// The most bytes a rendered status takes as JSON (the test `the_largest_object_s_status_is_bounded`
 /// checks it for an object at every schema bound).
@@ -46,6 +48,50 @@ fn message(job: &Job) -> String {
     cut(&text, MAX_MESSAGE)
 }
 
+/// Failed attempts of one fire after which a retrying job makes the object degraded (a missing
+/// target is retried for ever; Argo CD should show it as broken, not as busy).
+const DEGRADED_AFTER: u32 = 3;
+
+/// The object in one word: suspended, else the first job that is invalid, failed for good or
+/// failed [`DEGRADED_AFTER`] attempts in a row (degraded), else one applying or retrying a fire
+/// (progressing), else ready.
+fn summary(object: &Object) -> Summary {
+    let say = |state, message: String| Summary { state, message: cut(&message, MAX_MESSAGE) };
+    if object.suspended {
+        return say(SummaryState::Suspended, "spec.suspend is true".to_owned());
+    }
+    let mut progressing = None;
+    for job in &object.jobs {
+        match &job.phase {
+            Phase::Invalid(reason) => {
+                return say(SummaryState::Degraded, format!("job {}: {reason}", job.name));
+            }
+            Phase::Planned { owed: Some(o), .. } if matches!(o.kind, DueKind::Retry(n) if n > DEGRADED_AFTER) =>
+            {
+                return say(
+                    SummaryState::Degraded,
+                    format!("job {}: still failing: {}", job.name, job.message),
+                );
+            }
+            Phase::Planned { owed: Some(o), .. } if matches!(o.kind, DueKind::Retry(_)) => {
+                progressing.get_or_insert_with(|| format!("job {}: retrying: {}", job.name, job.message));
+            }
+            Phase::InFlight { fire_at, .. } => {
+                progressing
+                    .get_or_insert_with(|| format!("job {}: applying the fire of {fire_at}", job.name));
+            }
+            _ if job.state == JobState::Failed => {
+                return say(SummaryState::Degraded, format!("job {}: {}", job.name, job.message));
+            }
+            _ => {}
+        }
+    }
+    match progressing {
+        Some(message) => say(SummaryState::Progressing, message),
+        None => say(SummaryState::Ready, format!("{} jobs planned", object.jobs.len())),
+    }
+}
+
 impl Scheduler {
     /// The status subresource as it should read now, or `None` for an unknown object.
     pub fn status(&self, key: &ObjectKey) -> Option<CronHorizontalPodAutoscalerStatus> {
@@ -65,6 +111,17 @@ impl Scheduler {
                 last_schedule_time: job.last_applied.map(Time),
                 next_schedule_time: job.shown_next().map(Time),
                 time_zone: job.zone_name.clone(),
+                target_min_replicas: job.target_min_replicas,
+                target_max_replicas: job.target_max_replicas,
+            })
+            .collect();
+        let job_histories = object
+            .jobs
+            .iter()
+            .filter(|job| !job.history.is_empty())
+            .map(|job| JobHistory {
+                name: job.name.clone(),
+                executions: job.history.iter().cloned().collect(),
             })
             .collect();
         let next = conditions.iter().filter_map(|c| c.next_schedule_time.as_ref().map(|t| t.0)).min();
@@ -76,6 +133,8 @@ impl Scheduler {
             next_schedule_time: next.map(Time),
             last_result: object.last_result.as_deref().map(|r| cut(r, MAX_MESSAGE)),
             warnings: warnings(&object.warnings),
+            job_histories,
+            summary: Some(summary(object)),
         })
     }
 }

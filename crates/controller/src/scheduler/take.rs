@@ -2,15 +2,18 @@
 //!
 //! All fires of one object that are due at one take (regular fires, retries and catch-ups, of
 //! any of its jobs) are decided together, because only one of them can decide the size: the
-//! latest non-excluded one within the starting deadline (same instant: the last job in
-//! `jobs[]` order). It *stands*; the others are settled without a write. Taking it
+//! latest one within the starting deadline that is neither on an excluded day nor of a suspended
+//! job (same instant: the last job in `jobs[]` order). It *stands*; the others are settled
+//! without a write, and each settled fire is recorded in its job's history. Taking it
 //! ([`Scheduler::take_due`]) is here too.
 
 use std::cmp::Reverse;
 
+use diurnal_api::{Changes, Execution, ExecutionResult};
 use diurnal_core::Plan;
 use diurnal_core::exclusion::is_excluded;
 use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::job::{DueKind, Phase};
 use super::{Due, Object, Scheduler, SettledFire, Taken};
@@ -26,6 +29,15 @@ pub(super) struct Candidate {
     pub kind: DueKind,
     /// Its day is excluded.
     pub excluded: bool,
+    /// Its job is suspended (`jobs[].suspend`).
+    pub suspended: bool,
+}
+
+impl Candidate {
+    /// Excluded or suspended: it can neither stand nor supersede.
+    fn blocked(&self) -> bool {
+        self.excluded || self.suspended
+    }
 }
 
 /// Why a due fire was not applied.
@@ -33,6 +45,8 @@ pub(super) struct Candidate {
 pub enum Settled {
     /// Its day is excluded by `excludeDates`: it does not scale, and supersedes nothing.
     Excluded,
+    /// Its job is suspended (`jobs[].suspend`): as an excluded day, for that job only.
+    Suspended,
     /// A later fire of the same object (or the same instant's later job) stands instead.
     Superseded {
         /// The job whose fire stands.
@@ -55,12 +69,14 @@ pub(super) fn decide(
 ) -> (Option<Candidate>, Vec<(Candidate, SettledAt)>) {
     candidates.sort_by_key(|c| (c.fire_at, c.job));
     let within = |c: &Candidate| deadline.is_none_or(|d| now.duration_since(c.fire_at) <= d);
-    let stand = candidates.iter().rev().find(|c| !c.excluded && within(c)).copied();
+    let stand = candidates.iter().rev().find(|c| !c.blocked() && within(c)).copied();
     let settled = candidates
         .into_iter()
         .filter(|c| Some(*c) != stand)
         .map(|c| {
-            let why = if c.excluded {
+            let why = if c.suspended {
+                SettledAt::Suspended
+            } else if c.excluded {
                 SettledAt::Excluded
             } else if !within(&c) {
                 SettledAt::Missed(now.duration_since(c.fire_at))
@@ -78,6 +94,7 @@ pub(super) fn decide(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum SettledAt {
     Excluded,
+    Suspended,
     Superseded,
     Missed(SignedDuration),
 }
@@ -106,6 +123,56 @@ pub(super) fn latest_not_excluded(
     None
 }
 
+/// Settles a due fire without a write: the job's message and history say why, and a `runOnce`
+/// job superseded by another job's fire is done.
+fn settle(object: &mut Object, c: Candidate, why: Settled, now: Timestamp, taken: &mut Taken) {
+    let limit = object.history_limit;
+    let job = &mut object.jobs[c.job];
+    job.message = match &why {
+        Settled::Excluded => {
+            format!("not scaled: the fire of {} falls on a day excluded by excludeDates", c.fire_at)
+        }
+        Settled::Suspended => {
+            format!("not scaled: the fire of {} came while the job is suspended", c.fire_at)
+        }
+        Settled::Superseded { by_job, by_fire } => {
+            format!("the fire of {} was superseded by job {by_job}'s fire of {by_fire}", c.fire_at)
+        }
+        Settled::Missed { late } => format!(
+            "the fire of {} was missed: {}s late, past startingDeadlineSeconds",
+            c.fire_at,
+            late.as_secs()
+        ),
+    };
+    // Superseded by another job, a runOnce job's fire is consumed (its effect would have been
+    // overwritten at once); by a later fire of its own, it still waits for it.
+    if job.run_once && matches!(&why, Settled::Superseded { by_job, .. } if *by_job != job.name) {
+        job.finish_run_once();
+    }
+    let result = match &why {
+        Settled::Excluded => ExecutionResult::Excluded,
+        Settled::Suspended => ExecutionResult::Suspended,
+        Settled::Superseded { .. } => ExecutionResult::Superseded,
+        Settled::Missed { .. } => ExecutionResult::MissedDeadline,
+    };
+    let execution = Execution {
+        schedule_time: Time(c.fire_at),
+        execution_time: Time(now),
+        kind: c.kind.execution_kind(),
+        result,
+        changes: Changes::default(),
+        message: job.message.clone(),
+    };
+    job.record(execution, limit);
+    taken.settled.push(SettledFire {
+        key: (*object.key).clone(),
+        job: job.name.clone(),
+        fire_at: c.fire_at,
+        kind: c.kind,
+        why,
+    });
+}
+
 impl Scheduler {
     /// Takes what is due at or before `now`: per object at most one fire to apply (the rule of
     /// `take.rs`), and the fires settled without a write. Nothing while not leading.
@@ -132,6 +199,10 @@ impl Scheduler {
     }
 
     fn take_object(object: &mut Object, now: Timestamp, token: u64, taken: &mut Taken) {
+        // `spec.enforce`: a drift check owes the period in force again.
+        if object.enforce && !object.suspended && object.next_check.is_some_and(|c| c <= now) {
+            object.hold(now);
+        }
         let mut candidates = Vec::new();
         for j in 0..object.jobs.len() {
             let p = object.jobs[j].plan_index;
@@ -142,12 +213,20 @@ impl Scheduler {
                 let fire_at = object.plan.last_fire_at_or_before(p, now, n - SignedDuration::from_nanos(1));
                 let fire_at = fire_at.unwrap_or(n);
                 let excluded = is_excluded(&object.plan.exclusions, fire_at, &object.plan.zone);
-                candidates.push(Candidate { job: j, fire_at, kind: DueKind::Regular, excluded });
+                let suspended = object.jobs[j].suspended;
+                candidates.push(Candidate { job: j, fire_at, kind: DueKind::Regular, excluded, suspended });
                 next = object.plan_next(&object.jobs[j], now);
             }
             let owed = match owed {
                 Some(o) if o.at <= now => {
-                    candidates.push(Candidate { job: j, fire_at: o.fire_at, kind: o.kind, excluded: false });
+                    let suspended = object.jobs[j].suspended;
+                    candidates.push(Candidate {
+                        job: j,
+                        fire_at: o.fire_at,
+                        kind: o.kind,
+                        excluded: false,
+                        suspended,
+                    });
                     None
                 }
                 other => other,
@@ -155,38 +234,12 @@ impl Scheduler {
             object.jobs[j].phase = Phase::Planned { next, owed };
         }
         let (stand, settled) = decide(candidates, now, object.deadline);
-        let mut settle = |object: &mut Object, c: Candidate, why: Settled| {
-            let job = &mut object.jobs[c.job];
-            job.message = match &why {
-                Settled::Excluded => {
-                    format!("not scaled: the fire of {} falls on a day excluded by excludeDates", c.fire_at)
-                }
-                Settled::Superseded { by_job, by_fire } => {
-                    format!("the fire of {} was superseded by job {by_job}'s fire of {by_fire}", c.fire_at)
-                }
-                Settled::Missed { late } => format!(
-                    "the fire of {} was missed: {}s late, past startingDeadlineSeconds",
-                    c.fire_at,
-                    late.as_secs()
-                ),
-            };
-            // Superseded by another job, a runOnce job's fire is consumed (its effect would
-            // have been overwritten at once); by a later fire of its own, it still waits for it.
-            if job.run_once && matches!(&why, Settled::Superseded { by_job, .. } if *by_job != job.name) {
-                job.finish_run_once();
-            }
-            taken.settled.push(SettledFire {
-                key: (*object.key).clone(),
-                job: job.name.clone(),
-                fire_at: c.fire_at,
-                kind: c.kind,
-                why,
-            });
-        };
+        let mut settle = |object: &mut Object, c: Candidate, why: Settled| settle(object, c, why, now, taken);
         let by = stand.map(|s| (object.jobs[s.job].name.clone(), s.fire_at));
         for (c, at) in settled {
             let why = match (at, &by) {
                 (SettledAt::Excluded, _) => Settled::Excluded,
+                (SettledAt::Suspended, _) => Settled::Suspended,
                 (SettledAt::Missed(late), _) => Settled::Missed { late },
                 (SettledAt::Superseded, Some((by_job, by_fire))) => {
                     Settled::Superseded { by_job: by_job.clone(), by_fire: *by_fire }
@@ -204,16 +257,15 @@ impl Scheduler {
             {
                 object.jobs[j].phase = Phase::Planned { next, owed: None };
                 let (by_job, by_fire) = by.clone().unwrap_or_default();
-                settle(
-                    object,
-                    Candidate { job: j, fire_at: o.fire_at, kind: o.kind, excluded: false },
-                    Settled::Superseded { by_job, by_fire },
-                );
+                let c =
+                    Candidate { job: j, fire_at: o.fire_at, kind: o.kind, excluded: false, suspended: false };
+                settle(object, c, Settled::Superseded { by_job, by_fire });
             }
         }
-        let Some(p) = object.jobs[stand.job].plan_index else { return };
-        let Some(plan_job) = object.plan.jobs.get(p) else { return };
-        let target_size = plan_job.target_size;
+        if object.jobs[stand.job].plan_index.is_none() {
+            return;
+        }
+        let hpa_coordination = object.hpa_coordination;
         let job = &mut object.jobs[stand.job];
         let Phase::Planned { next, .. } = job.phase else { return };
         job.phase = Phase::InFlight { fire_at: stand.fire_at, kind: stand.kind, next };
@@ -224,7 +276,8 @@ impl Scheduler {
             job_id: job.id.clone(),
             token,
             fire_at: stand.fire_at,
-            target_size,
+            size: job.size,
+            hpa_coordination,
             target: object.target.clone(),
             kind: stand.kind,
         });
@@ -240,7 +293,7 @@ mod tests {
     }
 
     fn c(job: usize, at: &str, excluded: bool) -> Candidate {
-        Candidate { job, fire_at: t(at), kind: DueKind::Regular, excluded }
+        Candidate { job, fire_at: t(at), kind: DueKind::Regular, excluded, suspended: false }
     }
 
     #[test]
@@ -267,6 +320,15 @@ mod tests {
             decide(vec![c(1, "2026-03-06T18:00:00Z", false), c(0, "2026-03-07T09:00:00Z", true)], now, None);
         assert_eq!(stand.map(|s| s.job), Some(1));
         assert_eq!(settled[0].1, SettledAt::Excluded);
+    }
+
+    #[test]
+    fn a_suspended_jobs_fire_never_stands_nor_supersedes() {
+        let now = t("2026-03-02T10:00:00Z");
+        let paused = Candidate { suspended: true, ..c(1, "2026-03-02T10:00:00Z", false) };
+        let (stand, settled) = decide(vec![c(0, "2026-03-02T09:00:00Z", false), paused], now, None);
+        assert_eq!(stand.map(|s| s.job), Some(0));
+        assert_eq!(settled, [(paused, SettledAt::Suspended)]);
     }
 
     #[test]

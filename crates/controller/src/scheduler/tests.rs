@@ -2,7 +2,7 @@
 //! fires taken and the status rendered. Regression tests name the defect of issue 12 they pin.
 
 use super::*;
-use diurnal_api::CronHorizontalPodAutoscalerStatus;
+use diurnal_api::{CronHorizontalPodAutoscalerStatus, JobCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::json;
 
@@ -60,7 +60,11 @@ fn started_with(obj: &CronHorizontalPodAutoscaler, now: Timestamp) -> (Scheduler
 }
 
 fn fires(due: &[Due]) -> Vec<(String, String, i32)> {
-    due.iter().map(|d| (d.job.clone(), d.fire_at.to_string(), d.target_size)).collect()
+    let size = |d: &Due| match d.size {
+        Size::Replicas(n) | Size::Exact(n) => n,
+        Size::Bounds { min, .. } => min.unwrap_or(0),
+    };
+    due.iter().map(|d| (d.job.clone(), d.fire_at.to_string(), size(d))).collect()
 }
 
 /// Takes and applies everything due, one take per round (as the shell does after each
@@ -73,10 +77,14 @@ fn run_until(s: &mut Scheduler, now: Timestamp) -> Vec<Due> {
             return all;
         }
         for d in &taken {
-            s.complete(d, Outcome::Applied("ok".into()), now);
+            s.complete(d, applied("ok"), now);
         }
         all.extend(taken);
     }
+}
+
+fn applied(message: &str) -> Outcome {
+    Outcome::Applied(message.into(), Changes::default())
 }
 
 fn key() -> ObjectKey {
@@ -94,8 +102,7 @@ fn condition(name: &str, last: Option<&str>) -> JobCondition {
         last_probe_time: None,
         message: String::new(),
         last_schedule_time: last.map(|l| Time(t(l))),
-        next_schedule_time: None,
-        time_zone: None,
+        ..JobCondition::default()
     }
 }
 
@@ -205,7 +212,7 @@ fn a_missed_fire_is_caught_up_once_on_taking_the_lead() {
     assert!(
         matches!(&taken.settled[..], [SettledFire { job, why: Settled::Superseded { .. }, .. }] if job == "down")
     );
-    s.complete(&taken.fires[0], Outcome::Applied("ok".into()), now);
+    s.complete(&taken.fires[0], applied("ok"), now);
     // Losing and regaining the lead does not apply it again.
     s.set_leading(false, now);
     s.set_leading(true, now);
@@ -248,7 +255,7 @@ fn failures_are_retried_with_backoff_until_a_later_fire_supersedes_them() {
     let later = s.take_due(t("2026-03-02T10:01:00Z"));
     assert_eq!(fires(&later.fires), [("up".into(), "2026-03-02T10:01:00Z".into(), 5)]);
     assert!(later.settled.iter().any(|f| f.job == "down" && matches!(f.why, Settled::Superseded { .. })));
-    s.complete(&later.fires[0], Outcome::Applied("ok".into()), t("2026-03-02T10:01:00Z"));
+    s.complete(&later.fires[0], applied("ok"), t("2026-03-02T10:01:00Z"));
     assert!(s.take_due(t("2026-03-02T10:01:29Z")).fires.is_empty(), "superseded: no more retries");
 }
 
@@ -476,9 +483,7 @@ fn the_old_controllers_status_is_read_as_history() {
         state: JobState::Succeed,
         last_probe_time: Some(Time(t(probe))),
         message: "cron hpa job launch executed successfully".into(),
-        last_schedule_time: None,
-        next_schedule_time: None,
-        time_zone: None,
+        ..JobCondition::default()
     };
     obj.status = Some(CronHorizontalPodAutoscalerStatus {
         conditions: vec![
@@ -610,7 +615,7 @@ fn a_completion_from_before_the_lead_was_lost_is_ignored() {
     let due = s.take_due(t("2026-03-02T10:00:30Z")).fires;
     s.set_leading(false, t("2026-03-02T10:00:31Z"));
     s.set_leading(true, t("2026-03-02T10:00:32Z"));
-    s.complete(&due[0], Outcome::Applied("late".into()), t("2026-03-02T10:00:33Z"));
+    s.complete(&due[0], applied("late"), t("2026-03-02T10:00:33Z"));
     let status = s.status(&key()).unwrap();
     assert_ne!(status.last_result.as_deref(), Some("Succeed down: late"));
 }
@@ -652,7 +657,32 @@ fn the_largest_object_s_status_is_bounded() {
     let excludes: Vec<String> = (0..limits::MAX_EXCLUDE_DATES)
         .map(|i| format!("{i:x<width$}", width = limits::MAX_EXCLUDE_DATE))
         .collect();
-    let obj = cronhpa(&json!(jobs), &json!({"excludeDates": excludes}));
+    let mut obj = cronhpa(&json!(jobs), &json!({"excludeDates": excludes, "historyLimit": 32}));
+    // And every job's history as full as anything could have written it.
+    let execution = diurnal_api::Execution {
+        schedule_time: Time(t("2026-06-01T00:00:00Z")),
+        execution_time: Time(t("2026-06-01T00:00:00Z")),
+        kind: diurnal_api::ExecutionKind::CatchUp,
+        result: diurnal_api::ExecutionResult::MissedDeadline,
+        changes: diurnal_api::Changes {
+            replicas: Some(diurnal_api::Change { from: 100_000, to: 100_000 }),
+            min_replicas: Some(diurnal_api::Change { from: 100_000, to: 100_000 }),
+            max_replicas: Some(diurnal_api::Change { from: 100_000, to: 100_000 }),
+        },
+        message: "x".repeat(4096),
+    };
+    obj.status = Some(CronHorizontalPodAutoscalerStatus {
+        job_histories: obj
+            .spec
+            .jobs
+            .iter()
+            .map(|j| diurnal_api::JobHistory {
+                name: j.name.clone(),
+                executions: vec![execution.clone(); 32],
+            })
+            .collect(),
+        ..Default::default()
+    });
     let mut s = leading_scheduler(t("2026-06-01T00:00:00Z"));
     s.upsert(&obj, t("2026-06-01T00:00:00Z"));
     let status = s.status(&ObjectKey::of(&obj)).unwrap();
@@ -660,6 +690,7 @@ fn the_largest_object_s_status_is_bounded() {
     assert!(status.conditions.iter().all(|c| c.state == JobState::Failed));
     let unbounded: usize = status.conditions.iter().map(|c| c.message.len()).max().unwrap();
     assert!(unbounded <= 1024, "a job message is cut: {unbounded} bytes");
+    assert_eq!(status.job_histories.len(), limits::MAX_JOBS);
     let bytes = serde_json::to_vec(&status).unwrap().len();
     assert!(bytes <= status::MAX_STATUS_BYTES, "{bytes} bytes");
     assert!(bytes > status::MAX_STATUS_BYTES / 4, "the object really is large: {bytes} bytes");

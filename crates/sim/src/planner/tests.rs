@@ -65,7 +65,8 @@ fn segments_cover_the_profile_at_least_cost() {
 fn a_square_day_becomes_two_jobs_with_the_rise_pre_warmed() {
     let r = plan(&square_days(21), &cluster(), &spec(), "UTC", 45).unwrap();
     let jobs = &r.cronhpa.spec.jobs;
-    let schedules: Vec<(&str, i32)> = jobs.iter().map(|j| (j.schedule.as_str(), j.target_size)).collect();
+    let schedules: Vec<(&str, i32)> =
+        jobs.iter().map(|j| (j.schedule.as_str(), j.target_size.unwrap_or(0))).collect();
     // 45 s of lead rounds up to one minute before 08:00.
     assert_eq!(schedules, vec![("0 59 7 * * *", 10), ("0 0 20 * * *", 1)]);
     assert_eq!(r.profile, ProfileKind::Weekly);

@@ -64,7 +64,11 @@ fn a_calendar_edit_moves_a_fire_of_the_objects_that_name_it_and_only_those() {
     let taken = s.take_due(t("2026-10-10T00:00:00Z"));
     assert_eq!(taken.fires.len(), 1);
     assert_eq!((taken.fires[0].job.as_str(), taken.fires[0].fire_at), ("up", t("2026-10-10T00:00:00Z")));
-    s.complete(&taken.fires[0], Outcome::Applied("ok".into()), t("2026-10-10T00:00:01Z"));
+    s.complete(
+        &taken.fires[0],
+        Outcome::Applied("ok".into(), diurnal_api::Changes::default()),
+        t("2026-10-10T00:00:01Z"),
+    );
 
     // Deleted: read as empty, and the status says so.
     let replanned = s.remove_calendar("shop", "cn", t("2026-10-10T01:00:00Z"));
