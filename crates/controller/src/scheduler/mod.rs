@@ -144,6 +144,39 @@ fn per_job_history_limit(spec: &diurnal_api::CronHorizontalPodAutoscalerSpec) ->
 /// the controller's `--min-fire-interval`, at least this).
 const MIN_CHECK_INTERVAL: SignedDuration = SignedDuration::from_secs(1);
 
+/// A job's phase after its object is upserted: done stays done, an error makes it invalid (newly
+/// so: reported), a suspended object's job is suspended, a carried job keeps its plan, and a new,
+/// fixed or unsuspended one is to be planned afresh.
+fn phase_on_upsert(
+    job: &mut Job,
+    error: Option<String>,
+    suspended: bool,
+    is_new: bool,
+    report: &mut Upserted,
+) -> Phase {
+    let before = &job.phase;
+    match (error, suspended, before) {
+        _ if job.ran => Phase::Done,
+        (Some(reason), _, _) => {
+            if *before != Phase::Invalid(reason.clone()) {
+                report.invalid.push((job.name.clone(), reason.clone()));
+            }
+            job.state = JobState::Failed;
+            job.message.clone_from(&reason);
+            Phase::Invalid(reason)
+        }
+        (None, true, _) => Phase::Suspended,
+        (None, false, Phase::Planned { .. } | Phase::InFlight { .. }) if !is_new => before.clone(),
+        (None, false, _) => {
+            if matches!(before, Phase::Invalid(_)) {
+                job.state = JobState::Submitted;
+                job.message.clear();
+            }
+            Phase::Planned { next: None, owed: None }
+        }
+    }
+}
+
 /// The index and timer queue. See the module docs.
 #[derive(Debug)]
 pub struct Scheduler {
@@ -261,26 +294,7 @@ impl Scheduler {
             job.last_applied = job.last_applied.max(recorded.and_then(|r| r.last_applied));
             job.plan_index = resolution.spec_index.iter().position(|&s| s == i);
             let before = job.phase.clone();
-            job.phase = match (resolution.job_error(i), suspended, &before) {
-                _ if job.ran => Phase::Done,
-                (Some(reason), _, _) => {
-                    job.state = JobState::Failed;
-                    job.message.clone_from(&reason);
-                    if before != Phase::Invalid(reason.clone()) {
-                        report.invalid.push((job.name.clone(), reason.clone()));
-                    }
-                    Phase::Invalid(reason)
-                }
-                (None, true, _) => Phase::Suspended,
-                (None, false, Phase::Planned { .. } | Phase::InFlight { .. }) if !is_new => before.clone(),
-                (None, false, _) => {
-                    if matches!(before, Phase::Invalid(_)) {
-                        job.state = JobState::Submitted;
-                        job.message.clear();
-                    }
-                    Phase::Planned { next: None, owed: None }
-                }
-            };
+            job.phase = phase_on_upsert(&mut job, resolution.job_error(i), suspended, is_new, &mut report);
             let replan = is_new || calendars_changed || before != job.phase;
             let fresh = matches!(job.phase, Phase::Planned { .. }) && replan;
             report.changed |= is_new || before.name() != job.phase.name();
