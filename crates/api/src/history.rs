@@ -86,17 +86,6 @@ impl Changes {
     pub fn changed(&self) -> bool {
         [self.replicas, self.min_replicas, self.max_replicas].iter().flatten().any(|c| c.from != c.to)
     }
-
-    /// Only the values that changed (an Event names what was repaired, not what was merely read).
-    #[must_use]
-    pub fn only_changed(self) -> Self {
-        let keep = |c: Option<Change>| c.filter(|c| c.from != c.to);
-        Self {
-            replicas: keep(self.replicas),
-            min_replicas: keep(self.min_replicas),
-            max_replicas: keep(self.max_replicas),
-        }
-    }
 }
 
 impl std::fmt::Display for Changes {
@@ -159,21 +148,4 @@ pub enum ExecutionResult {
     Superseded,
     /// Later than `startingDeadlineSeconds`.
     MissedDeadline,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_changed_keeps_the_values_that_moved_and_displays_them() {
-        let c = |from, to| Some(Change { from, to });
-        let changes = Changes { replicas: c(3, 3), min_replicas: c(2, 10), max_replicas: c(20, 20) };
-        assert!(changes.changed());
-        assert_eq!(changes.only_changed().to_string(), "minReplicas 2 -> 10");
-        assert_eq!(changes.to_string(), "replicas 3 -> 3, minReplicas 2 -> 10, maxReplicas 20 -> 20");
-        let still = Changes { replicas: c(5, 5), ..Changes::default() };
-        assert_eq!(still.only_changed(), Changes::default());
-        assert_eq!(still.only_changed().to_string(), "-");
-    }
 }
