@@ -101,6 +101,9 @@ impl Phase {
 }
 
 /// One job of an indexed object.
+// `run_once`, `suspended` and `enforce` are three independent fields of the spec and `ran` a
+// fact about the past: no state enum would say more than the four flags do.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone)]
 pub(super) struct Job {
     pub name: String,
