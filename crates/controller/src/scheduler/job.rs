@@ -4,7 +4,8 @@
 //!             upsert: content invalid            upsert: fixed
 //!   any ─────────────────────────────▶ Invalid ───────────────▶ Planned
 //!   any ── upsert: object suspended ─▶ Suspended ── unsuspend ─▶ Planned (+ catch-up)
-//!   Planned ── enforce: create / edit / unsuspend / lead ─▶ Planned, the period in force owed
+//!   Planned ── enforce: create / edit / unsuspend / lead / drift check ─▶ Planned, the period
+//!              in force owed (when it is this job's and this job is held)
 //!   Planned ── take: this job's fire stands ─▶ InFlight
 //!   InFlight ── complete Applied ─▶ Planned (runOnce: Done)
 //!   InFlight ── complete Failed ──▶ Planned with a retry owed (none past the deadline)
