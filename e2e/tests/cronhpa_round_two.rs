@@ -109,7 +109,7 @@ async fn the_api_server_refuses_contradicting_sizes_with_the_cel_message() {
 
 /// `spec.enforce`: a CronHPA created long after its only job's fire of the day applies that
 /// period's size at once (without it, nothing would happen until the next midnight), and puts it
-/// back after a hand `kubectl scale`.
+/// back after a hand `kubectl scale`, each time with a `DriftRepaired` Event.
 #[tokio::test]
 async fn enforce_applies_the_period_in_force_and_repairs_drift() {
     let client = cluster_or_skip!();
@@ -137,17 +137,39 @@ async fn enforce_applies_the_period_in_force_and_repairs_drift() {
     assert_eq!(e.kind, diurnal_api::ExecutionKind::Enforce, "{e:?}");
     assert_eq!(e.changes.replicas.map(|c| (c.from, c.to)), Some((1, 3)), "{e:?}");
 
-    // Scaled by hand: the next drift check (every --min-fire-interval, 1 s here) puts it back.
+    // Scaled by hand (to 2, not the 1 it was created with: a read ahead that raced the hold's
+    // write once made the check report 1 as what it found): the next drift check (every
+    // --min-fire-interval, 1 s here) puts it back.
     let deployments: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), &ns);
-    let by_hand = kube::api::Patch::Merge(json!({"spec": {"replicas": 1}}));
+    let by_hand = kube::api::Patch::Merge(json!({"spec": {"replicas": 2}}));
     deployments.patch_scale("web", &kube::api::PatchParams::default(), &by_hand).await.unwrap();
     wait_for(Duration::from_secs(10), "the drift repaired to 3 replicas", || async {
         let status = cronhpa_status(&client, &ns, "web").await?;
         let repaired = status.job_histories[0].executions.iter().any(|e| {
-            e.changes.replicas.is_some_and(|c| (c.from, c.to) == (1, 3))
+            e.changes.replicas.is_some_and(|c| (c.from, c.to) == (2, 3))
                 && e.execution_time.0 > status.job_histories[0].executions[0].execution_time.0
         });
         (repaired && diurnal_e2e::replicas(&client, &ns, "web").await == 3).then_some(())
     })
     .await;
+    // Each repair is a `DriftRepaired` Event, naming what it found and set and the period held;
+    // no fire of this object is a `Scaled` one. events.k8s.io folds a repeat of the same reason
+    // on the same object (within six minutes) into the first Event's series: the hold at
+    // creation (1 -> 3) and the repair of the hand scale are one Event seen twice.
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let repairs = wait_for(Duration::from_secs(10), "the DriftRepaired Event seen twice", || async {
+        let list = events.list(&kube::api::ListParams::default()).await.ok()?.items;
+        let repairs = list.iter().find(|e| e.reason.as_deref() == Some("DriftRepaired"))?.clone();
+        (repairs.series.as_ref().is_some_and(|s| s.count >= 2)).then_some((repairs, list))
+    })
+    .await;
+    let (repairs, all) = repairs;
+    let note = repairs.note.unwrap_or_default();
+    assert!(
+        note.starts_with(&format!("Deployment {ns}/web: Deployment {ns}/web replicas 1 -> 3; ")),
+        "{note}"
+    );
+    assert!(note.contains("; the period of job day (fire of ") && note.ends_with(") is enforced"), "{note}");
+    assert_eq!(repairs.type_.as_deref(), Some("Normal"));
+    assert!(!all.iter().any(|e| e.reason.as_deref() == Some("Scaled")), "{all:?}");
 }

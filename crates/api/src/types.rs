@@ -104,7 +104,8 @@ pub struct CronHorizontalPodAutoscalerSpec {
     /// When true, the size of the period in force (the latest fire of any job) is applied again
     /// when the object is created or edited, on unsuspend, when a controller takes the lead
     /// (after a restart or fail-over), and when drift is found (the target is checked every
-    /// `--min-fire-interval`), even if it was applied before. Unset: only fires apply.
+    /// `--min-fire-interval`), even if it was applied before. Unset: only fires apply. A job's
+    /// own `enforce` overrides this for the periods its fires start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enforce: Option<bool>,
 }
@@ -184,6 +185,11 @@ pub struct Job {
     /// the other jobs go on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
+    /// Overrides `spec.enforce` for this job: whether the period this job's latest fire started
+    /// is held while it is the period in force. Unset: the object's `enforce`. Setting it does
+    /// not re-plan the job's fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforce: Option<bool>,
 }
 
 /// Outcome of a job's last fire, as kubernetes-cronhpa-controller reports it.

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use diurnal_api::{Change, Changes, ScaleTargetRef};
 use diurnal_core::scaling::{Action, HpaRecord, Size, TargetState, decide_size};
@@ -90,11 +91,48 @@ pub struct Targets {
     hpas: Option<Store<HorizontalPodAutoscaler>>,
     resolver: Resolver,
     /// `spec.replicas` of workloads read shortly before their fire (see [`Targets::prefetch`]).
-    prefetched: Mutex<HashMap<WorkloadKey, (i32, std::time::Instant)>>,
+    prefetched: Mutex<Prefetched>,
+}
+
+/// Sizes read ahead, and when each workload was last applied: a read that started before the
+/// last apply of its workload ended may be from before that apply's write, so it is not used.
+#[derive(Default)]
+struct Prefetched {
+    /// The size read, and when the read started.
+    reads: HashMap<WorkloadKey, (i32, Instant)>,
+    /// When an apply of the workload last ended.
+    applied: HashMap<WorkloadKey, Instant>,
+}
+
+impl Prefetched {
+    /// The size read ahead of this fire, if it is young and started after the last apply ended
+    /// (with `enforce`, a drift check follows a write within a second: a read that raced the
+    /// write would report the size before it as what the check found).
+    fn take(&mut self, key: &WorkloadKey, now: Instant) -> Option<i32> {
+        let (replicas, started) = self.reads.remove(key)?;
+        let after_last_apply = self.applied.get(key).is_none_or(|ended| started > *ended);
+        (now.duration_since(started) < PREFETCH_TTL && after_last_apply).then_some(replicas)
+    }
+
+    fn store(&mut self, key: WorkloadKey, replicas: i32, started: Instant, now: Instant) {
+        self.reads.retain(|_, (_, at)| now.duration_since(*at) < PREFETCH_TTL);
+        self.reads.insert(key, (replicas, started));
+    }
+
+    /// An apply of `key` ended at `now`. Older marks can no longer matter (every read they
+    /// would reject is past its TTL), so they are dropped.
+    fn applied(&mut self, key: WorkloadKey, now: Instant) {
+        self.applied.retain(|_, ended| now.duration_since(*ended) < PREFETCH_TTL);
+        self.applied.insert(key, now);
+    }
 }
 
 /// Namespace, kind and name of a workload.
 type WorkloadKey = (String, String, String);
+
+fn workload_key(namespace: &str, target: &ScaleTargetRef) -> WorkloadKey {
+    (namespace.to_owned(), target.kind.clone(), target.name.clone())
+}
 
 /// How long a size read ahead of a fire may stand in for a fresh read.
 const PREFETCH_TTL: std::time::Duration = std::time::Duration::from_secs(5);
@@ -109,7 +147,7 @@ impl Targets {
     /// `hpas`: the HPA cache used to find an HPA managing a workload target (HPA coordination);
     /// `None` scales workloads directly even when an HPA manages them.
     pub fn new(client: Client, hpas: Option<Store<HorizontalPodAutoscaler>>) -> Self {
-        Self { resolver: Resolver::new(client.clone()), client, hpas, prefetched: Mutex::new(HashMap::new()) }
+        Self { resolver: Resolver::new(client.clone()), client, hpas, prefetched: Mutex::default() }
     }
 
     pub(crate) fn client(&self) -> &Client {
@@ -145,10 +183,12 @@ impl Targets {
         let workload: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), namespace, &resolved.resource);
         let label = format!("{} {namespace}/{}", target.kind, target.name);
+        let key = workload_key(namespace, target);
         // A size read just before the fire saves a round trip at the instant. Only a read that
         // calls for a change is trusted: one that says "already at size" is read again, so a
         // stale read can never skip a needed write.
-        let replicas = match self.take_prefetched(namespace, target) {
+        let prefetched = self.prefetched.lock().expect("not poisoned").take(&key, Instant::now());
+        let replicas = match prefetched {
             Some(replicas) if !decide_size(size, TargetState::Workload { replicas }).is_empty() => replicas,
             _ => {
                 let scale =
@@ -160,9 +200,15 @@ impl Targets {
         let actions = decide_size(size, state);
         let changes = changes_of(&state, &actions);
         let mut said = Vec::new();
+        let mut written = Ok(());
         for action in actions {
-            self.execute(&workload, &label, None, action, before_write, &mut said).await?;
+            written = self.execute(&workload, &label, None, action, before_write, &mut said).await;
+            if written.is_err() {
+                break;
+            }
         }
+        self.prefetched.lock().expect("not poisoned").applied(key, Instant::now());
+        written?;
         Ok((with_warnings(summary(&label, &said), resolved.warning.into_iter()), changes))
     }
 
@@ -178,19 +224,12 @@ impl Targets {
         };
         let workload: Api<DynamicObject> =
             Api::namespaced_with(self.client.clone(), namespace, &resolved.resource);
+        let started = Instant::now();
         if let Ok(scale) = workload.get_scale(&target.name).await {
             let replicas = scale.spec.and_then(|s| s.replicas).unwrap_or(0);
-            let key = (namespace.to_owned(), target.kind.clone(), target.name.clone());
-            let mut cache = self.prefetched.lock().expect("not poisoned");
-            cache.retain(|_, (_, at)| at.elapsed() < PREFETCH_TTL);
-            cache.insert(key, (replicas, std::time::Instant::now()));
+            let key = workload_key(namespace, target);
+            self.prefetched.lock().expect("not poisoned").store(key, replicas, started, Instant::now());
         }
-    }
-
-    fn take_prefetched(&self, namespace: &str, target: &ScaleTargetRef) -> Option<i32> {
-        let key = (namespace.to_owned(), target.kind.clone(), target.name.clone());
-        let (replicas, at) = self.prefetched.lock().expect("not poisoned").remove(&key)?;
-        (at.elapsed() < PREFETCH_TTL).then_some(replicas)
     }
 
     /// Whether fires of `target` write an HPA: it is one, or (with HPA coordination) the cache
@@ -432,5 +471,25 @@ mod tests {
         };
         let c = changes_of(&hpa, &decide_size(Size::Bounds { min: Some(10), max: Some(60) }, hpa));
         assert_eq!(c.to_string(), "replicas 4 -> 10, minReplicas 2 -> 10, maxReplicas 20 -> 60");
+    }
+
+    #[test]
+    fn a_read_ahead_that_started_before_the_last_apply_ended_is_not_used() {
+        use std::time::Duration;
+        let key: WorkloadKey = ("shop".into(), "Deployment".into(), "web".into());
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut p = Prefetched::default();
+        // Read (1 replica) while a fire was writing 3: the write ended after the read started.
+        p.store(key.clone(), 1, at(0), at(30));
+        p.applied(key.clone(), at(20));
+        assert_eq!(p.take(&key, at(1000)), None, "it may be from before the write");
+        // A read that started after the apply ended stands in for a fresh one, once.
+        p.store(key.clone(), 2, at(500), at(510));
+        assert_eq!(p.take(&key, at(1000)), Some(2));
+        assert_eq!(p.take(&key, at(1000)), None, "consumed");
+        // Too old to trust, apply or not.
+        p.store(key.clone(), 2, at(500), at(510));
+        assert_eq!(p.take(&key, at(500) + PREFETCH_TTL), None);
     }
 }

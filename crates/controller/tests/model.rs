@@ -48,6 +48,8 @@ struct Variant {
     paused: Option<&'static str>,
     /// `spec.enforce`.
     enforce: bool,
+    /// The job (by name) that sets its own `jobs[].enforce`, and to what.
+    held: Option<(&'static str, bool)>,
 }
 
 #[derive(Debug, Clone)]
@@ -72,12 +74,13 @@ fn variant() -> impl Strategy<Value = Variant> {
         0..DEADLINES.len(),
         prop::option::weighted(0.2, prop::sample::select(vec!["a", "b", "c", "d"])),
         prop::bool::weighted(0.25),
+        prop::option::weighted(0.3, (prop::sample::select(vec!["a", "b", "c", "d", "e"]), prop::bool::ANY)),
     )
-        .prop_map(|(jobs, exclude, suspend, deadline, paused, enforce)| {
+        .prop_map(|(jobs, exclude, suspend, deadline, paused, enforce, held)| {
             // Job names are unique within an object: keep the first of each name.
             let mut seen = BTreeSet::new();
             let jobs = jobs.into_iter().filter(|j| seen.insert(JOBS[*j].0)).collect();
-            Variant { jobs, exclude, suspend, deadline, paused, enforce }
+            Variant { jobs, exclude, suspend, deadline, paused, enforce, held }
         })
 }
 
@@ -102,7 +105,8 @@ fn spec_of(v: &Variant) -> CronHorizontalPodAutoscalerSpec {
         "jobs": v.jobs.iter().map(|&j| {
             let (name, schedule, size, once) = JOBS[j];
             let paused = v.paused == Some(name);
-            serde_json::json!({"name": name, "schedule": schedule, "targetSize": size, "runOnce": once, "suspend": paused})
+            let held = v.held.filter(|h| h.0 == name).map(|h| h.1);
+            serde_json::json!({"name": name, "schedule": schedule, "targetSize": size, "runOnce": once, "suspend": paused, "enforce": held})
         }).collect::<Vec<_>>(),
         "excludeDates": EXCLUDES[v.exclude],
         "suspend": v.suspend,

@@ -28,17 +28,14 @@ impl Shell {
     }
 
     pub(super) fn completed(&mut self, due: &Due, outcome: Outcome, reason: Option<&'static str>) {
-        let (result, kind, reason_name, note) = match &outcome {
-            Outcome::Applied(m, _) => (FireResult::Applied, EventType::Normal, "Scaled", m.clone()),
-            Outcome::Failed(m) => {
-                (FireResult::Failed, EventType::Warning, reason.unwrap_or("ScaleFailed"), m.clone())
-            }
+        let (result, note) = match &outcome {
+            Outcome::Applied(m, _) => (FireResult::Applied, m),
+            Outcome::Failed(m) => (FireResult::Failed, m),
         };
         self.metrics.fires.get_or_create(&ResultLabels { result }).inc();
         info!(object = %due.key, job = %due.job, fire = %due.fire_at, kind = ?due.kind, ?result, "{note}");
-        let quiet = matches!(&outcome, Outcome::Applied(m, _) if m.ends_with("already at size"));
-        if !quiet {
-            self.event(&due.key, kind, reason_name, &format!("job {}: {note}", due.job));
+        if let Some((kind, reason_name, note)) = completion_event(due, &outcome, reason) {
+            self.event(&due.key, kind, reason_name, &note);
         }
         if due.kind == DueKind::CatchUp && result != FireResult::Failed {
             let note = format!(
@@ -88,6 +85,30 @@ impl Shell {
     }
 }
 
+/// The Event a completed fire is published as: `Scaled`, or for a hold that found drift
+/// (`enforce`) `DriftRepaired` naming what was found and what was set; `None` for a fire that
+/// found its target as the job wants it (logged only; a drift check every interval would
+/// otherwise flood the object's Events).
+fn completion_event(
+    due: &Due,
+    outcome: &Outcome,
+    reason: Option<&'static str>,
+) -> Option<(EventType, &'static str, String)> {
+    match outcome {
+        Outcome::Failed(m) => {
+            Some((EventType::Warning, reason.unwrap_or("ScaleFailed"), format!("job {}: {m}", due.job)))
+        }
+        // The target's own message names each object written, what it found and what it set
+        // (`Deployment ns/web replicas 3 -> 5`, or the HPA's `minReplicas 2 -> 5`).
+        Outcome::Applied(m, changes) if due.kind == DueKind::Enforce => changes.changed().then(|| {
+            let note = format!("{m}; the period of job {} (fire of {}) is enforced", due.job, due.fire_at);
+            (EventType::Normal, "DriftRepaired", note)
+        }),
+        Outcome::Applied(m, _) if m.ends_with("already at size") => None,
+        Outcome::Applied(m, _) => Some((EventType::Normal, "Scaled", format!("job {}: {m}", due.job))),
+    }
+}
+
 /// Reads, ahead of time, the size of targets whose fires are due in `(after, until]`.
 pub(super) fn look_ahead(
     scheduler: &Scheduler,
@@ -127,5 +148,74 @@ pub(super) async fn fire(due: Due, targets: Arc<Targets>, metrics: Arc<Metrics>)
             };
             (due, Outcome::Failed(message), Some(reason))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diurnal_api::{Change, Changes, ScaleTargetRef};
+    use diurnal_core::scaling::Size;
+
+    use super::*;
+    use crate::scheduler::ObjectKey;
+
+    fn due(kind: DueKind) -> Due {
+        Due {
+            key: ObjectKey { namespace: "ns".into(), name: "c".into() },
+            job: "day".into(),
+            job_id: "0123456789abcdef".into(),
+            token: 1,
+            fire_at: "2026-03-02T08:00:00Z".parse().unwrap(),
+            size: Size::Replicas(5),
+            hpa_coordination: true,
+            target: ScaleTargetRef {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                name: "web".into(),
+            },
+            kind,
+        }
+    }
+
+    fn applied(message: &str, from: i32, to: i32) -> Outcome {
+        let changes = Changes {
+            replicas: Some(Change { from, to }),
+            min_replicas: Some(Change { from: 2, to: 2 }),
+            ..Changes::default()
+        };
+        Outcome::Applied(message.into(), changes)
+    }
+
+    #[test]
+    fn a_hold_that_changed_the_target_is_a_drift_repair_naming_what_it_found_and_set() {
+        let event = completion_event(
+            &due(DueKind::Enforce),
+            &applied("Deployment ns/web replicas 3 -> 5", 3, 5),
+            None,
+        );
+        assert_eq!(
+            event,
+            Some((
+                EventType::Normal,
+                "DriftRepaired",
+                "Deployment ns/web replicas 3 -> 5; the period of job day (fire of 2026-03-02T08:00:00Z) is enforced"
+                    .to_owned()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_hold_that_found_the_target_at_size_is_quiet_and_a_regular_fire_is_scaled() {
+        let at_size = applied("Deployment ns/web already at size", 5, 5);
+        assert_eq!(completion_event(&due(DueKind::Enforce), &at_size, None), None);
+        assert_eq!(completion_event(&due(DueKind::Regular), &at_size, None), None);
+        let scaled = applied("Deployment ns/web replicas 3 -> 5", 3, 5);
+        for kind in [DueKind::Regular, DueKind::CatchUp, DueKind::Retry(2)] {
+            let (_, reason, note) = completion_event(&due(kind), &scaled, None).unwrap();
+            assert_eq!((reason, note.as_str()), ("Scaled", "job day: Deployment ns/web replicas 3 -> 5"));
+        }
+        let failed = Outcome::Failed("Deployment ns/web not found".into());
+        let event = completion_event(&due(DueKind::Enforce), &failed, Some("TargetNotFound"));
+        assert_eq!(event.map(|e| (e.0, e.1)), Some((EventType::Warning, "TargetNotFound")));
     }
 }

@@ -400,3 +400,68 @@ fn enforce_checks_for_drift_once_per_interval_and_records_only_repairs() {
     s.upsert(&obj, t("2026-03-02T14:01:10Z"));
     assert_eq!(s.next_wakeup(), None);
 }
+
+#[test]
+fn a_jobs_own_enforce_decides_whether_its_period_is_held() {
+    let jobs = |up: Option<bool>, down: Option<bool>| {
+        json!([
+            {"name": "up", "schedule": "0 0 8 * * *", "targetSize": 5, "enforce": up},
+            {"name": "down", "schedule": "0 0 20 * * *", "targetSize": 1, "enforce": down},
+        ])
+    };
+    let day = t("2026-03-02T14:00:00Z");
+    let night = t("2026-03-02T21:00:00Z");
+    let taken = |obj: &CronHorizontalPodAutoscaler, now| {
+        let mut s = Scheduler::new(TimeZone::UTC, Limits::NONE);
+        s.set_leading(true, now);
+        s.upsert(obj, now);
+        let fires: Vec<_> = s.take_due(now).fires.into_iter().map(|d| (d.job, d.kind, d.fire_at)).collect();
+        (fires, s.next_wakeup())
+    };
+    // Only "up" is held, the object is not: by day its period applies at once ...
+    let only_up = cronhpa(&jobs(Some(true), None), &json!({}));
+    let (fires, _) = taken(&only_up, day);
+    assert_eq!(fires, [("up".to_owned(), DueKind::Enforce, t("2026-03-02T08:00:00Z"))]);
+    // ... by night the period in force is "down"'s, which is not held (and "up"'s is over: it
+    // is not held instead), but the object still checks, for the morning.
+    let (fires, wake) = taken(&only_up, night);
+    assert!(fires.is_empty(), "{fires:?}");
+    assert_eq!(wake, Some(night + SignedDuration::from_secs(1)), "the next drift check");
+    // The object holds every period but "down"'s, which says false.
+    let all_but_down = cronhpa(&jobs(None, Some(false)), &json!({"enforce": true}));
+    assert!(taken(&all_but_down, night).0.is_empty());
+    assert_eq!(taken(&all_but_down, day).0.len(), 1);
+    // No job held (each says false): no drift check either.
+    let none = cronhpa(&jobs(Some(false), Some(false)), &json!({"enforce": true}));
+    let (fires, wake) = taken(&none, day);
+    assert!(fires.is_empty());
+    assert_eq!(wake, Some(t("2026-03-02T20:00:00Z")), "only the next fire");
+}
+
+#[test]
+fn turning_a_jobs_enforce_on_is_an_edit_of_the_object_not_of_the_job() {
+    let mut obj = cronhpa(&json!([{"name": "up", "schedule": "0 0 8 * * *", "targetSize": 5}]), &json!({}));
+    let start = t("2026-03-02T07:59:00Z");
+    let mut s = Scheduler::new(TimeZone::UTC, Limits::NONE);
+    s.set_leading(true, start);
+    s.upsert(&obj, start);
+    fire(&mut s, t("2026-03-02T08:00:00Z"), scaled(1, 5));
+    let before = s.status(&key()).unwrap();
+    // Held from an edit at 14:00: the period applies again, and the job is the same plan (its
+    // id and history carry over, its next fire is still tomorrow's).
+    let now = t("2026-03-02T14:00:00Z");
+    obj.metadata.generation = Some(2);
+    obj.spec.jobs[0].enforce = Some(true);
+    s.upsert(&obj, now);
+    let due = fire(&mut s, now, scaled(2, 5));
+    assert_eq!((due.kind, due.fire_at), (DueKind::Enforce, t("2026-03-02T08:00:00Z")));
+    let after = s.status(&key()).unwrap();
+    assert_eq!(after.conditions[0].job_id, before.conditions[0].job_id);
+    assert_eq!(
+        history(&s, "up").iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [ExecutionKind::Regular, ExecutionKind::Enforce]
+    );
+    let next = after.conditions[0].next_schedule_time.as_ref().map(|t| t.0);
+    assert_eq!(next, Some(t("2026-03-03T08:00:00Z")), "the job's plan is unchanged");
+    assert_eq!(s.next_wakeup(), Some(t("2026-03-02T14:00:01Z")), "the first drift check");
+}

@@ -4,7 +4,8 @@
 //!             upsert: content invalid            upsert: fixed
 //!   any ─────────────────────────────▶ Invalid ───────────────▶ Planned
 //!   any ── upsert: object suspended ─▶ Suspended ── unsuspend ─▶ Planned (+ catch-up)
-//!   Planned ── enforce: create / edit / unsuspend / lead ─▶ Planned, the period in force owed
+//!   Planned ── enforce: create / edit / unsuspend / lead / drift check ─▶ Planned, the period
+//!              in force owed (when it is this job's and this job is held)
 //!   Planned ── take: this job's fire stands ─▶ InFlight
 //!   InFlight ── complete Applied ─▶ Planned (runOnce: Done)
 //!   InFlight ── complete Failed ──▶ Planned with a retry owed (none past the deadline)
@@ -101,6 +102,9 @@ impl Phase {
 }
 
 /// One job of an indexed object.
+// `run_once`, `suspended` and `enforce` are three independent fields of the spec and `ran` a
+// fact about the past: no state enum would say more than the four flags do.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone)]
 pub(super) struct Job {
     pub name: String,
@@ -115,6 +119,9 @@ pub(super) struct Job {
     pub run_once: bool,
     /// `jobs[].suspend`: its fires are settled without a write (recorded as suspended).
     pub suspended: bool,
+    /// Its own `enforce`, else the object's: the period its latest fire started is held while
+    /// it is the period in force. Not part of its plan id (holding does not move a fire).
+    pub enforce: bool,
     pub zone_name: Option<String>,
     /// Index into the object's plan; `None` when the job cannot run.
     pub plan_index: Option<usize>,
@@ -133,6 +140,8 @@ pub(super) struct Job {
 }
 
 /// A stable id for a job's plan: it changes exactly when something that decides its fires does.
+/// `suspend` and `enforce` decide what a fire does, not when it comes, so they are not part of
+/// it: toggling them neither re-plans the job nor resets its history.
 pub(super) fn job_id(job: &diurnal_api::Job, zone: Option<&str>) -> String {
     let mut h = Sha256::new();
     for part in [
@@ -227,6 +236,7 @@ impl Job {
             size,
             run_once: job.run_once,
             suspended: job.suspend.unwrap_or(false),
+            enforce: job.enforce.unwrap_or(false),
             zone_name,
             plan_index: None,
             phase: if done { Phase::Done } else { Phase::Planned { next: None, owed: None } },
@@ -247,10 +257,18 @@ impl Job {
         self.trim_history(limit);
     }
 
-    /// Takes in what may change without making the job another plan: its suspension, its size
-    /// (the object's `hpaMode`), the history limit.
-    pub(super) fn refresh(&mut self, job: &diurnal_api::Job, size: Size, limit: usize) {
+    /// Takes in what may change without making the job another plan: its suspension, whether
+    /// it is held (its own `enforce`, else the object's `object_enforce`), its size (the
+    /// object's `hpaMode`), the history limit.
+    pub(super) fn refresh(
+        &mut self,
+        job: &diurnal_api::Job,
+        object_enforce: Option<bool>,
+        size: Size,
+        limit: usize,
+    ) {
         self.suspended = job.suspend.unwrap_or(false);
+        self.enforce = job.enforce.or(object_enforce).unwrap_or(false);
         self.size = size;
         self.trim_history(limit);
     }
@@ -336,9 +354,13 @@ mod tests {
     }
 
     #[test]
-    fn ids_of_jobs_without_bounds_are_what_they_were_before_bounds_existed() {
+    fn ids_of_jobs_without_bounds_are_what_they_were_before_bounds_existed_and_enforce_is_no_part() {
         // Pinned: an upgrade must not make every job look edited.
         assert_eq!(job_id(&spec_job(false), None), "7147c3ba70f1c13d");
+        // Holding a period moves no fire: enforce is not part of the plan.
+        let mut held = spec_job(false);
+        held.enforce = Some(true);
+        assert_eq!(job_id(&held, None), "7147c3ba70f1c13d");
         let mut bounded = spec_job(false);
         bounded.target_size = None;
         bounded.target_max_replicas = Some(3);

@@ -289,7 +289,7 @@ impl Scheduler {
                 inherit_history(&mut job, old.as_mut(), &histories, limit);
                 job
             });
-            job.refresh(spec_job, size, limit);
+            job.refresh(spec_job, spec.enforce, size, limit);
             // What another leader recorded counts too: never take a fire it already applied.
             job.last_applied = job.last_applied.max(recorded.and_then(|r| r.last_applied));
             job.plan_index = resolution.spec_index.iter().position(|&s| s == i);
@@ -301,6 +301,7 @@ impl Scheduler {
             jobs.push((job, fresh));
         }
 
+        let enforces = jobs.iter().any(|(j, _)| j.enforce);
         let mut object = Object {
             key: old.as_ref().map_or_else(|| Arc::new(key.clone()), |o| o.key.clone()),
             uid: obj.metadata.uid.clone(),
@@ -319,13 +320,13 @@ impl Scheduler {
                 .and_then(|o| o.last_applied)
                 .max(jobs.iter().filter_map(|(j, _)| j.last_applied).max()),
             queued_at: old.as_ref().and_then(|o| o.queued_at),
-            next_check: old.as_ref().and_then(|o| o.next_check).filter(|_| spec.enforce == Some(true)),
+            next_check: old.as_ref().and_then(|o| o.next_check).filter(|_| enforces),
             last_result: old.and_then(|o| o.last_result),
             source: calendars::source_of(obj),
             calendar_digest,
             history_limit: limit,
             hpa_coordination: spec.hpa_coordination != Some(false),
-            enforce: spec.enforce == Some(true),
+            enforces,
             check_every: self.limits.min_fire_interval.max(MIN_CHECK_INTERVAL),
         };
         for (mut job, fresh) in jobs {
@@ -365,7 +366,7 @@ impl Scheduler {
                 if !object.suspended {
                     object.catch_up(now);
                 }
-                if object.enforce && !object.suspended {
+                if object.enforces && !object.suspended {
                     object.hold(now);
                 }
                 Self::requeue(&mut self.queue, object);

@@ -42,12 +42,12 @@ pub(super) struct Object {
     pub(super) history_limit: usize,
     /// `spec.hpaCoordination` is not off.
     pub(super) hpa_coordination: bool,
-    /// `spec.enforce`.
-    pub(super) enforce: bool,
-    /// How often an `enforce` object checks its target for drift.
+    /// Some job is held (`jobs[].enforce`, else `spec.enforce`): the object checks for drift.
+    pub(super) enforces: bool,
+    /// How often such an object checks its target for drift.
     pub(super) check_every: SignedDuration,
-    /// When an `enforce` object next checks its target for drift (the period in force owed
-    /// again; the fire writes only if the target differs).
+    /// When such an object next checks its target for drift (the period in force owed again,
+    /// if its job is held; the fire writes only if the target differs).
     pub(super) next_check: Option<Timestamp>,
     /// The object as last seen, kept only when it names calendars: a Calendar edit re-resolves
     /// it (the watch does not send it again).
@@ -62,7 +62,7 @@ impl Object {
         if self.in_flight.is_some() {
             return None;
         }
-        let check = self.next_check.filter(|_| self.enforce && !self.suspended);
+        let check = self.next_check.filter(|_| self.enforces && !self.suspended);
         self.jobs.iter().filter_map(Job::wake).chain(check).min()
     }
 
@@ -108,20 +108,23 @@ impl Object {
     }
 
     /// What an upsert owes while leading: as a CronJob, an unsuspended object its latest fire
-    /// missed while suspended; with `spec.enforce`, a new spec (or an unsuspended one) the
-    /// period in force.
+    /// missed while suspended; with a job held, a new spec (or an unsuspended one) the period
+    /// in force, if its job is held.
     pub(super) fn owe_on_upsert(&mut self, now: Timestamp, unsuspended: bool, new_generation: bool) {
         if unsuspended {
             self.catch_up(now);
         }
-        if self.enforce && !self.suspended && (new_generation || unsuspended) {
+        if self.enforces && !self.suspended && (new_generation || unsuspended) {
             self.hold(now);
         }
     }
 
-    /// `spec.enforce`: schedules the next drift check and owes the period in force — the latest non-excluded fire at or before
-    /// `now` of any job that can fire (same instant: the last job) — again, even if it was
-    /// applied before. A retry or catch-up already owed for that very fire is kept.
+    /// `enforce`: schedules the next drift check and, if the job that owns it is held (its own
+    /// `enforce`, else the object's), owes the period in force — the latest non-excluded fire
+    /// at or before `now` of any job that can fire (same instant: the last job) — again, even
+    /// if it was applied before. A retry or catch-up already owed for that very fire is kept.
+    /// The period is found among all jobs, held or not: a later fire of a job that is not held
+    /// ends the held period, and holding it then would undo that fire.
     pub(super) fn hold(&mut self, now: Timestamp) {
         self.next_check = now.checked_add(self.check_every).ok();
         let not_before = now.checked_sub(HOLD_LOOKBACK).unwrap_or(Timestamp::MIN);
@@ -134,7 +137,7 @@ impl Object {
                 in_force = in_force.max(Some((fire_at, j)));
             }
         }
-        let Some((fire_at, j)) = in_force else { return };
+        let Some((fire_at, j)) = in_force.filter(|&(_, j)| self.jobs[j].enforce) else { return };
         if let Phase::Planned { owed, .. } = &mut self.jobs[j].phase
             && owed.is_none_or(|o| o.fire_at < fire_at)
         {

@@ -199,8 +199,8 @@ impl Scheduler {
     }
 
     fn take_object(object: &mut Object, now: Timestamp, token: u64, taken: &mut Taken) {
-        // `spec.enforce`: a drift check owes the period in force again.
-        if object.enforce && !object.suspended && object.next_check.is_some_and(|c| c <= now) {
+        // `enforce`: a drift check owes the period in force again.
+        if object.enforces && !object.suspended && object.next_check.is_some_and(|c| c <= now) {
             object.hold(now);
         }
         let mut candidates = Vec::new();

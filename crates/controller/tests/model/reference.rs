@@ -107,14 +107,31 @@ impl MObj {
         }
     }
 
-    /// Rule "enforce": an enforce object that is not suspended checks for drift.
+    /// Rule "enforce": job `content` is held when its own `enforce` says so, else when the
+    /// object's does.
+    pub(super) fn held(&self, content: usize) -> bool {
+        match self.variant.held {
+            Some((name, held)) if name == name_of(content) => held,
+            _ => self.variant.enforce,
+        }
+    }
+
+    /// Rule "enforce": an object that is not suspended checks for drift while any job is held.
     pub(super) fn checks(&self) -> bool {
-        self.variant.enforce && !self.variant.suspend
+        Self::any_held(&self.variant) && !self.variant.suspend
+    }
+
+    /// Whether any job of `variant` is held.
+    pub(super) fn any_held(variant: &Variant) -> bool {
+        variant.jobs.iter().any(|&content| match variant.held {
+            Some((name, held)) if name == name_of(content) => held,
+            _ => variant.enforce,
+        })
     }
 
     /// Rule "enforce": the latest non-excluded fire at or before `now` of any job that can fire
-    /// (same instant: the last job) is owed again, applied before or not; a retry or catch-up
-    /// owed for that very fire stays. (Walking from the start of the test's first day covers
+    /// (same instant: the last job), held or not, is the period in force; if its job is held, it
+    /// is owed again, applied before or not; a retry or catch-up owed for that very fire stays. (Walking from the start of the test's first day covers
     /// every schedule of the pool: each fires at least daily or is the one `@date`.)
     pub(super) fn hold(&mut self, now: Timestamp) {
         // The next drift check: the scheduler's interval is at least a second (`Limits::NONE`).
@@ -130,7 +147,7 @@ impl MObj {
                 in_force = in_force.max(Some((fire, j)));
             }
         }
-        let Some((fire, j)) = in_force else { return };
+        let Some((fire, j)) = in_force.filter(|&(_, j)| self.held(self.jobs[j].content)) else { return };
         if self.jobs[j].owed.is_none_or(|o| o.0 < fire) {
             self.jobs[j].owed = Some((fire, now, DueKind::Enforce));
         }
@@ -320,12 +337,12 @@ impl Model {
             jobs,
             in_flight,
             generation: stored.generation,
-            next_check: old_check.filter(|_| stored.variant.enforce),
+            next_check: old_check.filter(|_| MObj::any_held(&stored.variant)),
         };
         if was_suspended && !obj.variant.suspend && self.leading {
             obj.catch_up(now);
         }
-        if obj.variant.enforce && self.leading && !obj.variant.suspend && (new_generation || was_suspended) {
+        if obj.checks() && self.leading && (new_generation || was_suspended) {
             obj.hold(now);
         }
         self.objects.insert(name.to_owned(), obj);
@@ -338,7 +355,7 @@ impl Model {
             obj.replan(now);
             if leading && !obj.variant.suspend {
                 obj.catch_up(now);
-                if obj.variant.enforce {
+                if obj.checks() {
                     obj.hold(now);
                 }
             }
