@@ -1,30 +1,11 @@
 //! The per-job history (`status.jobHistories`): what each take records, that it is bounded and
 //! keeps the newest, and that it survives a restart by being read back from the status.
 
+use super::tests::{cronhpa, t};
 use super::*;
 use diurnal_api::{Change, ExecutionKind, JobCondition, JobHistory};
 use proptest::prelude::*;
 use serde_json::json;
-
-fn t(s: &str) -> Timestamp {
-    s.parse().unwrap()
-}
-
-fn cronhpa(jobs: &serde_json::Value, extra: &serde_json::Value) -> CronHorizontalPodAutoscaler {
-    let mut spec = json!({
-        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-        "jobs": jobs,
-    });
-    spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    serde_json::from_value(json!({
-        "apiVersion": "autoscaling.alibabacloud.com/v1beta1",
-        "kind": "CronHorizontalPodAutoscaler",
-        "metadata": {"name": "c", "namespace": "ns", "uid": "u1", "generation": 1,
-                     "creationTimestamp": "2026-01-01T00:00:00Z"},
-        "spec": spec,
-    }))
-    .unwrap()
-}
 
 fn key() -> ObjectKey {
     ObjectKey { namespace: "ns".into(), name: "c".into() }

@@ -6,11 +6,13 @@ use diurnal_api::{CronHorizontalPodAutoscalerStatus, JobCondition};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::json;
 
-fn t(s: &str) -> Timestamp {
+pub(super) fn t(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
 
-fn cronhpa(jobs: &serde_json::Value, extra: &serde_json::Value) -> CronHorizontalPodAutoscaler {
+/// A CronHPA `ns/c` (uid `u1`, generation 1, created 2026-01-01) with these jobs and extra spec
+/// fields.
+pub(super) fn cronhpa(jobs: &serde_json::Value, extra: &serde_json::Value) -> CronHorizontalPodAutoscaler {
     let mut spec = json!({
         "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
         "jobs": jobs,
