@@ -1,3 +1,4 @@
+use super::parse::{MONTHS, WEEKDAYS, build_cron};
 use super::*;
 use crate::resolve_zone;
 
