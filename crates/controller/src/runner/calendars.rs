@@ -120,3 +120,52 @@ impl Shell {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use diurnal_testing::{Call, get, mock_client, not_found, serve};
+    use serde_json::json;
+
+    use super::calendars_served;
+
+    const GROUP: &str = "/apis/diurnal.dev/v1alpha1";
+
+    async fn served_when(answer: Call) -> bool {
+        let (client, handle) = mock_client();
+        let server = tokio::spawn(serve(handle, vec![answer]));
+        let served = calendars_served(&client).await;
+        server.await.unwrap();
+        served
+    }
+
+    fn resources(names: &[&str]) -> serde_json::Value {
+        let resources: Vec<_> = names
+            .iter()
+            .map(|n| json!({"name": n, "singularName": "", "namespaced": true, "kind": "K", "verbs": ["list"]}))
+            .collect();
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "diurnal.dev/v1alpha1", "resources": resources})
+    }
+
+    #[tokio::test]
+    async fn a_cluster_that_serves_calendars_is_watched() {
+        assert!(served_when(get(GROUP, resources(&["redeploytriggers", "calendars"]))).await);
+    }
+
+    /// A cluster that swapped kubernetes-cronhpa-controller for diurnal and applied only the
+    /// CronHPA CRD: without this, firing would wait for a Calendar list that never comes.
+    #[tokio::test]
+    async fn a_cluster_without_the_calendar_crd_is_planned_without_calendars() {
+        assert!(!served_when(not_found("GET", GROUP)).await);
+        assert!(!served_when(get(GROUP, resources(&["redeploytriggers"]))).await);
+    }
+
+    #[tokio::test]
+    async fn another_failure_keeps_the_watch_so_firing_waits_for_the_list() {
+        let unavailable = Call {
+            status: 503,
+            answer: json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "ServiceUnavailable", "code": 503, "message": "etcd is down"}),
+            ..get(GROUP, json!({}))
+        };
+        assert!(served_when(unavailable).await);
+    }
+}
