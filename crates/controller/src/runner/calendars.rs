@@ -39,23 +39,18 @@ pub(super) fn watches(
 /// another reason (the API server not up yet) keeps the watch: it retries, and firing waits.
 pub(super) async fn calendars_served(client: &Client) -> bool {
     let group_version = Calendar::api_version(&());
-    match client.list_api_group_resources(&group_version).await {
-        Ok(list) => {
-            let served = list.resources.iter().any(|r| r.name == Calendar::plural(&()));
-            if !served {
-                warn!(%group_version, "the API server does not serve calendars: CronHPAs are planned without Calendars (`diurnal crd | kubectl apply -f -` installs it)");
-            }
-            served
-        }
-        Err(kube::Error::Api(e)) if e.code == 404 => {
-            warn!(%group_version, "the API server does not serve calendars: CronHPAs are planned without Calendars (`diurnal crd | kubectl apply -f -` installs it)");
-            false
-        }
+    let served = match client.list_api_group_resources(&group_version).await {
+        Ok(list) => list.resources.iter().any(|r| r.name == Calendar::plural(&())),
+        Err(kube::Error::Api(e)) if e.code == 404 => false,
         Err(e) => {
             debug!(error = %e, "discovery of the Calendar kind failed; watching it anyway");
             true
         }
+    };
+    if !served {
+        warn!(%group_version, "the API server does not serve calendars: CronHPAs are planned without Calendars (`diurnal crd | kubectl apply -f -` installs it)");
     }
+    served
 }
 
 /// The next event of an optional stream (never, without one).
